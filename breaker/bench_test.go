@@ -1,0 +1,93 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func newBench(b *testing.B, cfg Config) *Breaker {
+	b.Helper()
+	br, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return br
+}
+
+var benchConfigs = []struct {
+	name string
+	cfg  Config
+}{
+	{"Consecutive", Config{ConsecutiveFailures: 5}},
+	{"CountWindow", Config{FailureRate: 0.5, CountWindow: 100}},
+	{"TimeWindow", Config{FailureRate: 0.5, TimeWindow: 10 * time.Second}},
+}
+
+// BenchmarkAllowDone measures the primitive success path: Allow, then Done(nil).
+func BenchmarkAllowDone(b *testing.B) {
+	for _, bc := range benchConfigs {
+		b.Run(bc.name, func(b *testing.B) {
+			br := newBench(b, bc.cfg)
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := br.Allow()
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Done(nil)
+			}
+		})
+		b.Run(bc.name+"/Parallel", func(b *testing.B) {
+			br := newBench(b, bc.cfg)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p, err := br.Allow()
+					if err != nil {
+						panic(err)
+					}
+					p.Done(nil)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkDo measures Do with a closure on the success path.
+func BenchmarkDo(b *testing.B) {
+	ctx := context.Background()
+	br := newBench(b, Config{FailureRate: 0.5, CountWindow: 100})
+	calls := 0
+	op := func(context.Context) error { calls++; return nil }
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := br.Do(ctx, op); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("Parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			op := func(context.Context) error { return nil }
+			for pb.Next() {
+				if err := br.Do(ctx, op); err != nil {
+					panic(err)
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkRejected measures the fail-fast path of an open breaker.
+func BenchmarkRejected(b *testing.B) {
+	br := newBench(b, Config{OpenDuration: time.Hour})
+	br.ForceOpen()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := br.Allow(); !errors.Is(err, ErrOpen) {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package seawall
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrRejected is matched, with errors.Is, by every rejection of every seawall
+// policy: an open circuit breaker, a full bulkhead, a rate limiter that
+// refuses, a spent retry budget. Each rejection also keeps its own sentinel
+// (breaker.ErrOpen, …), and may carry a retry-after hint ([RetryAfter]).
+//
+// A rejection means the operation did not run, so it is always safe to retry
+// later, and it says nothing about the health of the dependency itself.
+var ErrRejected = errors.New("seawall: rejected")
+
+// NewRejection returns a new sentinel error with the given message that
+// matches [ErrRejected] with errors.Is. Policies use it for their own
+// rejection sentinels, e.g.
+//
+//	var ErrOpen = seawall.NewRejection("breaker: open")
+//
+// Each call returns a distinct error, so errors.Is(err, ErrOpen) still tells
+// one policy's rejection from another's.
+func NewRejection(msg string) error { return &rejection{msg: msg} }
+
+type rejection struct{ msg string }
+
+func (r *rejection) Error() string        { return r.msg }
+func (r *rejection) Is(target error) bool { return target == ErrRejected }
+
+// RetryAfterError is implemented by errors that carry a retry-after hint: how
+// long the caller should wait before trying again. Any error type, including a
+// transport's, can implement it; [RetryAfter] finds it anywhere in an error's
+// tree. A negative duration means "no hint".
+type RetryAfterError interface {
+	error
+	RetryAfter() time.Duration
+}
+
+// WithRetryAfter returns err annotated with the retry-after hint d. The result
+// wraps err, so errors.Is and errors.As see through it. WithRetryAfter(nil, d)
+// is nil; a negative d is taken as zero ("retry now").
+func WithRetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, after: max(d, 0)}
+}
+
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string             { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error             { return e.err }
+func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
+
+// RetryAfter reports the retry-after hint carried by the first error in err's
+// tree that implements [RetryAfterError]. A negative hint reports no hint.
+func RetryAfter(err error) (time.Duration, bool) {
+	h, ok := errors.AsType[RetryAfterError](err)
+	if !ok {
+		return 0, false
+	}
+	if d := h.RetryAfter(); d >= 0 {
+		return d, true
+	}
+	return 0, false
+}
+
+// Permanent marks err as permanent: no seawall retry will repeat an operation
+// that returned it. The result wraps err, so errors.Is and errors.As see
+// through it. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// IsPermanent reports whether err, or any error in its tree, was marked with
+// [Permanent].
+func IsPermanent(err error) bool {
+	_, ok := errors.AsType[*permanentError](err)
+	return ok
+}

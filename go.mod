@@ -1,0 +1,8 @@
+module github.com/seawall-go/seawall
+
+go 1.26
+
+require (
+	github.com/stretchr/testify v1.12.1
+	go.uber.org/goleak v1.3.0
+)

@@ -1,0 +1,89 @@
+// Package shard provides per-P counters: counters that concurrent callers
+// update without contending on a cache line and, on 64-bit platforms,
+// without a locked instruction.
+//
+// A P is the scheduler's logical processor; at most GOMAXPROCS goroutines run
+// at once, one per P. A [Counters] set keeps one cache line of counters per P.
+// A caller pins itself to its P (no preemption until it unpins), so while
+// pinned it is the only goroutine that can touch that P's line, and it can
+// increment with a plain load and store. This is the design sync.Pool uses
+// for its per-P storage. Readers sum the lines with atomic loads and may see
+// an increment a moment late, never a torn or lost one.
+//
+// Under the race detector, and on platforms whose 64-bit stores are not
+// single instructions, increments are atomic adds instead (see inc_*.go), so
+// the race detector checks the same logic without false reports.
+//
+// A P whose index is beyond the lines allocated (GOMAXPROCS can grow at run
+// time) shares an overflow line updated with atomic adds.
+//
+// Picking a shard at random instead costs about 7 ns a call
+// (math/rand/v2) and collides; hashing a goroutine's stack address collides
+// for the goroutines' lifetime; a locked add costs about 5-9 ns on its own.
+package shard
+
+import (
+	"runtime"
+	"sync/atomic"
+	_ "unsafe" // for go:linkname
+)
+
+// Width is the number of counters a [Counters] line holds.
+const Width = 4
+
+// line is one P's counters, padded to a cache line so Ps do not share one.
+type line struct {
+	n [Width]uint64
+	_ [64 - 8*Width]byte
+}
+
+// Counters is a set of Width counters, kept per P. The zero value is not
+// usable; use [New]. Its methods are safe for concurrent use.
+type Counters struct {
+	lines    []line
+	overflow [Width]atomic.Uint64
+}
+
+// New returns counters with a line for each P up to GOMAXPROCS (at most 64).
+func New() *Counters {
+	return &Counters{lines: make([]line, min(runtime.GOMAXPROCS(0), 64))}
+}
+
+// Add adds 1 to counter k, k < Width.
+func (c *Counters) Add(k int) {
+	i := procPin()
+	if i < len(c.lines) {
+		inc(&c.lines[i].n[k])
+	} else {
+		c.overflow[k].Add(1)
+	}
+	procUnpin()
+}
+
+// Load returns the sum of counter k over all Ps.
+func (c *Counters) Load(k int) uint64 {
+	n := c.overflow[k].Load()
+	for i := range c.lines {
+		n += atomic.LoadUint64(&c.lines[i].n[k])
+	}
+	return n
+}
+
+// Pin pins the calling goroutine to its P and returns the P's index. Until
+// Unpin the goroutine must not block, and is the only one running on that P.
+// Callers use it to index their own per-P data (keeping other writes to it
+// atomic) and must call Unpin promptly.
+func Pin() int { return procPin() }
+
+// Unpin undoes Pin.
+func Unpin() { procUnpin() }
+
+// runtime.procPin and runtime.procUnpin are reachable by linkname on purpose:
+// the runtime documents them as used by widely used packages and promises
+// not to remove them or change their signatures.
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
