@@ -233,7 +233,7 @@ func (b *Breaker) allowSlow() (Permit, error) {
 				return b.reject(oe)
 			}
 			half := pack(HalfOpen, 1, 0, genOf(w)+1)
-			if b.transition(w, half, now) {
+			if b.transition(w, half) {
 				b.notify(Open, HalfOpen)
 				return Permit{b: b, word: pack(HalfOpen, 0, 0, genOf(half)), start: now}, nil
 			}
@@ -340,7 +340,7 @@ func (b *Breaker) recordSlow(p Permit, failed, slow bool, now int64) {
 	}
 	switch stateOf(p.word) {
 	case HalfOpen:
-		b.recordProbe(p, failed || slow, now)
+		b.recordProbe(p, failed || slow)
 		return
 	case Disabled:
 		return
@@ -361,7 +361,7 @@ func (b *Breaker) recordSlow(p Permit, failed, slow bool, now int64) {
 		}
 		b.mu.Unlock()
 	}
-	if trip && b.transition(p.word, pack(Open, 0, 0, genOf(p.word)+1), now) {
+	if trip && b.transition(p.word, pack(Open, 0, 0, genOf(p.word)+1)) {
 		b.notify(Closed, Open)
 	}
 }
@@ -389,14 +389,14 @@ func (b *Breaker) fastSuccesses() uint64 { return b.counts.Load(cSuccess) }
 
 // recordProbe records a half-open probe's outcome: bad re-opens the breaker,
 // enough successes close it.
-func (b *Breaker) recordProbe(p Permit, bad bool, now int64) {
+func (b *Breaker) recordProbe(p Permit, bad bool) {
 	for {
 		w := b.state.Load()
 		if stateOf(w) != HalfOpen || genOf(w) != genOf(p.word) {
 			return // issued before a transition
 		}
 		if bad {
-			if b.transition(w, pack(Open, 0, 0, genOf(w)+1), now) {
+			if b.transition(w, pack(Open, 0, 0, genOf(w)+1)) {
 				b.notify(HalfOpen, Open)
 				return
 			}
@@ -405,7 +405,7 @@ func (b *Breaker) recordProbe(p Permit, bad bool, now int64) {
 		succ := succOf(w) + 1
 		if succ >= uint64(b.cfg.HalfOpenSuccesses) {
 			b.mu.Lock()
-			ok := b.transition(w, pack(Closed, 0, 0, genOf(w)+1), now)
+			ok := b.transition(w, pack(Closed, 0, 0, genOf(w)+1))
 			b.mu.Unlock()
 			if ok {
 				b.notify(HalfOpen, Closed)
@@ -436,7 +436,11 @@ func (b *Breaker) releaseProbe(p Permit) {
 // if it won, does what entering the new state takes. Transitions into Closed
 // must hold b.mu, which guards the window they reset. The caller that won
 // reports the transition with notify, after releasing any lock.
-func (b *Breaker) transition(from, to uint64, now int64) bool {
+func (b *Breaker) transition(from, to uint64) bool {
+	var now int64
+	if st := stateOf(to); st == Closed || st == Open {
+		now = b.now()
+	}
 	if stateOf(to) == Closed {
 		// Reset before the CAS: no success is counted in the new window
 		// until the CAS publishes it, so the window starts exact.
@@ -531,12 +535,11 @@ func (b *Breaker) Disable() { b.set(Disabled) }
 func (b *Breaker) Reset() { b.set(Closed) }
 
 func (b *Breaker) set(st State) {
-	now := b.now()
 	b.mu.Lock()
 	var from uint64
 	for {
 		from = b.state.Load()
-		if b.transition(from, pack(st, 0, 0, genOf(from)+1), now) {
+		if b.transition(from, pack(st, 0, 0, genOf(from)+1)) {
 			break
 		}
 	}

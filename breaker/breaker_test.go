@@ -1,0 +1,473 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errBoom = errors.New("boom")
+
+func mustNew(t *testing.T, cfg Config) *Breaker {
+	t.Helper()
+	b, err := New(cfg)
+	require.NoError(t, err)
+	return b
+}
+
+// run records n calls that return err and reports how many were admitted.
+func run(t *testing.T, b *Breaker, n int, err error) (admitted int) {
+	t.Helper()
+	for range n {
+		p, aerr := b.Allow()
+		if aerr != nil {
+			require.ErrorIs(t, aerr, ErrOpen)
+			continue
+		}
+		admitted++
+		p.Done(err)
+	}
+	return admitted
+}
+
+// slowCall records one call that takes d and returns err.
+func slowCall(t *testing.T, b *Breaker, d time.Duration, err error) {
+	t.Helper()
+	p, aerr := b.Allow()
+	require.NoError(t, aerr)
+	time.Sleep(d)
+	p.Done(err)
+}
+
+// recorder collects OnStateChange calls.
+type recorder struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (r *recorder) hook(name string, from, to State) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, from.String()+">"+to.String())
+}
+
+func (r *recorder) transitions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+func TestZeroConfigTripsAfterFiveConsecutiveFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{})
+		run(t, b, 4, errBoom)
+		assert.Equal(t, Closed, b.State())
+		run(t, b, 1, errBoom)
+		assert.Equal(t, Open, b.State())
+		time.Sleep(5*time.Second - time.Nanosecond)
+		assert.Zero(t, run(t, b, 1, nil), "open for 5s by default")
+		time.Sleep(time.Nanosecond)
+		assert.Equal(t, 1, run(t, b, 1, nil), "one probe after 5s")
+		assert.Equal(t, Closed, b.State())
+	})
+}
+
+func TestConsecutiveFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 3})
+		run(t, b, 2, errBoom)
+		run(t, b, 1, nil) // a success resets the run
+		run(t, b, 2, errBoom)
+		run(t, b, 1, context.Canceled) // ignored: does not reset
+		assert.Equal(t, Closed, b.State())
+		run(t, b, 1, errBoom)
+		assert.Equal(t, Open, b.State())
+	})
+}
+
+func TestCountWindowFailureRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{FailureRate: 0.5, CountWindow: 10, MinimumCalls: 4})
+
+		run(t, b, 3, errBoom)
+		assert.Equal(t, Closed, b.State(), "3 calls are below MinimumCalls")
+		run(t, b, 1, nil)
+		assert.Equal(t, Closed, b.State(), "a success never trips, even when it reaches MinimumCalls")
+		run(t, b, 1, errBoom) // 4 of 5
+		assert.Equal(t, Open, b.State())
+
+		b.Reset()
+		// 10 calls: 4 failures first, then 6 successes: 40%.
+		run(t, b, 4, errBoom) // trips? 4/4 = 100% at MinimumCalls
+		assert.Equal(t, Open, b.State())
+	})
+}
+
+func TestCountWindowSlides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{FailureRate: 0.5, CountWindow: 10, MinimumCalls: 10})
+		for range 4 { // F S S S ... keeps the rate at 25% or 40%
+			run(t, b, 1, errBoom)
+			run(t, b, 1, nil)
+		}
+		run(t, b, 2, nil)
+		// Window: F S F S F S F S S S = 4/10.
+		assert.Equal(t, Closed, b.State())
+		// One failure: the oldest call (F) leaves, so still 4/10.
+		run(t, b, 1, errBoom)
+		assert.Equal(t, Closed, b.State())
+		// Window now S F S F S F S S S F; one more F pushes out an S: 5/10.
+		run(t, b, 1, errBoom)
+		assert.Equal(t, Open, b.State())
+	})
+}
+
+func TestTimeWindowFailureRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{FailureRate: 0.5, TimeWindow: 10 * time.Second, TimeWindowBuckets: 10, MinimumCalls: 4})
+		run(t, b, 3, errBoom)
+		time.Sleep(10 * time.Second) // those failures leave the window whole
+		run(t, b, 3, nil)
+		run(t, b, 2, errBoom) // 2 of 5, then... 2/5 = 40%
+		assert.Equal(t, Closed, b.State())
+		time.Sleep(5 * time.Second)
+		run(t, b, 1, errBoom) // 3 of 6 = 50%
+		assert.Equal(t, Open, b.State())
+	})
+}
+
+func TestTimeWindowCountsManyCallsPerBucket(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{FailureRate: 0.2, TimeWindow: time.Second, MinimumCalls: 1})
+		run(t, b, 1000, nil)
+		run(t, b, 249, errBoom) // 249/1249 < 20%
+		assert.Equal(t, Closed, b.State())
+		run(t, b, 1, errBoom) // 250/1250 = 20%
+		assert.Equal(t, Open, b.State())
+	})
+}
+
+func TestSlowCallRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{SlowCallRate: 0.5, SlowCallThreshold: 100 * time.Millisecond, CountWindow: 4, MinimumCalls: 4})
+		slowCall(t, b, 99*time.Millisecond, nil)
+		slowCall(t, b, 100*time.Millisecond, nil) // slow: at the threshold
+		slowCall(t, b, time.Millisecond, nil)
+		assert.Equal(t, Closed, b.State())
+		slowCall(t, b, time.Second, errBoom) // a slow failure is slow too: 2/4
+		assert.Equal(t, Open, b.State())
+		m := b.Metrics()
+		assert.Equal(t, uint64(2), m.SlowCalls)
+		assert.Equal(t, uint64(3), m.Successes)
+		assert.Equal(t, uint64(1), m.Failures)
+	})
+}
+
+func TestSlowProbeReopens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, SlowCallThreshold: 100 * time.Millisecond, OpenDuration: time.Second})
+		run(t, b, 1, errBoom)
+		time.Sleep(time.Second)
+		slowCall(t, b, 150*time.Millisecond, nil)
+		assert.Equal(t, Open, b.State(), "a slow successful probe counts as a failed probe")
+	})
+}
+
+func TestOpenRejectsWithRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: 10 * time.Second})
+		run(t, b, 1, errBoom)
+		time.Sleep(3 * time.Second)
+		_, err := b.Allow()
+		require.ErrorIs(t, err, ErrOpen)
+		require.ErrorIs(t, err, seawall.ErrRejected)
+		d, ok := seawall.RetryAfter(err)
+		require.True(t, ok)
+		assert.Equal(t, 7*time.Second, d)
+		assert.Equal(t, "breaker: open", err.Error())
+
+		called := false
+		err = b.Do(t.Context(), func(context.Context) error { called = true; return nil })
+		assert.ErrorIs(t, err, ErrOpen)
+		assert.False(t, called, "Do must not run op when open")
+	})
+}
+
+func TestHalfOpenProbes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenProbes: 2, HalfOpenSuccesses: 3, OnStateChange: rec.hook})
+		run(t, b, 1, errBoom)
+		time.Sleep(time.Second)
+
+		p1, err := b.Allow()
+		require.NoError(t, err)
+		assert.Equal(t, HalfOpen, b.State())
+		p2, err := b.Allow()
+		require.NoError(t, err)
+		_, err = b.Allow()
+		require.ErrorIs(t, err, ErrOpen, "a third concurrent probe is refused")
+		_, hinted := seawall.RetryAfter(err)
+		assert.False(t, hinted, "no hint while probes are in flight")
+
+		p1.Done(nil)
+		p3, err := b.Allow() // the freed slot
+		require.NoError(t, err)
+		p2.Done(nil)
+		assert.Equal(t, HalfOpen, b.State(), "2 of 3 successes")
+		p3.Done(nil)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, []string{"closed>open", "open>half-open", "half-open>closed"}, rec.transitions())
+	})
+}
+
+func TestHalfOpenFailureReopens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenProbes: 3})
+		run(t, b, 1, errBoom)
+		time.Sleep(time.Second)
+		p1, _ := b.Allow()
+		p2, _ := b.Allow()
+		p1.Done(nil)
+		p2.Done(errBoom)
+		assert.Equal(t, Open, b.State())
+		_, err := b.Allow()
+		d, _ := seawall.RetryAfter(err)
+		assert.Equal(t, time.Second, d, "a fixed open duration by default")
+	})
+}
+
+func TestIgnoredProbeFreesItsSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second})
+		run(t, b, 1, errBoom)
+		time.Sleep(time.Second)
+		p, err := b.Allow()
+		require.NoError(t, err)
+		p.Done(context.Canceled)
+		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, 1, run(t, b, 1, nil), "the slot is free again")
+		assert.Equal(t, Closed, b.State())
+	})
+}
+
+func TestOpenBackoffGrowsAndIsCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenBackoff: 2, MaxOpenDuration: 5 * time.Second})
+		run(t, b, 1, errBoom)
+		var got []time.Duration
+		for range 5 {
+			_, err := b.Allow()
+			d, ok := seawall.RetryAfter(err)
+			require.True(t, ok)
+			got = append(got, d)
+			time.Sleep(d)
+			run(t, b, 1, errBoom) // the probe fails: a consecutive trip
+		}
+		assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}, got)
+
+		// Closing forgets the trips.
+		time.Sleep(5 * time.Second)
+		run(t, b, 1, nil)
+		require.Equal(t, Closed, b.State())
+		run(t, b, 1, errBoom)
+		_, err := b.Allow()
+		d, _ := seawall.RetryAfter(err)
+		assert.Equal(t, time.Second, d)
+	})
+}
+
+func TestOpenJitterStaysWithinBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: 10 * time.Second, OpenJitter: 0.5})
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			b.Reset()
+			run(t, b, 1, errBoom)
+			_, err := b.Allow()
+			d, ok := seawall.RetryAfter(err)
+			require.True(t, ok)
+			require.GreaterOrEqual(t, d, 5*time.Second)
+			require.LessOrEqual(t, d, 10*time.Second)
+			seen[d] = true
+		}
+		assert.Greater(t, len(seen), 10, "jitter spreads the open durations")
+	})
+}
+
+func TestOverrides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OnStateChange: rec.hook})
+
+		b.ForceOpen()
+		assert.Equal(t, ForcedOpen, b.State())
+		time.Sleep(time.Hour)
+		assert.Zero(t, run(t, b, 3, nil), "forced open never half-opens")
+
+		b.Disable()
+		assert.Equal(t, 10, run(t, b, 10, errBoom), "disabled admits everything")
+		assert.Equal(t, Disabled, b.State(), "and never trips")
+		assert.Equal(t, uint64(10), b.Metrics().Failures, "but keeps counting")
+
+		b.Reset()
+		assert.Equal(t, Closed, b.State())
+		b.Reset() // closed to closed is no transition
+		run(t, b, 1, errBoom)
+		assert.Equal(t, Open, b.State())
+		b.Reset()
+		assert.Equal(t, []string{"closed>forced-open", "forced-open>disabled", "disabled>closed", "closed>open", "open>closed"}, rec.transitions())
+		assert.Equal(t, uint64(5), b.Metrics().Transitions)
+	})
+}
+
+func TestResetEmptiesTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, cfg := range []Config{
+			{FailureRate: 0.5, CountWindow: 10, MinimumCalls: 4},
+			{FailureRate: 0.5, TimeWindow: time.Minute, MinimumCalls: 4},
+		} {
+			b := mustNew(t, cfg)
+			run(t, b, 3, errBoom)
+			b.Reset()
+			run(t, b, 3, nil)
+			run(t, b, 1, errBoom) // 1/4 since the reset, not 4/7
+			assert.Equal(t, Closed, b.State())
+		}
+	})
+}
+
+func TestStalePermitsDoNotCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{FailureRate: 0.5, CountWindow: 4, MinimumCalls: 4, OpenDuration: time.Second})
+		stale := make([]Permit, 4)
+		for i := range stale {
+			stale[i], _ = b.Allow()
+		}
+		run(t, b, 4, errBoom)
+		require.Equal(t, Open, b.State())
+		time.Sleep(time.Second)
+		run(t, b, 1, nil)
+		require.Equal(t, Closed, b.State())
+		// Successes admitted before the trip finish now: they are counted
+		// in Metrics but not in the new window...
+		for _, p := range stale[:3] {
+			p.Done(nil)
+		}
+		// ...so 1 of the next 4 failing, then the stale failure, trips no rule.
+		run(t, b, 3, nil)
+		run(t, b, 1, errBoom)
+		stale[3].Done(errBoom)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, uint64(7), b.Metrics().Successes)
+	})
+}
+
+func TestDoPanicIsAFailureAndContinues(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1})
+		assert.PanicsWithValue(t, "kaboom", func() {
+			_ = b.Do(t.Context(), func(context.Context) error { panic("kaboom") })
+		})
+		assert.Equal(t, Open, b.State())
+		assert.Equal(t, uint64(1), b.Metrics().Failures)
+	})
+}
+
+func TestDoPanicFreesTheProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second})
+		run(t, b, 1, errBoom)
+		time.Sleep(time.Second)
+		assert.Panics(t, func() {
+			_ = b.Do(t.Context(), func(context.Context) error { panic("kaboom") })
+		})
+		assert.Equal(t, Open, b.State(), "a panicking probe is a failed probe")
+	})
+}
+
+func TestDoClassification(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 2})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		for range 5 {
+			err := b.Do(ctx, func(ctx context.Context) error { return ctx.Err() })
+			require.ErrorIs(t, err, context.Canceled)
+		}
+		assert.Equal(t, Closed, b.State(), "a cancelled context is not a failure")
+		assert.Equal(t, uint64(5), b.Metrics().Ignored)
+
+		err := b.Do(t.Context(), func(context.Context) error { return context.DeadlineExceeded })
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "Do returns op's error unchanged")
+		_ = b.Do(t.Context(), func(context.Context) error { return context.DeadlineExceeded })
+		assert.Equal(t, Open, b.State(), "a deadline exceeded is a failure")
+	})
+}
+
+func TestCustomClassify(t *testing.T) {
+	errNotFound := errors.New("not found")
+	b := mustNew(t, Config{ConsecutiveFailures: 1, Classify: func(err error) Outcome {
+		if errors.Is(err, errNotFound) {
+			return Success
+		}
+		return Failure
+	}})
+	run(t, b, 10, errNotFound)
+	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, uint64(10), b.Metrics().Successes)
+	p, _ := b.Allow()
+	p.Record(Outcome(42)) // unknown outcomes are failures
+	assert.Equal(t, Open, b.State())
+}
+
+func TestHookMayReenter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var b *Breaker
+		var states []State
+		b = mustNew(t, Config{ConsecutiveFailures: 1, OnStateChange: func(_ string, from, to State) {
+			states = append(states, b.State())
+			_ = b.Metrics()
+			if to == Open {
+				b.Reset() // re-entering from the hook must not deadlock
+			}
+		}})
+		run(t, b, 1, errBoom)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, []State{Open, Closed}, states)
+	})
+}
+
+func TestMetricsAddUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 3, OpenDuration: time.Minute, Name: "accounts"})
+		run(t, b, 7, nil)
+		run(t, b, 2, context.Canceled)
+		run(t, b, 3, errBoom)
+		run(t, b, 4, nil) // rejected
+		m := b.Metrics()
+		assert.Equal(t, Metrics{State: Open, Calls: 12, Successes: 7, Failures: 3, Ignored: 2, Rejections: 4, Transitions: 1}, m)
+	})
+}
+
+func TestZeroPermitIsHarmless(t *testing.T) {
+	var p Permit
+	p.Done(errBoom)
+	p.Record(Failure)
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[State]string{Closed: "closed", Open: "open", HalfOpen: "half-open", ForcedOpen: "forced-open", Disabled: "disabled", 9: "unknown"} {
+		assert.Equal(t, want, s.String())
+	}
+}

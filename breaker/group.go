@@ -1,0 +1,138 @@
+package breaker
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// DefaultGroupSize is the number of keys a [Group] holds when NewGroup is
+// given 0.
+const DefaultGroupSize = 1024
+
+// A Group is a set of breakers, one per key (a host, a method, a tenant),
+// each created on first use from one Config and named by its key. It holds at
+// most a fixed number of keys: when a new key arrives at the bound, the group
+// forgets an old key's breaker, preferring one that is closed and has not been
+// used since the last eviction pass (a second-chance "clock" sweep), so
+// breakers that currently protect a dependency are kept longest. A flood of
+// distinct keys therefore cannot grow memory past the bound.
+//
+// Looking up an existing key takes no lock. A Group is safe for concurrent
+// use by multiple goroutines.
+type Group struct {
+	cfg       Config // validated, defaults applied
+	max       int
+	m         sync.Map // string → *groupEntry
+	mu        sync.Mutex
+	n         int // keys in m; guarded by mu
+	evictions atomic.Uint64
+}
+
+type groupEntry struct {
+	b    *Breaker
+	used atomic.Bool // set on lookup, cleared by an eviction pass
+}
+
+// NewGroup returns an empty group whose breakers are configured by cfg (each
+// named by its key), holding at most maxKeys keys (0 means
+// [DefaultGroupSize]). It returns an error naming the first invalid field of
+// cfg, or a negative maxKeys.
+func NewGroup(cfg Config, maxKeys int) (*Group, error) {
+	if maxKeys < 0 {
+		return nil, fmt.Errorf("breaker: group maxKeys %d is negative", maxKeys)
+	}
+	if maxKeys == 0 {
+		maxKeys = DefaultGroupSize
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Group{cfg: cfg, max: maxKeys}, nil
+}
+
+// Get returns the breaker for key, creating it if needed.
+func (g *Group) Get(key string) *Breaker {
+	if v, ok := g.m.Load(key); ok {
+		e := v.(*groupEntry)
+		if !e.used.Load() {
+			e.used.Store(true)
+		}
+		return e.b
+	}
+	return g.create(key)
+}
+
+func (g *Group) create(key string) *Breaker {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if v, ok := g.m.Load(key); ok {
+		return v.(*groupEntry).b
+	}
+	if g.n >= g.max {
+		g.evictLocked()
+	}
+	cfg := g.cfg
+	cfg.Name = key
+	b, err := New(cfg)
+	if err != nil {
+		// cfg was validated by NewGroup and only the name changed.
+		panic("breaker: group config became invalid: " + err.Error())
+	}
+	e := &groupEntry{b: b}
+	e.used.Store(true)
+	g.m.Store(key, e)
+	g.n++
+	return b
+}
+
+// evictLocked forgets one key: the first closed breaker not used since the
+// last pass; failing that, after a pass that cleared every use mark, any
+// closed breaker; failing that, the first breaker in the map.
+func (g *Group) evictLocked() {
+	var victim, anyKey any
+	for pass := 0; pass < 2 && victim == nil; pass++ {
+		g.m.Range(func(k, v any) bool {
+			e := v.(*groupEntry)
+			if anyKey == nil {
+				anyKey = k
+			}
+			if e.used.Swap(false) || e.b.State() != Closed {
+				return true
+			}
+			victim = k
+			return false
+		})
+	}
+	if victim == nil {
+		victim = anyKey
+	}
+	g.m.Delete(victim)
+	g.n--
+	g.evictions.Add(1)
+}
+
+// Do runs op through the breaker for key; see [Breaker.Do].
+func (g *Group) Do(ctx context.Context, key string, op func(context.Context) error) error {
+	return g.Get(key).Do(ctx, op)
+}
+
+// Len returns the number of keys the group holds.
+func (g *Group) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.n
+}
+
+// Evictions returns how many keys the group has forgotten to stay within its
+// bound.
+func (g *Group) Evictions() uint64 { return g.evictions.Load() }
+
+// Range calls f for each key and its breaker until f returns false, as
+// sync.Map.Range does: keys added or evicted meanwhile may or may not be
+// seen.
+func (g *Group) Range(f func(key string, b *Breaker) bool) {
+	g.m.Range(func(k, v any) bool { return f(k.(string), v.(*groupEntry).b) })
+}
