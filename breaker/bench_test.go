@@ -25,7 +25,9 @@ var benchConfigs = []struct {
 	{"TimeWindow", Config{FailureRate: 0.5, TimeWindow: 10 * time.Second}},
 }
 
-// BenchmarkAllowDone measures the primitive success path: Allow, then Done(nil).
+// BenchmarkAllowDone measures the primitive success path: Allow, then
+// Done(nil), serial and parallel, for each kind of rule. The time window reads
+// the clock once per call.
 func BenchmarkAllowDone(b *testing.B) {
 	for _, bc := range benchConfigs {
 		b.Run(bc.name, func(b *testing.B) {
@@ -58,16 +60,19 @@ func BenchmarkAllowDone(b *testing.B) {
 // BenchmarkDo measures Do with a closure on the success path.
 func BenchmarkDo(b *testing.B) {
 	ctx := context.Background()
-	br := newBench(b, Config{FailureRate: 0.5, CountWindow: 100})
-	calls := 0
-	op := func(context.Context) error { calls++; return nil }
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := br.Do(ctx, op); err != nil {
-			b.Fatal(err)
+	b.Run("Serial", func(b *testing.B) {
+		br := newBench(b, Config{FailureRate: 0.5, CountWindow: 100})
+		calls := 0
+		op := func(context.Context) error { calls++; return nil }
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := br.Do(ctx, op); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}
+	})
 	b.Run("Parallel", func(b *testing.B) {
+		br := newBench(b, Config{FailureRate: 0.5, CountWindow: 100})
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			op := func(context.Context) error { return nil }
@@ -90,4 +95,47 @@ func BenchmarkRejected(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkFailure measures recording a failure that trips no rule: the
+// slow path a struggling dependency's callers take.
+func BenchmarkFailure(b *testing.B) {
+	for _, bc := range benchConfigs {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := bc.cfg
+			cfg.ConsecutiveFailures, cfg.FailureRate = 0, 0.99 // never trips: 1 failure in 2 calls
+			if bc.cfg.FailureRate == 0 {
+				cfg.FailureRate, cfg.CountWindow = 0, 0
+				cfg.ConsecutiveFailures = 1 << 30
+			}
+			br := newBench(b, cfg)
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := br.Allow()
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Done(errBench)
+				p, _ = br.Allow()
+				p.Done(nil)
+			}
+		})
+	}
+}
+
+var errBench = errors.New("bench")
+
+// BenchmarkGroupGet measures looking up an existing key in a Group.
+func BenchmarkGroupGet(b *testing.B) {
+	g, err := NewGroup(Config{}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g.Get("accounts.example:443")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			g.Get("accounts.example:443")
+		}
+	})
 }

@@ -139,9 +139,9 @@ type Breaker struct {
 	readEnd   bool      // Done reads the clock (slow-call rule or time window)
 	rateRules bool
 
-	counts   *shard.Counters // per-P: cSuccess (fast path only), cRejected, cFailed, cIgnored
-	fastMask uint64          // Allow's fast path admits a state word w with w&fastMask == 0
-	tw       *timeWindow     // nil unless TimeWindow is set
+	counts   shard.Counters // per-P: cSuccess (fast path only), cRejected, cFailed, cIgnored
+	fastMask uint64         // Allow's fast path admits a state word w with w&fastMask == 0
+	tw       *timeWindow    // nil unless TimeWindow is set
 
 	open  atomic.Pointer[openError] // the current open period, set by the trip winner
 	trips atomic.Uint32             // consecutive trips since the breaker last closed
@@ -172,9 +172,9 @@ func New(cfg Config) (*Breaker, error) {
 		epoch:     time.Now(),
 		slowNs:    int64(cfg.SlowCallThreshold),
 		rateRules: cfg.FailureRate > 0 || cfg.SlowCallRate > 0,
-		counts:    shard.New(),
 		fastMask:  stateMask,
 	}
+	b.counts.Init()
 	// The generation starts at 1, so a state word is never 0 and a fastMask
 	// of all ones sends every Allow to the slow path.
 	b.state.Store(pack(Closed, 0, 0, 1))
@@ -205,11 +205,13 @@ type Permit struct {
 // Allow asks the breaker to admit one call. It returns a Permit on which the
 // caller must record the outcome, or an error matching [ErrOpen] (and
 // seawall.ErrRejected) if the breaker refuses the call.
-func (b *Breaker) Allow() (Permit, error) {
-	if w := b.state.Load(); w&b.fastMask == 0 {
-		return Permit{b: b, word: w}, nil
+func (b *Breaker) Allow() (p Permit, err error) {
+	w := b.state.Load()
+	if w&b.fastMask != 0 {
+		return b.allowSlow()
 	}
-	return b.allowSlow()
+	p.b, p.word = b, w
+	return
 }
 
 func (b *Breaker) allowSlow() (Permit, error) {
@@ -267,9 +269,10 @@ func (p Permit) Done(err error) {
 		return
 	}
 	if err == nil && !b.readEnd && stateOf(p.word) != HalfOpen && b.state.Load() == p.word {
-		// The hot path: a success in the state it was admitted in, with no
-		// clock to read.
-		b.counts.Add(cSuccess)
+		// fastSuccess, written out: the compiler does not inline it.
+		i := shard.Pin()
+		b.counts.AddPinned(i, cSuccess)
+		shard.Unpin()
 		if b.consec.Load() != 0 {
 			b.consec.Store(0)
 		}
@@ -280,6 +283,17 @@ func (p Permit) Done(err error) {
 		o = b.cfg.Classify(err)
 	}
 	b.record(p, o)
+}
+
+// fastSuccess counts a success admitted in the current state, closed or
+// disabled, when no clock needs reading: the hot path.
+func (b *Breaker) fastSuccess() {
+	i := shard.Pin()
+	b.counts.AddPinned(i, cSuccess)
+	shard.Unpin()
+	if b.consec.Load() != 0 {
+		b.consec.Store(0)
+	}
 }
 
 // Record records the outcome o of the call, for callers that classify
@@ -502,6 +516,29 @@ func (e *openError) RetryAfter() time.Duration { return max(time.Until(e.at), 0)
 // without running op. A panic in op is recorded as a failure and continues.
 // Do satisfies seawall.Policy.
 func (b *Breaker) Do(ctx context.Context, op func(context.Context) error) error {
+	// Allow and Done, with their fast paths written out: this is the
+	// hottest way to use a breaker.
+	w := b.state.Load()
+	if w&b.fastMask != 0 || b.readEnd {
+		return b.doSlow(ctx, op)
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.record(Permit{b: b, word: w}, Failure) // op panicked; the panic continues
+		}
+	}()
+	err := op(ctx)
+	finished = true
+	if err == nil && b.state.Load() == w {
+		b.fastSuccess()
+		return nil
+	}
+	Permit{b: b, word: w}.Done(err)
+	return err
+}
+
+func (b *Breaker) doSlow(ctx context.Context, op func(context.Context) error) error {
 	p, err := b.Allow()
 	if err != nil {
 		return err

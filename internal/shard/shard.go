@@ -37,8 +37,9 @@ type line struct {
 	_ [64 - 8*Width]byte
 }
 
-// Counters is a set of Width counters, kept per P. The zero value is not
-// usable; use [New]. Its methods are safe for concurrent use.
+// Counters is a set of Width counters, kept per P. Make one with [New], or
+// embed one (saving a pointer hop on hot paths) and call Init before use. Its
+// methods are safe for concurrent use.
 type Counters struct {
 	lines    []line
 	overflow [Width]atomic.Uint64
@@ -46,18 +47,31 @@ type Counters struct {
 
 // New returns counters with a line for each P up to GOMAXPROCS (at most 64).
 func New() *Counters {
-	return &Counters{lines: make([]line, min(runtime.GOMAXPROCS(0), 64))}
+	c := new(Counters)
+	c.Init()
+	return c
+}
+
+// Init allocates a line for each P up to GOMAXPROCS (at most 64).
+func (c *Counters) Init() {
+	c.lines = make([]line, min(runtime.GOMAXPROCS(0), 64))
 }
 
 // Add adds 1 to counter k, k < Width.
 func (c *Counters) Add(k int) {
 	i := procPin()
+	c.AddPinned(i, k)
+	procUnpin()
+}
+
+// AddPinned adds 1 to counter k of P i, which the caller has pinned itself
+// to with Pin: the inlinable form of Add for hot paths.
+func (c *Counters) AddPinned(i, k int) {
 	if i < len(c.lines) {
 		inc(&c.lines[i].n[k])
 	} else {
 		c.overflow[k].Add(1)
 	}
-	procUnpin()
 }
 
 // Load returns the sum of counter k over all Ps.
