@@ -471,7 +471,11 @@ func (b *Breaker) transition(from, to uint64) bool {
 	switch stateOf(to) {
 	case Open:
 		d := b.openDuration(b.trips.Add(1))
-		b.open.Store(&openError{gen: genOf(to), until: now + int64(d), at: b.epoch.Add(time.Duration(now) + d)})
+		until := now + int64(d)
+		if until < now { // an open duration of centuries; saturate
+			until = math.MaxInt64
+		}
+		b.open.Store(&openError{b: b, gen: genOf(to), until: until})
 	case Closed:
 		b.trips.Store(0)
 	}
@@ -494,22 +498,27 @@ func (b *Breaker) openDuration(n uint32) time.Duration {
 	if b.cfg.OpenJitter > 0 {
 		d *= 1 - b.cfg.OpenJitter*rand.Float64()
 	}
+	// float64(math.MaxInt64) rounds up to 2^63, which would convert to a
+	// negative Duration.
+	if d >= math.MaxInt64 {
+		return math.MaxInt64
+	}
 	return time.Duration(d)
 }
 
 // openError is the rejection of an open breaker, one per open period: it
 // matches ErrOpen and carries the time left until probes are admitted.
 type openError struct {
+	b     *Breaker
 	gen   uint64
-	until int64     // breaker time at which the period ends
-	at    time.Time // the same instant on the wall clock, for RetryAfter
+	until int64 // breaker time at which the period ends
 }
 
 func (e *openError) Error() string        { return ErrOpen.Error() }
 func (e *openError) Is(target error) bool { return target == ErrOpen || target == seawall.ErrRejected }
 
 // RetryAfter returns the time left until the breaker admits probes.
-func (e *openError) RetryAfter() time.Duration { return max(time.Until(e.at), 0) }
+func (e *openError) RetryAfter() time.Duration { return time.Duration(max(e.until-e.b.now(), 0)) }
 
 // Do runs op if the breaker admits it, records its outcome, and returns its
 // error; if the breaker refuses, Do returns an error matching [ErrOpen]

@@ -132,6 +132,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.OpenDuration == 0 {
 		c.OpenDuration = 5 * time.Second
 	}
+	if c.MaxOpenDuration > 0 && c.MaxOpenDuration < c.OpenDuration {
+		// Checked after the defaults: OpenDuration may be the default 5s.
+		return c, fmt.Errorf("breaker: MaxOpenDuration %v is below OpenDuration %v", c.MaxOpenDuration, c.OpenDuration)
+	}
 	if c.OpenBackoff == 0 {
 		c.OpenBackoff = 1
 	}
@@ -199,8 +203,6 @@ func (c *Config) validate() error {
 		return bad("OpenBackoff", c.OpenBackoff, "out of range [1,+Inf)")
 	case c.MaxOpenDuration < 0:
 		return bad("MaxOpenDuration", c.MaxOpenDuration, "is negative")
-	case c.MaxOpenDuration > 0 && c.MaxOpenDuration < c.OpenDuration:
-		return fmt.Errorf("breaker: MaxOpenDuration %v is below OpenDuration %v", c.MaxOpenDuration, c.OpenDuration)
 	case math.IsNaN(c.OpenJitter) || c.OpenJitter < 0 || c.OpenJitter >= 1:
 		return bad("OpenJitter", c.OpenJitter, "out of range [0,1)")
 	case c.HalfOpenProbes < 0 || c.HalfOpenProbes > maxProbes:

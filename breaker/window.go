@@ -114,12 +114,13 @@ func (w *timeWindow) add(now int64) {
 	if i >= shards {
 		i %= shards
 	}
-	e := uint32(now / w.width)
-	word := &w.words[i*w.stride+int64(e)%w.nb]
+	e := now / w.width
+	word := &w.words[i*w.stride+e%w.nb]
+	tag := uint32(e) // the bucket's epoch, modulo 2^32, tags the word
 	for {
 		old := word.Load()
-		next := uint64(e)<<32 | 1
-		if uint32(old>>32) == e {
+		next := uint64(tag)<<32 | 1
+		if uint32(old>>32) == tag {
 			if uint32(old) == math.MaxUint32 {
 				return // saturated
 			}
