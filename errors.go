@@ -57,15 +57,30 @@ func (e *retryAfterError) Error() string             { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error             { return e.err }
 func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
 
-// RetryAfter reports the retry-after hint carried by the first error in err's
-// tree that implements [RetryAfterError]. A negative hint reports no hint.
+// RetryAfter reports the retry-after hint carried by err: that of the first
+// error in err's tree, in the order errors.Is visits it, that implements
+// [RetryAfterError] with a non-negative hint. An error whose hint is negative
+// ("none") does not hide a hint wrapped inside it.
 func RetryAfter(err error) (time.Duration, bool) {
-	h, ok := errors.AsType[RetryAfterError](err)
-	if !ok {
-		return 0, false
-	}
-	if d := h.RetryAfter(); d >= 0 {
-		return d, true
+	for err != nil {
+		if h, ok := err.(RetryAfterError); ok {
+			if d := h.RetryAfter(); d >= 0 {
+				return d, true
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			err = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if d, ok := RetryAfter(e); ok {
+					return d, true
+				}
+			}
+			return 0, false
+		default:
+			return 0, false
+		}
 	}
 	return 0, false
 }

@@ -1,6 +1,10 @@
 package seawall
 
-import "context"
+import (
+	"context"
+	"reflect"
+	"sync"
+)
 
 // Policy is a resilience policy: it runs op under its protection and returns
 // op's error, or an error of its own when it refuses to run op.
@@ -35,14 +39,16 @@ func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) erro
 // goes where the scarce resource is: outside retry to bound callers, inside
 // the breaker to bound attempts.
 //
-// Pipeline panics if a policy is nil: that is a programming error that would
-// otherwise surface as a nil dereference on the first call.
+// Pipeline panics if a policy is nil, or a typed nil such as a nil
+// *breaker.Breaker: that is a programming error that would otherwise surface
+// as a nil dereference on the first call.
 func Pipeline(policies ...Policy) Policy {
 	flat := make(pipeline, 0, len(policies))
 	for i, p := range policies {
-		switch p := p.(type) {
-		case nil:
+		if isNil(p) {
 			panic("seawall: Pipeline: policy " + itoa(i) + " is nil")
+		}
+		switch p := p.(type) {
 		case pipeline:
 			flat = append(flat, p...)
 		default:
@@ -66,14 +72,20 @@ func (p pipeline) Do(ctx context.Context, op func(context.Context) error) error 
 }
 
 // Get runs op under p and returns its value. On success it returns the value
-// of the successful attempt; on failure it returns the zero value of T and the
-// error p.Do returned.
+// of a successful attempt (if p runs attempts concurrently, as a hedging
+// policy does, of one of them); on failure it returns the zero value of T and
+// the error p.Do returned.
 func Get[T any](ctx context.Context, p Policy, op func(context.Context) (T, error)) (T, error) {
-	var out T
+	var (
+		mu  sync.Mutex
+		out T
+	)
 	err := p.Do(ctx, func(ctx context.Context) error {
 		v, err := op(ctx)
 		if err == nil {
+			mu.Lock()
 			out = v
+			mu.Unlock()
 		}
 		return err
 	})
@@ -81,7 +93,22 @@ func Get[T any](ctx context.Context, p Policy, op func(context.Context) (T, erro
 		var zero T
 		return zero, err
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	return out, nil
+}
+
+// isNil reports whether p is nil or holds a nil pointer, func, map, chan or
+// slice: a typed nil that would crash on the first call.
+func isNil(p Policy) bool {
+	if p == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(p); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Slice, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 func itoa(i int) string {
