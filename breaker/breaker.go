@@ -286,7 +286,7 @@ func (p Permit) Done(err error) {
 }
 
 // fastSuccess counts a success admitted in the current state, closed or
-// disabled, when no clock needs reading: the hot path.
+// disabled: the hot path.
 func (b *Breaker) fastSuccess() {
 	i := shard.Pin()
 	b.counts.AddPinned(i, cSuccess)
@@ -336,10 +336,7 @@ func (b *Breaker) countSuccess(p Permit, now int64) {
 	if b.tw != nil {
 		b.tw.add(now)
 	}
-	b.counts.Add(cSuccess)
-	if b.consec.Load() != 0 {
-		b.consec.Store(0)
-	}
+	b.fastSuccess()
 }
 
 // recordSlow records a failure, a slow call or a probe's outcome.
