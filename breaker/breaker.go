@@ -190,8 +190,11 @@ func New(cfg Config) (*Breaker, error) {
 	return b, nil
 }
 
-// now returns the time since the breaker's epoch, in nanoseconds.
-func (b *Breaker) now() int64 { return int64(time.Since(b.epoch)) }
+// now returns the time since the breaker's epoch, in nanoseconds. The
+// monotonic clock never goes back, but a breaker used under a fake clock that
+// starts earlier (a testing/synctest bubble) would see negative times;
+// clamping keeps the time window's bucket indexes in range.
+func (b *Breaker) now() int64 { return max(int64(time.Since(b.epoch)), 0) }
 
 // A Permit is the breaker's admission of one call. Record the call's outcome
 // with exactly one call of [Permit.Done] or [Permit.Record]. A Permit is a

@@ -471,3 +471,14 @@ func TestStateString(t *testing.T) {
 		assert.Equal(t, want, s.String())
 	}
 }
+
+// TestClockBeforeEpoch: a breaker made outside a synctest bubble and used
+// inside it sees the clock before its epoch. It must not panic (the time
+// window's bucket index would go negative) and must still trip.
+func TestClockBeforeEpoch(t *testing.T) {
+	b := mustNew(t, Config{FailureRate: 0.5, TimeWindow: time.Second, MinimumCalls: 2, SlowCallRate: 1, SlowCallThreshold: time.Hour})
+	synctest.Test(t, func(t *testing.T) {
+		run(t, b, 2, errBoom)
+		assert.Equal(t, Open, b.State())
+	})
+}
