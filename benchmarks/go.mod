@@ -3,6 +3,7 @@ module github.com/seawall-go/seawall/benchmarks
 go 1.26
 
 require (
+	github.com/cenkalti/backoff/v4 v4.3.0
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/seawall-go/seawall v0.0.0
 	github.com/sony/gobreaker/v2 v2.4.0

@@ -1,0 +1,552 @@
+package retry
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/jsonx"
+	"github.com/seawall-go/seawall/internal/shard"
+)
+
+// ErrBudgetExhausted is the reason retries stop when the retry budget
+// refuses one ([Budget.AllowRetry] returned false). It matches
+// seawall.ErrRejected with errors.Is: the retry was not made, and nothing
+// is known about whether it would have succeeded.
+var ErrBudgetExhausted = seawall.NewRejection("retry: budget exhausted")
+
+// The budget modes, the values of [BudgetConfig.Mode].
+const (
+	modeRatio  = "ratio"
+	modeTokens = "tokens"
+)
+
+// BudgetConfig configures a [Budget]. The zero value is valid: ratio mode,
+// allowing retries of up to 10% of the requests of the last 10 seconds plus
+// 1 retry a second.
+//
+// A field left zero takes its documented default. Fields that belong to the
+// mode not chosen must be left zero: setting one is an error, as it is
+// likely a mistake.
+//
+// BudgetConfig is JSON-taggable so operators can keep it in a file; Window
+// is written as a Go duration string ("10s") or integer nanoseconds.
+type BudgetConfig struct {
+	// Disabled turns the budget off: NewBudget returns a nil *Budget, on
+	// which every method is a no-op and every retry is allowed. The other
+	// fields are still validated, so a typo is reported when the budget is
+	// switched off as when it is on.
+	Disabled bool `json:"disabled,omitempty"`
+
+	// Mode is "ratio" (the default) or "tokens".
+	//
+	// In ratio mode, the retries of the last Window may number at most
+	// Ratio × the requests of the last Window + MinRetriesPerSecond ×
+	// Window (in seconds). This is Finagle's RetryBudget, and the SRE book's
+	// advice to keep retries under 10% of requests.
+	//
+	// In tokens mode, the budget is gRPC's retry throttling (gRFC A6): a
+	// token count starts at MaxTokens; each failed attempt takes 1 token
+	// (down to 0), each successful attempt gives back TokenRatio (up to
+	// MaxTokens), and a retry is allowed only while the count is above
+	// MaxTokens/2.
+	Mode string `json:"mode,omitempty"`
+
+	// Ratio is, in ratio mode, the share of requests that may be retried,
+	// in (0, 10]; default 0.1. 10 lets every request of the window be
+	// retried 10 times.
+	Ratio float64 `json:"ratio,omitempty"`
+
+	// MinRetriesPerSecond is, in ratio mode, the floor: retries allowed
+	// whatever the traffic, so a client that sends few requests can still
+	// retry. It is in [0, 1e6]; default 1 (10 retries per default window).
+	// Zero means the default: set NoFloor for no floor.
+	MinRetriesPerSecond float64 `json:"minRetriesPerSecond,omitempty"`
+
+	// NoFloor removes the floor in ratio mode: only Ratio × requests may be
+	// retried. It may not be set together with MinRetriesPerSecond.
+	NoFloor bool `json:"noFloor,omitempty"`
+
+	// Window is, in ratio mode, the sliding window over which requests and
+	// retries are counted, from 100ms to 1h; default 10s.
+	Window time.Duration `json:"window,omitempty"`
+
+	// MaxTokens is, in tokens mode, the size of the token bucket, in
+	// (0, 1000] as in gRPC; default 10. Retries stop when the count falls to
+	// MaxTokens/2 or below.
+	MaxTokens float64 `json:"maxTokens,omitempty"`
+
+	// TokenRatio is, in tokens mode, the tokens a successful attempt gives
+	// back, in (0, MaxTokens]; default 0.1, or MaxTokens if that is smaller.
+	TokenRatio float64 `json:"tokenRatio,omitempty"`
+}
+
+// Limits on budget configuration values, beyond which NewBudget returns an
+// error.
+const (
+	maxRatio         = 10
+	maxMinRetries    = 1e6
+	minBudgetWindow  = 100 * time.Millisecond
+	maxBudgetWindow  = time.Hour
+	maxTokensLimit   = 1000
+	defaultRatio     = 0.1
+	defaultWindow    = 10 * time.Second
+	defaultMaxTokens = 10
+	defaultTokRatio  = 0.1
+)
+
+// withDefaults validates c and returns it with defaults applied.
+func (c BudgetConfig) withDefaults() (BudgetConfig, error) {
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	if c.Mode == "" {
+		c.Mode = modeRatio
+	}
+	if c.Mode == modeRatio {
+		if c.Ratio == 0 {
+			c.Ratio = defaultRatio
+		}
+		if c.MinRetriesPerSecond == 0 && !c.NoFloor {
+			c.MinRetriesPerSecond = 1
+		}
+		if c.Window == 0 {
+			c.Window = defaultWindow
+		}
+		return c, nil
+	}
+	if c.MaxTokens == 0 {
+		c.MaxTokens = defaultMaxTokens
+	}
+	if c.TokenRatio == 0 {
+		c.TokenRatio = min(defaultTokRatio, c.MaxTokens)
+	}
+	return c, nil
+}
+
+func (c *BudgetConfig) validate() error {
+	bad := func(field string, v any, want string) error {
+		return fmt.Errorf("retry: budget %s %v %s", field, v, want)
+	}
+	// out reports whether v is NaN or outside [lo, hi]. The ranges that
+	// exclude 0 are checked with lo 0: there, 0 means the default.
+	out := func(v, lo, hi float64) bool { return math.IsNaN(v) || v < lo || v > hi }
+	mode := c.Mode
+	if mode == "" {
+		mode = modeRatio
+	}
+	other := func(field string, v any) error {
+		return fmt.Errorf("retry: budget %s %v set in mode %q", field, v, mode)
+	}
+	maxTokens := c.MaxTokens // the bound of TokenRatio, once MaxTokens is valid
+	if maxTokens == 0 {
+		maxTokens = defaultMaxTokens
+	}
+	switch c.Mode {
+	case "", modeRatio:
+		switch {
+		case c.MaxTokens != 0:
+			return other("MaxTokens", c.MaxTokens)
+		case c.TokenRatio != 0:
+			return other("TokenRatio", c.TokenRatio)
+		case out(c.Ratio, 0, maxRatio):
+			return bad("Ratio", c.Ratio, fmt.Sprintf("out of range (0,%v]", maxRatio))
+		case out(c.MinRetriesPerSecond, 0, maxMinRetries):
+			return bad("MinRetriesPerSecond", c.MinRetriesPerSecond, fmt.Sprintf("out of range [0,%v]", maxMinRetries))
+		case c.NoFloor && c.MinRetriesPerSecond != 0:
+			return fmt.Errorf("retry: budget NoFloor set with MinRetriesPerSecond %v; choose one", c.MinRetriesPerSecond)
+		case c.Window != 0 && (c.Window < minBudgetWindow || c.Window > maxBudgetWindow):
+			return bad("Window", c.Window, fmt.Sprintf("out of range [%v,%v]", minBudgetWindow, maxBudgetWindow))
+		}
+	case modeTokens:
+		switch {
+		case c.Ratio != 0:
+			return other("Ratio", c.Ratio)
+		case c.MinRetriesPerSecond != 0:
+			return other("MinRetriesPerSecond", c.MinRetriesPerSecond)
+		case c.NoFloor:
+			return other("NoFloor", c.NoFloor)
+		case c.Window != 0:
+			return other("Window", c.Window)
+		case out(c.MaxTokens, 0, maxTokensLimit):
+			return bad("MaxTokens", c.MaxTokens, fmt.Sprintf("out of range (0,%v]", maxTokensLimit))
+		case out(c.TokenRatio, 0, maxTokens):
+			return bad("TokenRatio", c.TokenRatio, fmt.Sprintf("out of range (0,%v] (MaxTokens)", maxTokens))
+		}
+	default:
+		return fmt.Errorf("retry: budget Mode %q unknown; want %q or %q", c.Mode, modeRatio, modeTokens)
+	}
+	return nil
+}
+
+// MarshalJSON encodes c with Window as a Go duration string.
+func (c BudgetConfig) MarshalJSON() ([]byte, error) {
+	type plain BudgetConfig
+	return json.Marshal(struct {
+		plain
+		Window jsonx.Duration `json:"window,omitempty"`
+	}{plain(c), jsonx.Duration(c.Window)})
+}
+
+// UnmarshalJSON decodes c, accepting Window as a Go duration string ("10s")
+// or integer nanoseconds. Unknown fields are ignored, as by encoding/json;
+// NewBudget validates the values.
+func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
+	type plain BudgetConfig
+	aux := struct {
+		*plain
+		Window *jsonx.Duration `json:"window,omitempty"`
+	}{
+		plain:  (*plain)(c),
+		Window: (*jsonx.Duration)(&c.Window),
+	}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return fmt.Errorf("retry: budget config: %w", err)
+	}
+	return nil
+}
+
+// A Budget bounds retries to a share of requests, so that when a dependency
+// is overloaded, many callers retrying at once cannot multiply its load:
+// with every request failing and up to 3 retries each, retries alone would
+// quadruple it; the default budget holds the total to about 1.1×.
+//
+// Its users call [Budget.Request] when a request (its first attempt)
+// begins, [Budget.Success] or [Budget.Failure] when an attempt ends, and
+// [Budget.AllowRetry] before each retry, which they skip (failing with
+// [ErrBudgetExhausted]) when it returns false. A [Retry] does all of this;
+// share one Budget among the Retry values of a client (Config.SharedBudget)
+// so that they draw on one budget.
+//
+// Request and Success are the hot path: Request, and Success in tokens
+// mode, increment a per-P counter (no lock, no shared contended word, no
+// clock read, no allocation); Success in ratio mode does nothing. Failure,
+// AllowRetry and Metrics are the slow path: they take a mutex and read the
+// clock at most once.
+//
+// Ratio mode (see [BudgetConfig.Mode]) allows a retry when the retries of
+// the last Window, this one included, number at most Ratio × R +
+// MinRetriesPerSecond × Window, R being the requests of the last Window.
+//
+// Retries are counted at the time they are allowed, in buckets a tenth of a
+// Window wide, each remembering its latest retry; a bucket's retries leave
+// the count together, a Window after its latest retry. So each retry counts
+// for at least a Window, and at most a tenth of a Window longer: the count
+// errs on the side of fewer retries.
+//
+// Requests are not timed, since reading the clock would cost more than
+// counting them: R is estimated. The slow path keeps a ring of 21 samples
+// (time, requests so far), starting with (creation, 0). The newest sample
+// is the latest slow-path visit; it is kept, and a new one begun, when a
+// visit comes a tenth of a Window after the sample before it, so samples
+// are kept at most about one per tenth of a Window, the ring spans a whole
+// Window, and the last visit before any longer silence is kept. R is the
+// requests so far minus the count at the start of the window, interpolated
+// linearly between the two points around it (samples, or now). That is
+// exact if the requests between those points arrived at an even pace, and
+// otherwise off by at most the number that arrived between them. While
+// retries are asked for at least every δ, the points are at most a tenth
+// of a Window + δ apart: for steady traffic, an error of at most about
+// R/10, and none for traffic at a constant rate. After a silence of the
+// slow path the points may be far apart: a burst of N requests made just
+// after a visit and followed by a silence of length G (no retries asked
+// for) is counted as if spread over the silence, lending up to
+// N × Window/G requests to the window that ends it (a million requests, an
+// hour, a 10s window: about 2800 requests, so 280 retries). Metrics is a
+// slow-path visit too: calling it periodically, as a metrics exporter
+// does, keeps the points close.
+//
+// Tokens mode is gRPC's retry throttling. Successes are counted on the hot
+// path and folded into the token count at the next slow-path visit, as
+// min(MaxTokens, tokens + TokenRatio × successes), before the visit applies
+// its failure or decision. Since every failure is a slow-path visit, the
+// count only rises between two visits, so capping once equals capping after
+// each success: the result is exactly that of applying the attempts in
+// order (up to the order of attempts that end at the same moment).
+//
+// The zero BudgetConfig is valid. A nil *Budget is a disabled budget: its
+// Request, Success and Failure do nothing, AllowRetry always returns true,
+// and Metrics returns zeros. A Budget is safe for concurrent use by multiple
+// goroutines.
+type Budget struct {
+	// Read by the hot path, written only by New (and, rarely, the overflow
+	// counters): the padding keeps the mutex and the windows, written by the
+	// slow path, off this cache line, so that slow-path writes do not evict
+	// it from the caches of the goroutines on the hot path.
+	counts shard.Counters // per-P: cRequests, cSuccesses (tokens mode)
+	tokens bool           // tokens mode
+	_      [64]byte
+
+	cfg   BudgetConfig
+	epoch time.Time // the clock is read as time.Since(epoch): cheap and monotonic
+	width int64     // ratio mode: a bucket's width, and the least spacing of samples, ns
+	win   int64     // ratio mode: Window, ns
+
+	mu sync.Mutex
+	// Ratio mode.
+	samples [nSamples]sample // a ring, oldest at head; the newest is the latest visit
+	head, n int
+	buckets [nBuckets]bucket
+	// Tokens mode.
+	tok    float64 // tokens, successes up to folded included
+	folded uint64  // successes folded into tok
+	// Both modes.
+	retries, exhausted uint64
+}
+
+// Indexes of the per-P counters.
+const (
+	cRequests = iota
+	cSuccesses
+)
+
+const (
+	// nSamples samples, each at least a bucket width (ceil(Window/10))
+	// after the one two places before it, span at least a Window, so when
+	// the ring is full its oldest is at or before the start of the window:
+	// s0 <= s20 - 10 widths <= now - Window. Until then, the oldest is the
+	// creation sample, at or before the start of any window that does not
+	// begin before the budget.
+	nSamples = 21
+	// nBuckets buckets of width ceil(Window/10) hold all the retries of the
+	// last Window: the buckets overlapping (now-Window, now] are at most the
+	// current one and the 10 before it.
+	nBuckets = 11
+)
+
+// sample is the number of requests made by a time, ns since epoch.
+type sample struct {
+	t int64
+	n uint64
+}
+
+// bucket counts the retries made in the bucket-wide interval idx.
+type bucket struct {
+	idx  int64 // time / width of the bucket's retries
+	n    uint64
+	last int64 // time of its latest retry
+}
+
+// NewBudget returns a budget configured by cfg, or an error naming the
+// first invalid field of cfg. If cfg.Disabled, it returns nil, nil (a nil
+// *Budget allows every retry) once cfg is found valid.
+func NewBudget(cfg BudgetConfig) (*Budget, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil || cfg.Disabled {
+		return nil, err
+	}
+	b := &Budget{cfg: cfg, tokens: cfg.Mode == modeTokens, epoch: time.Now()}
+	b.counts.Init()
+	if b.tokens {
+		b.tok = cfg.MaxTokens
+	} else {
+		b.win = int64(cfg.Window)
+		b.width = (b.win + 9) / 10
+		b.n = 1 // samples[0] is (creation, 0)
+		for i := range b.buckets {
+			b.buckets[i].idx = -1
+		}
+	}
+	return b, nil
+}
+
+// now returns the time since the budget's epoch, in nanoseconds.
+// now returns the time since b was made, in nanoseconds. The monotonic
+// clock never goes back, but a budget used under a fake clock that starts
+// earlier (a testing/synctest bubble) would see negative times; clamping
+// keeps every index computed from it in range.
+func (b *Budget) now() int64 { return max(int64(time.Since(b.epoch)), 0) }
+
+// Request records that a request begins: its first attempt is about to be
+// made. Retries of it must not call Request again. It is the hot path: one
+// per-P counter increment. On a nil b it does nothing.
+func (b *Budget) Request() {
+	if b != nil {
+		b.counts.Add(cRequests) // the call Request inlines to
+	}
+}
+
+// Success records that an attempt (first or retry) succeeded. In ratio
+// mode it does nothing; in tokens mode it counts the success, which gives
+// back TokenRatio tokens. It is the hot path: at most one per-P counter
+// increment. On a nil b it does nothing.
+func (b *Budget) Success() {
+	if b != nil && b.tokens { // inlined: free in ratio mode
+		b.counts.Add(cSuccesses)
+	}
+}
+
+// Failure records that an attempt (first or retry) failed with an error
+// worth retrying. In tokens mode it takes 1 token (down to 0), under the
+// budget's mutex; in ratio mode it does nothing, since only retries and
+// requests count there. On a nil b it does nothing.
+//
+// Do not call it for outcomes that say nothing about the dependency's
+// health, such as the caller's own cancellation.
+func (b *Budget) Failure() {
+	if b == nil || !b.tokens {
+		return
+	}
+	b.mu.Lock()
+	b.fold()
+	b.tok = max(b.tok-1, 0)
+	b.mu.Unlock()
+}
+
+// AllowRetry reports whether one retry may be made now, and counts the
+// answer: a retry allowed is counted among the retries (in ratio mode, in
+// the window, spending budget), one refused among the exhausted. Call it
+// once per retry, just before making it, and make the retry only if it
+// returns true. On a nil b it returns true.
+//
+// In ratio mode it returns true if the retries of the last Window, this one
+// included, would number at most Ratio × the (estimated) requests of the
+// last Window + MinRetriesPerSecond × Window. In tokens mode it returns
+// true if the token count, successes so far included, is above
+// MaxTokens/2; it takes no token (failures do).
+func (b *Budget) AllowRetry() bool {
+	if b == nil {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ok bool
+	if b.tokens {
+		b.fold()
+		ok = b.tok > b.cfg.MaxTokens/2
+	} else {
+		now := b.now()
+		reqs := b.visit(now)
+		allowed := b.cfg.Ratio*reqs + b.cfg.MinRetriesPerSecond*b.cfg.Window.Seconds()
+		if ok = float64(b.windowRetries(now)+1) <= allowed; ok {
+			b.addRetry(now)
+		}
+	}
+	if ok {
+		b.retries++
+	} else {
+		b.exhausted++
+	}
+	return ok
+}
+
+// fold adds the successes counted since the last visit to the tokens,
+// capped at MaxTokens. b.mu is held.
+func (b *Budget) fold() {
+	s := b.counts.Load(cSuccesses)
+	if s > b.folded {
+		b.tok = min(b.cfg.MaxTokens, b.tok+b.cfg.TokenRatio*float64(s-b.folded))
+		b.folded = s
+	}
+}
+
+// visit records a slow-path visit at now and returns the estimated number
+// of requests made in (now-Window, now]. b.mu is held.
+//
+// The newest sample follows the visits (each overwrites it) until a visit
+// comes a bucket width or more after the sample before it; that visit is
+// appended, and the sample it follows is kept. So every sample is at least
+// a width after the one two places before it, and the latest visit before
+// a silence longer than a width is kept.
+func (b *Budget) visit(now int64) float64 {
+	cum := max(b.counts.Load(cRequests), b.sample(b.n-1).n) // Load is monotonic; be sure
+	reqs := b.windowRequests(now, cum)
+	s := sample{now, cum}
+	switch {
+	case b.n >= 2 && now-b.sample(b.n-2).t < b.width:
+		b.samples[(b.head+b.n-1)%nSamples] = s
+	case b.n == nSamples:
+		b.samples[b.head] = s // the oldest makes room
+		b.head = (b.head + 1) % nSamples
+	default:
+		b.samples[(b.head+b.n)%nSamples] = s
+		b.n++
+	}
+	return reqs
+}
+
+// sample returns the i-th oldest sample.
+func (b *Budget) sample(i int) sample { return b.samples[(b.head+i)%nSamples] }
+
+// windowRequests estimates the requests made in (now-Window, now], given
+// the number cum made so far, from the samples and (now, cum). b.mu is held.
+func (b *Budget) windowRequests(now int64, cum uint64) float64 {
+	x := now - b.win // the start of the window, excluded
+	if x < 0 {
+		return float64(cum) // the window began before the budget
+	}
+	// p, q: the last point at or before x, and the one after it. The oldest
+	// sample is at or before x (see nSamples), and now is after it.
+	p, q := b.sample(0), sample{now, cum}
+	for i := 1; i < b.n; i++ {
+		if s := b.sample(i); s.t > x {
+			q = s
+			break
+		} else {
+			p = s
+		}
+	}
+	at := float64(p.n) + float64(q.n-p.n)*(float64(x-p.t)/float64(q.t-p.t))
+	return float64(cum) - at
+}
+
+// windowRetries returns the retries counted in the window at now: those of
+// the buckets whose latest retry is in (now-Window, now]. A bucket older
+// than the 10 before the current one ended by now-Window (10 bucket widths
+// are at least a Window), so it holds no retry of the window. b.mu is held.
+func (b *Budget) windowRetries(now int64) uint64 {
+	var n uint64
+	for _, bk := range b.buckets {
+		if bk.last > now-b.win {
+			n += bk.n
+		}
+	}
+	return n
+}
+
+// addRetry counts a retry made at now. b.mu is held.
+func (b *Budget) addRetry(now int64) {
+	cur := now / b.width
+	bk := &b.buckets[cur%nBuckets]
+	if bk.idx != cur {
+		*bk = bucket{idx: cur}
+	}
+	bk.n++
+	bk.last = now
+}
+
+// BudgetMetrics is a snapshot of a budget's counters since it was created.
+type BudgetMetrics struct {
+	// Requests is the number of Request calls.
+	Requests uint64 `json:"requests"`
+	// Retries is the number of retries allowed by AllowRetry.
+	Retries uint64 `json:"retries"`
+	// Exhausted is the number of retries refused by AllowRetry.
+	Exhausted uint64 `json:"exhausted"`
+	// Tokens is, in tokens mode, the current token count; 0 in ratio mode.
+	Tokens float64 `json:"tokens"`
+}
+
+// Metrics returns a snapshot of b's counters; zeros on a nil b. It takes the
+// budget's mutex and, in ratio mode, reads the clock and records a sample
+// of the request count, which keeps the window's estimate sharp (see
+// [Budget]).
+func (b *Budget) Metrics() BudgetMetrics {
+	if b == nil {
+		return BudgetMetrics{}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := BudgetMetrics{Retries: b.retries, Exhausted: b.exhausted}
+	if b.tokens {
+		b.fold()
+		m.Tokens = b.tok
+	} else {
+		b.visit(b.now())
+	}
+	m.Requests = b.counts.Load(cRequests)
+	return m
+}

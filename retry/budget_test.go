@@ -1,0 +1,1008 @@
+package retry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/shard"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func mustBudget(t testing.TB, cfg BudgetConfig) *Budget {
+	t.Helper()
+	b, err := NewBudget(cfg)
+	require.NoError(t, err)
+	require.NotNil(t, b)
+	return b
+}
+
+// stormResult is what a storm did, with the times (since its start) of its
+// requests and retries.
+type stormResult struct {
+	requests, attempts, retries int
+	refused                     int // requests that stopped because AllowRetry refused
+	requestAt, retryAt          []time.Duration
+}
+
+// storm makes n requests, one every gap, against an operation that always
+// fails, each making up to maxAttempts attempts while the budget allows,
+// the way a Retry uses its budget: Request, then for each attempt Failure
+// and, before a retry, AllowRetry. It runs in a bubble; its retries do not
+// wait (backoff does not change what the budget allows).
+func storm(b *Budget, n int, gap time.Duration, maxAttempts int) stormResult {
+	var r stormResult
+	start := time.Now()
+	for i := range n {
+		if i > 0 {
+			time.Sleep(gap)
+		}
+		b.Request()
+		r.requests++
+		r.requestAt = append(r.requestAt, time.Since(start))
+		for attempt := 1; ; attempt++ {
+			r.attempts++
+			b.Failure() // the attempt failed
+			if attempt >= maxAttempts {
+				break
+			}
+			if !b.AllowRetry() {
+				r.refused++
+				break
+			}
+			r.retries++
+			r.retryAt = append(r.retryAt, time.Since(start))
+		}
+	}
+	return r
+}
+
+// drain asks for retries, with no new request, until the budget refuses
+// one, and returns how many it allowed (at most limit).
+func drain(b *Budget, limit int) int {
+	n := 0
+	for n < limit && b.AllowRetry() {
+		n++
+	}
+	return n
+}
+
+// TestBudgetBoundsRetryStorm is the budget's reason to be: an always-failing
+// dependency, 10,000 requests over 10 seconds, each making up to 4
+// attempts. Without a budget that is 40,000 attempts; with the default
+// budget (10% + 1 retry a second over 10s) at most 10% more than the
+// requests, plus the floor.
+func TestBudgetBoundsRetryStorm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const requests = 10_000
+		b := mustBudget(t, BudgetConfig{})
+		r := storm(b, requests, time.Millisecond, 4) // 0 … 9.999s
+
+		// The storm lies within the budget's first window, where the budget
+		// counts every request exactly (see windowRequests), so no estimate
+		// tolerance is needed; and the float error of 0.1 × R (< 1e-12)
+		// cannot admit an extra whole retry. Hence tolerance 0.
+		const floor = 1 * 10 // MinRetriesPerSecond × Window in seconds
+		assert.LessOrEqual(t, r.attempts, requests+requests/10+floor)
+		assert.GreaterOrEqual(t, float64(r.retries), 0.09*requests, "the budget lets the 10% through")
+		assert.Equal(t, requests/10+floor, r.retries, "within one window, exactly 10% + the floor")
+
+		m := b.Metrics()
+		assert.Equal(t, uint64(requests), m.Requests)
+		assert.Equal(t, uint64(r.retries), m.Retries)
+		assert.Equal(t, uint64(r.refused), m.Exhausted)
+		assert.Equal(t, r.requests+r.retries, r.attempts)
+	})
+}
+
+// TestBudgetBoundsEveryWindow runs a storm across several windows, at a
+// steady rate, and checks the budget's rule over every window that ends at
+// a retry: retries ≤ 0.1 × requests + 10, with the requests counted
+// exactly by the test.
+func TestBudgetBoundsEveryWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			requests = 30_000
+			window   = 10 * time.Second
+		)
+		b := mustBudget(t, BudgetConfig{})
+		r := storm(b, requests, time.Millisecond, 4) // 0 … 29.999s
+
+		// Tolerance: after the first window, the requests of a window are
+		// estimated by interpolating between samples; at a steady one
+		// request per ms that is off by at most a request or so (requests
+		// are discrete), 0.1 retry. 1 covers it.
+		const tolerance = 1
+		assert.LessOrEqual(t, r.attempts, requests+requests/10+3*10+3*tolerance)
+		assert.GreaterOrEqual(t, float64(r.retries), 0.09*requests)
+		worst := math.Inf(-1)
+		for _, end := range r.retryAt {
+			retries := countIn(r.retryAt, end-window, end)
+			reqs := countIn(r.requestAt, end-window, end)
+			excess := float64(retries) - (0.1*float64(reqs) + 10)
+			worst = max(worst, excess)
+			if excess > tolerance {
+				t.Fatalf("window ending at %v: %d retries for %d requests", end, retries, reqs)
+			}
+		}
+		t.Logf("%d requests, %d retries; worst window: %+.1f retries over the rule", r.requests, r.retries, worst)
+	})
+}
+
+// countIn returns how many of the sorted times are in (from, to].
+func countIn(times []time.Duration, from, to time.Duration) int {
+	lo := sort.Search(len(times), func(i int) bool { return times[i] > from })
+	hi := sort.Search(len(times), func(i int) bool { return times[i] > to })
+	return hi - lo
+}
+
+// TestBudgetFloorAtLowTraffic: at 1 request a second, 10% of requests is
+// one retry per 10 seconds; the floor (1 retry a second by default) keeps
+// retries possible.
+func TestBudgetFloorAtLowTraffic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{})
+		r := storm(b, 30, time.Second, 4) // requests at 0, 1, …, 29s
+		// Each 10s window holds 10 requests, so allows 0.1 × 10 + 10 = 11
+		// retries; three disjoint windows cover the run: at most 33.
+		// Demand (3 a request) always exceeds that, so each of the windows
+		// (-1,9], (9,19] and (19,29] is filled to at least the floor's 10
+		// when its last request is refused: at least 30.
+		assert.GreaterOrEqual(t, r.retries, 30)
+		assert.LessOrEqual(t, r.retries, 33)
+		t.Logf("%d retries in 30s", r.retries)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{NoFloor: true})
+		r := storm(b, 30, time.Second, 4)
+		// Without the floor, 10 requests earn exactly one retry: at 9, 19
+		// and 29s, when each window holds 10 requests.
+		assert.Equal(t, 3, r.retries)
+		assert.Equal(t, []time.Duration{9 * time.Second, 19 * time.Second, 29 * time.Second}, r.retryAt)
+	})
+}
+
+// TestBudgetWindowSlides: a burst that exhausts the budget is forgotten one
+// Window later.
+func TestBudgetWindowSlides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{})
+		r := storm(b, 100, 0, 4) // all at once
+		assert.Equal(t, 20, r.retries, "0.1 × 100 requests + 10")
+		assert.False(t, b.AllowRetry())
+
+		time.Sleep(10*time.Second - time.Nanosecond)
+		assert.False(t, b.AllowRetry(), "the burst is still in the window")
+
+		time.Sleep(time.Nanosecond)
+		// The burst's requests and retries left together: only the floor
+		// remains, as on a new budget.
+		assert.Equal(t, 10, drain(b, 1000))
+
+		m := b.Metrics()
+		assert.Equal(t, uint64(30), m.Retries)
+		assert.Equal(t, uint64(r.refused+2+1), m.Exhausted, "the storm's, 2 asked after it, 1 ending drain")
+	})
+}
+
+// TestBudgetRetriesLeaveAfterAWindow checks how long a retry is counted:
+// its bucket's retries (a tenth of a Window wide) leave together, a Window
+// after the bucket's latest retry.
+func TestBudgetRetriesLeaveAfterAWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// No requests: the floor alone, 3 retries a window.
+		b := mustBudget(t, BudgetConfig{MinRetriesPerSecond: 3, Window: time.Second})
+		assert.True(t, b.AllowRetry()) // 0
+		time.Sleep(50 * time.Millisecond)
+		assert.True(t, b.AllowRetry()) // 50ms, in the same bucket as 0
+		time.Sleep(100 * time.Millisecond)
+		assert.True(t, b.AllowRetry()) // 150ms, the next bucket
+		assert.False(t, b.AllowRetry())
+
+		time.Sleep(time.Second - 150*time.Millisecond) // 1s
+		assert.False(t, b.AllowRetry(), "the retry at 0 leaves with the one at 50ms")
+		time.Sleep(50*time.Millisecond - time.Nanosecond)
+		assert.False(t, b.AllowRetry())
+		time.Sleep(time.Nanosecond) // 1.05s: the first bucket leaves
+		assert.Equal(t, 2, drain(b, 10))
+		time.Sleep(100 * time.Millisecond) // 1.15s: the second bucket leaves
+		assert.Equal(t, 1, drain(b, 10))
+	})
+}
+
+func TestBudgetSuccessesDoNotConsume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{})
+		for range 1000 {
+			b.Request()
+			b.Success()
+			time.Sleep(time.Millisecond)
+		}
+		m := b.Metrics()
+		assert.Equal(t, BudgetMetrics{Requests: 1000}, m)
+
+		b.Request() // a request that fails
+		b.Failure()
+		assert.Equal(t, 110, drain(b, 1000), "0.1 × 1001 + 10, nothing spent by successes")
+	})
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{Mode: "tokens"})
+		for range 1000 {
+			b.Request()
+			b.Success()
+		}
+		assert.Equal(t, 10.0, b.Metrics().Tokens, "successes only give tokens back, up to MaxTokens")
+		assert.True(t, b.AllowRetry())
+	})
+}
+
+// TestBudgetForgetsIdleTraffic: requests made long ago lend no credit now.
+func TestBudgetForgetsIdleTraffic(t *testing.T) {
+	const burst = 1_000_000
+	t.Run("visited", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := mustBudget(t, BudgetConfig{})
+			for range burst {
+				b.Request()
+			}
+			b.Metrics() // a slow-path visit: an exporter, or a retry
+			time.Sleep(time.Hour)
+			assert.Equal(t, 10, drain(b, burst), "only the floor, as on a new budget")
+		})
+	})
+	t.Run("unvisited", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := mustBudget(t, BudgetConfig{})
+			for range burst {
+				b.Request()
+			}
+			time.Sleep(time.Hour)
+			// No slow-path visit since creation: the burst is counted as if
+			// spread over the hour, so the window holds burst × 10s/1h ≈
+			// 2778 of it: 277 retries + the floor (documented on Budget).
+			n := drain(b, burst)
+			assert.InDelta(t, 0.1*burst*10/3600+10, n, 1)
+			assert.Less(t, n, burst/100, "no credit for the bulk of the burst")
+
+			time.Sleep(10 * time.Second) // one more window: nothing left
+			assert.Equal(t, 10, drain(b, burst))
+		})
+	})
+}
+
+// TestBudgetTokens replays gRFC A6's retry throttling: 10 tokens, 0.1 a
+// success, retries while tokens > 5.
+func TestBudgetTokens(t *testing.T) {
+	type step struct {
+		successes, failures int
+		tokens              float64
+		allow               bool
+	}
+	run := func(t *testing.T, cfg BudgetConfig, steps []step) {
+		t.Helper()
+		b := mustBudget(t, cfg)
+		var retries, exhausted uint64
+		for i, s := range steps {
+			for range s.successes {
+				b.Success()
+			}
+			for range s.failures {
+				b.Failure()
+			}
+			assert.InDelta(t, s.tokens, b.Metrics().Tokens, 1e-9, "step %d: tokens", i)
+			assert.Equal(t, s.allow, b.AllowRetry(), "step %d: AllowRetry", i)
+			if s.allow {
+				retries++
+			} else {
+				exhausted++
+			}
+			assert.InDelta(t, s.tokens, b.Metrics().Tokens, 1e-9, "step %d: AllowRetry takes no token", i)
+		}
+		m := b.Metrics()
+		assert.Equal(t, retries, m.Retries)
+		assert.Equal(t, exhausted, m.Exhausted)
+	}
+	t.Run("defaults", func(t *testing.T) {
+		run(t, BudgetConfig{Mode: "tokens"}, []step{
+			{tokens: 10, allow: true},
+			{failures: 4, tokens: 6, allow: true},
+			{failures: 1, tokens: 5, allow: false}, // not above MaxTokens/2
+			{successes: 10, tokens: 6, allow: true},
+			{failures: 1, tokens: 5, allow: false},
+			{successes: 1, tokens: 5.1, allow: true},
+			{successes: 1000, tokens: 10, allow: true}, // capped at MaxTokens
+			{failures: 100, tokens: 0, allow: false},   // floored at 0
+			{successes: 50, tokens: 5, allow: false},   // from 0, not from -90
+			{successes: 100, failures: 1, tokens: 9, allow: true},
+		})
+	})
+	t.Run("custom", func(t *testing.T) {
+		run(t, BudgetConfig{Mode: "tokens", MaxTokens: 3, TokenRatio: 0.5}, []step{
+			{tokens: 3, allow: true},
+			{failures: 1, tokens: 2, allow: true},
+			{failures: 1, tokens: 1, allow: false},
+			{successes: 1, tokens: 1.5, allow: false},
+			{successes: 1, tokens: 2, allow: true},
+			{successes: 9, tokens: 3, allow: true},
+		})
+	})
+}
+
+// TestBudgetTokensFoldIsExact: folding successes lazily gives the token
+// count of applying every attempt in order, capping after each success.
+func TestBudgetTokensFoldIsExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		cfg := BudgetConfig{Mode: "tokens", MaxTokens: 1 + 20*rng.Float64()}
+		cfg.TokenRatio = cfg.MaxTokens * rng.Float64() / 3
+		b := mustBudget(t, cfg)
+		cfg = b.cfg // with defaults
+		want := cfg.MaxTokens
+		for range 500 {
+			switch rng.IntN(10) {
+			case 0, 1, 2:
+				b.Failure()
+				want = max(want-1, 0)
+			case 3:
+				assert.Equal(t, want > cfg.MaxTokens/2, b.AllowRetry())
+			default:
+				b.Success()
+				want = min(want+cfg.TokenRatio, cfg.MaxTokens)
+			}
+		}
+		assert.InDelta(t, want, b.Metrics().Tokens, 1e-6)
+	}
+}
+
+// TestBudgetEstimate checks the estimate of a window's requests against the
+// exact count, and its documented error bound.
+func TestBudgetEstimate(t *testing.T) {
+	const window = time.Second
+	// visitAt makes a slow-path visit and returns its estimate and the
+	// points around the window's start that it used.
+	visitAt := func(t *testing.T, b *Budget) (est float64, p, q sample) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		now := b.now()
+		cum := b.counts.Load(cRequests)
+		x := now - b.win
+		p, q = b.sample(0), sample{now, cum}
+		for i := 1; i < b.n; i++ {
+			if s := b.sample(i); s.t <= x {
+				p = s
+			} else {
+				q = s
+				break
+			}
+		}
+		if x >= 0 {
+			require.LessOrEqual(t, p.t, x, "a point at or before the window's start")
+		}
+		est = b.visit(now)
+		checkSamples(t, b)
+		return est, p, q
+	}
+	t.Run("steady rate is exact", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := mustBudget(t, BudgetConfig{Window: window})
+			rng := rand.New(rand.NewPCG(3, 4))
+			var at []time.Duration
+			start := time.Now()
+			for range 20_000 { // one request every 1ms for 20s, visits at random
+				b.Request()
+				at = append(at, time.Since(start))
+				if rng.IntN(200) == 0 {
+					est, _, _ := visitAt(t, b)
+					now := time.Since(start)
+					assert.InDelta(t, float64(countIn(at, now-window, now)), est, 1.01, "at %v", now)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	})
+	t.Run("error bounded by the requests between the points", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := mustBudget(t, BudgetConfig{Window: window})
+			rng := rand.New(rand.NewPCG(5, 6))
+			var at []time.Duration // a request's time, one entry a request
+			start := time.Now()
+			lastVisit := time.Duration(0)
+			maxGap := time.Duration(0)
+			for range 3000 {
+				switch k := rng.IntN(10); {
+				case k < 6: // a burst of requests
+					for range rng.IntN(50) {
+						b.Request()
+						at = append(at, time.Since(start))
+					}
+				case k < 9:
+					time.Sleep(time.Duration(rng.IntN(int(window / 5))))
+				default:
+					if rng.IntN(10) == 0 {
+						time.Sleep(time.Duration(rng.Int64N(int64(3 * window)))) // a long silence
+					}
+					est, p, q := visitAt(t, b)
+					now := time.Since(start)
+					maxGap = max(maxGap, now-lastVisit)
+					lastVisit = now
+					truth := float64(countIn(at, now-window, now))
+					if now < window {
+						assert.Equal(t, truth, est, "the first window is exact")
+						continue
+					}
+					// With p.n requests made by p.t <= now-Window and q.n by
+					// q.t > now-Window, the truth lies between cum - q.n and
+					// cum - p.n, and so does the estimate: they differ by at
+					// most q.n - p.n, the requests made between the points.
+					cum := float64(len(at))
+					assert.GreaterOrEqual(t, truth, cum-float64(q.n))
+					assert.LessOrEqual(t, truth, cum-float64(p.n))
+					assert.InDelta(t, truth, est, float64(q.n-p.n)+1e-6, "at %v, points %v and %v", now, p, q)
+				}
+			}
+			t.Logf("longest gap between visits: %v", maxGap)
+		})
+	})
+	t.Run("points close while visits are frequent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			b := mustBudget(t, BudgetConfig{Window: window})
+			rng := rand.New(rand.NewPCG(7, 8))
+			const delta = 30 * time.Millisecond
+			for range 2000 {
+				b.Request()
+				time.Sleep(time.Duration(1 + rng.Int64N(int64(delta))))
+				_, p, q := visitAt(t, b)
+				if b.now() >= b.win {
+					assert.LessOrEqual(t, time.Duration(q.t-p.t), window/10+delta)
+				}
+			}
+		})
+	})
+}
+
+// checkSamples checks the invariants of the ratio mode's samples: in order
+// of time and count, each at least a width after the one two before it,
+// spanning a window once the ring is full.
+func checkSamples(t *testing.T, b *Budget) {
+	t.Helper()
+	if b.tokens {
+		return
+	}
+	require.GreaterOrEqual(t, b.n, 1)
+	require.LessOrEqual(t, b.n, nSamples)
+	for i := 1; i < b.n; i++ {
+		require.LessOrEqual(t, b.sample(i-1).t, b.sample(i).t, "sample %d", i)
+		require.LessOrEqual(t, b.sample(i-1).n, b.sample(i).n, "sample %d", i)
+		if i >= 2 {
+			require.GreaterOrEqual(t, b.sample(i).t-b.sample(i-2).t, b.width, "sample %d", i)
+		}
+	}
+	if b.n == nSamples {
+		require.GreaterOrEqual(t, b.sample(b.n-1).t-b.sample(0).t, b.win)
+	} else {
+		require.Equal(t, sample{}, b.sample(0), "the creation sample")
+	}
+}
+
+// TestBudgetConcurrent shares a budget among goroutines; its counts must
+// add up, and -race must find nothing.
+func TestBudgetConcurrent(t *testing.T) {
+	for name, cfg := range map[string]BudgetConfig{
+		"ratio":             {},
+		"ratio/shortWindow": {Window: 100 * time.Millisecond},
+		"tokens":            {Mode: "tokens"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { hammerBudget(t, cfg) })
+		})
+	}
+}
+
+func hammerBudget(t *testing.T, cfg BudgetConfig) {
+	const workers, requestsPerWorker = 8, 3000
+	b := mustBudget(t, cfg)
+	var requests, allowed, refused atomic.Uint64
+	stop := make(chan struct{})
+	var reader sync.WaitGroup
+	reader.Go(func() { // an exporter reading the metrics meanwhile
+		var last BudgetMetrics
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(3 * time.Millisecond):
+			}
+			m := b.Metrics()
+			assert.GreaterOrEqual(t, m.Requests, last.Requests)
+			assert.GreaterOrEqual(t, m.Retries, last.Retries)
+			assert.GreaterOrEqual(t, m.Exhausted, last.Exhausted)
+			last = m
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := range requestsPerWorker {
+				b.Request()
+				requests.Add(1)
+				failOneIn := 50 // healthy, then an outage, in turns
+				if i/500%2 == 1 {
+					failOneIn = 2
+				}
+				for attempt := 1; ; attempt++ {
+					if rng.IntN(failOneIn) != 0 {
+						b.Success()
+						break
+					}
+					b.Failure()
+					if attempt == 3 {
+						break
+					}
+					if !b.AllowRetry() {
+						refused.Add(1)
+						break
+					}
+					allowed.Add(1)
+				}
+				if i%100 == 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	reader.Wait()
+
+	m := b.Metrics()
+	assert.Equal(t, requests.Load(), m.Requests)
+	assert.Equal(t, uint64(workers*requestsPerWorker), m.Requests)
+	assert.Equal(t, allowed.Load(), m.Retries)
+	assert.Equal(t, refused.Load(), m.Exhausted)
+	if b.tokens {
+		assert.GreaterOrEqual(t, m.Tokens, 0.0)
+		assert.LessOrEqual(t, m.Tokens, b.cfg.MaxTokens)
+	} else {
+		assert.Zero(t, m.Tokens)
+		checkSamples(t, b)
+	}
+	assert.Positive(t, m.Retries)
+	assert.Positive(t, m.Exhausted)
+	t.Logf("%+v", m)
+}
+
+func TestBudgetConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  BudgetConfig
+		want string
+	}{
+		{BudgetConfig{Mode: "Ratio"}, `retry: budget Mode "Ratio" unknown; want "ratio" or "tokens"`},
+		{BudgetConfig{Mode: "token"}, `retry: budget Mode "token" unknown; want "ratio" or "tokens"`},
+		{BudgetConfig{Ratio: 11}, `retry: budget Ratio 11 out of range (0,10]`},
+		{BudgetConfig{Ratio: -0.1}, `retry: budget Ratio -0.1 out of range (0,10]`},
+		{BudgetConfig{Ratio: math.NaN()}, `retry: budget Ratio NaN out of range (0,10]`},
+		{BudgetConfig{Mode: "ratio", Ratio: math.Inf(1)}, `retry: budget Ratio +Inf out of range (0,10]`},
+		{BudgetConfig{MinRetriesPerSecond: -1}, `retry: budget MinRetriesPerSecond -1 out of range [0,1e+06]`},
+		{BudgetConfig{MinRetriesPerSecond: 2e6}, `retry: budget MinRetriesPerSecond 2e+06 out of range [0,1e+06]`},
+		{BudgetConfig{MinRetriesPerSecond: math.NaN()}, `retry: budget MinRetriesPerSecond NaN out of range [0,1e+06]`},
+		{BudgetConfig{NoFloor: true, MinRetriesPerSecond: 2}, `retry: budget NoFloor set with MinRetriesPerSecond 2; choose one`},
+		{BudgetConfig{Window: 99 * time.Millisecond}, `retry: budget Window 99ms out of range [100ms,1h0m0s]`},
+		{BudgetConfig{Window: -time.Second}, `retry: budget Window -1s out of range [100ms,1h0m0s]`},
+		{BudgetConfig{Window: time.Hour + 1}, `retry: budget Window 1h0m0.000000001s out of range [100ms,1h0m0s]`},
+		{BudgetConfig{MaxTokens: 10}, `retry: budget MaxTokens 10 set in mode "ratio"`},
+		{BudgetConfig{Mode: "ratio", TokenRatio: 0.1}, `retry: budget TokenRatio 0.1 set in mode "ratio"`},
+		{BudgetConfig{Mode: "tokens", Ratio: 0.1}, `retry: budget Ratio 0.1 set in mode "tokens"`},
+		{BudgetConfig{Mode: "tokens", MinRetriesPerSecond: 1}, `retry: budget MinRetriesPerSecond 1 set in mode "tokens"`},
+		{BudgetConfig{Mode: "tokens", NoFloor: true}, `retry: budget NoFloor true set in mode "tokens"`},
+		{BudgetConfig{Mode: "tokens", Window: time.Second}, `retry: budget Window 1s set in mode "tokens"`},
+		{BudgetConfig{Mode: "tokens", MaxTokens: 1001}, `retry: budget MaxTokens 1001 out of range (0,1000]`},
+		{BudgetConfig{Mode: "tokens", MaxTokens: -1}, `retry: budget MaxTokens -1 out of range (0,1000]`},
+		{BudgetConfig{Mode: "tokens", MaxTokens: math.NaN()}, `retry: budget MaxTokens NaN out of range (0,1000]`},
+		{BudgetConfig{Mode: "tokens", TokenRatio: 11}, `retry: budget TokenRatio 11 out of range (0,10] (MaxTokens)`},
+		{BudgetConfig{Mode: "tokens", MaxTokens: 2, TokenRatio: 2.5}, `retry: budget TokenRatio 2.5 out of range (0,2] (MaxTokens)`},
+		{BudgetConfig{Mode: "tokens", TokenRatio: -0.5}, `retry: budget TokenRatio -0.5 out of range (0,10] (MaxTokens)`},
+		{BudgetConfig{Mode: "tokens", TokenRatio: math.NaN()}, `retry: budget TokenRatio NaN out of range (0,10] (MaxTokens)`},
+		{BudgetConfig{Disabled: true, Ratio: 11}, `retry: budget Ratio 11 out of range (0,10]`},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			b, err := NewBudget(tt.cfg)
+			assert.Nil(t, b)
+			require.Error(t, err)
+			assert.Equal(t, tt.want, err.Error())
+		})
+	}
+}
+
+func TestBudgetConfigValidEdges(t *testing.T) {
+	for _, cfg := range []BudgetConfig{
+		{Ratio: 10},
+		{Ratio: 1e-9},
+		{Mode: "ratio", NoFloor: true},
+		{MinRetriesPerSecond: 1e6, Window: time.Hour},
+		{MinRetriesPerSecond: 1e-3},
+		{Window: 100 * time.Millisecond},
+		{Window: 100*time.Millisecond + 7}, // not a multiple of 10ns
+		{Mode: "tokens", MaxTokens: 1000, TokenRatio: 1000},
+		{Mode: "tokens", MaxTokens: 0.001},
+		{Mode: "tokens", TokenRatio: 10},
+		{Disabled: true, Mode: "tokens", MaxTokens: 5},
+	} {
+		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b, err := NewBudget(cfg)
+				require.NoError(t, err)
+				exerciseBudget(t, b, []byte{0, 3, 2, 3, 1, 4, 3, 12, 3, 0, 0, 28, 3})
+			})
+		})
+	}
+}
+
+func TestBudgetConfigDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		in, want BudgetConfig
+	}{
+		{BudgetConfig{}, BudgetConfig{Mode: "ratio", Ratio: 0.1, MinRetriesPerSecond: 1, Window: 10 * time.Second}},
+		{BudgetConfig{NoFloor: true}, BudgetConfig{Mode: "ratio", Ratio: 0.1, NoFloor: true, Window: 10 * time.Second}},
+		{BudgetConfig{Ratio: 0.5, MinRetriesPerSecond: 3, Window: time.Minute},
+			BudgetConfig{Mode: "ratio", Ratio: 0.5, MinRetriesPerSecond: 3, Window: time.Minute}},
+		{BudgetConfig{Mode: "tokens"}, BudgetConfig{Mode: "tokens", MaxTokens: 10, TokenRatio: 0.1}},
+		{BudgetConfig{Mode: "tokens", MaxTokens: 100}, BudgetConfig{Mode: "tokens", MaxTokens: 100, TokenRatio: 0.1}},
+		{BudgetConfig{Mode: "tokens", MaxTokens: 0.05}, BudgetConfig{Mode: "tokens", MaxTokens: 0.05, TokenRatio: 0.05}},
+	} {
+		t.Run(fmt.Sprintf("%+v", tt.in), func(t *testing.T) {
+			b := mustBudget(t, tt.in)
+			assert.Equal(t, tt.want, b.cfg)
+		})
+	}
+}
+
+// TestBudgetZeroConfig: the zero config lets a new client retry 10 times
+// (1 a second over 10s) before it has made any request.
+func TestBudgetZeroConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{})
+		assert.Equal(t, 10, drain(b, 100))
+		time.Sleep(10 * time.Second)
+		assert.Equal(t, 10, drain(b, 100))
+	})
+}
+
+func TestBudgetConfigJSON(t *testing.T) {
+	var cfg BudgetConfig
+	require.NoError(t, json.Unmarshal([]byte(`{"ratio":0.2,"minRetriesPerSecond":5,"window":"10s"}`), &cfg))
+	assert.Equal(t, BudgetConfig{Ratio: 0.2, MinRetriesPerSecond: 5, Window: 10 * time.Second}, cfg)
+
+	out, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"ratio":0.2,"minRetriesPerSecond":5,"window":"10s"}`, string(out))
+	assert.Contains(t, string(out), `"window":"10s"`)
+
+	out, err = json.Marshal(BudgetConfig{})
+	require.NoError(t, err)
+	assert.Equal(t, `{}`, string(out), "the zero config writes nothing")
+
+	for _, c := range []BudgetConfig{
+		{Disabled: true, Mode: "ratio", Ratio: 0.25, NoFloor: true, Window: 1500 * time.Millisecond},
+		{Mode: "tokens", MaxTokens: 100, TokenRatio: 0.125},
+		{MinRetriesPerSecond: 0.5, Window: time.Hour},
+	} {
+		out, err := json.Marshal(c)
+		require.NoError(t, err)
+		var back BudgetConfig
+		require.NoError(t, json.Unmarshal(out, &back), "%s", out)
+		assert.Equal(t, c, back, "%s", out)
+	}
+
+	// Integer nanoseconds, as a time.Duration field would take them.
+	cfg = BudgetConfig{}
+	require.NoError(t, json.Unmarshal([]byte(`{"window":2000000000}`), &cfg))
+	assert.Equal(t, 2*time.Second, cfg.Window)
+
+	// Inside a larger config.
+	var outer struct {
+		Budget BudgetConfig `json:"budget,omitzero"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(`{"budget":{"mode":"tokens","maxTokens":4}}`), &outer))
+	assert.Equal(t, BudgetConfig{Mode: "tokens", MaxTokens: 4}, outer.Budget)
+	outer.Budget = BudgetConfig{}
+	out, err = json.Marshal(outer)
+	require.NoError(t, err)
+	assert.Equal(t, `{}`, string(out))
+
+	for _, bad := range []string{`{"window":"ten seconds"}`, `{"window":true}`, `{"ratio":"0.1"}`} {
+		cfg = BudgetConfig{}
+		err := json.Unmarshal([]byte(bad), &cfg)
+		require.Error(t, err, bad)
+		assert.True(t, strings.HasPrefix(err.Error(), "retry: budget config: "), err.Error())
+	}
+	err = json.Unmarshal([]byte(`{"window":"ten seconds"}`), &cfg)
+	assert.Contains(t, err.Error(), `"ten seconds"`)
+}
+
+// FuzzBudgetConfig feeds arbitrary configurations to NewBudget. It must not
+// panic, must reject with an error prefixed "retry: budget ", and a budget
+// it accepts must survive its JSON round trip and a short random workload
+// in a synctest bubble, keeping its invariants.
+func FuzzBudgetConfig(f *testing.F) {
+	seeds := []BudgetConfig{
+		{},
+		{Ratio: 0.2, MinRetriesPerSecond: 3, Window: time.Second},
+		{NoFloor: true, Window: 100 * time.Millisecond},
+		{Ratio: 10, MinRetriesPerSecond: 1e6, Window: time.Hour},
+		{Mode: "tokens"},
+		{Mode: "tokens", MaxTokens: 0.001, TokenRatio: 0.001},
+		{Mode: "tokens", MaxTokens: 1000, TokenRatio: 1000},
+		{Disabled: true},
+		{Mode: "bogus"},
+		{Ratio: math.NaN(), MaxTokens: math.Inf(-1)},
+		{Window: -1},
+	}
+	for i, c := range seeds {
+		f.Add(c.Disabled, c.Mode, c.Ratio, c.MinRetriesPerSecond, c.NoFloor, int64(c.Window), c.MaxTokens, c.TokenRatio,
+			[]byte{0, 3, 2, 3, byte(i), 4, 1, 3, 12, 20, 3, 0, 2, 3})
+	}
+	f.Fuzz(func(t *testing.T, disabled bool, mode string, ratio, minRetries float64, noFloor bool, window int64,
+		maxTokens, tokenRatio float64, ops []byte) {
+		cfg := BudgetConfig{
+			Disabled: disabled, Mode: mode, Ratio: ratio, MinRetriesPerSecond: minRetries, NoFloor: noFloor,
+			Window: time.Duration(window), MaxTokens: maxTokens, TokenRatio: tokenRatio,
+		}
+		b, err := NewBudget(cfg)
+		if err != nil {
+			if b != nil {
+				t.Fatalf("NewBudget(%+v) returned a budget and %v", cfg, err)
+			}
+			if !strings.HasPrefix(err.Error(), "retry: budget ") {
+				t.Fatalf("NewBudget(%+v): error %q lacks the prefix", cfg, err)
+			}
+			return
+		}
+		if (b == nil) != disabled {
+			t.Fatalf("NewBudget(%+v) = %v, nil", cfg, b)
+		}
+		data, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("Marshal(%+v): %v", cfg, err)
+		}
+		var back BudgetConfig
+		if err := json.Unmarshal(data, &back); err != nil || back != cfg {
+			t.Fatalf("JSON round trip of %+v: %s gave %+v, %v", cfg, data, back, err)
+		}
+		if len(ops) > 64 {
+			ops = ops[:64]
+		}
+		synctest.Test(t, func(t *testing.T) {
+			b, err := NewBudget(cfg)
+			if err != nil {
+				t.Fatalf("NewBudget accepted %+v outside the bubble but not inside: %v", cfg, err)
+			}
+			exerciseBudget(t, b, ops)
+		})
+	})
+}
+
+// exerciseBudget runs ops against b (possibly nil) inside a bubble and
+// checks that its metrics add up and its invariants hold.
+func exerciseBudget(t *testing.T, b *Budget, ops []byte) {
+	t.Helper()
+	window := 10 * time.Second
+	if b != nil && b.win > 0 {
+		window = time.Duration(b.win)
+	}
+	var requests, allowed, refused uint64
+	for _, op := range ops {
+		arg := op >> 3
+		switch op & 7 {
+		case 0:
+			for range int(arg) + 1 {
+				b.Request()
+			}
+			requests += uint64(arg) + 1
+		case 1:
+			for range int(arg) + 1 {
+				b.Success()
+			}
+		case 2:
+			b.Failure()
+		case 3:
+			if b.AllowRetry() {
+				allowed++
+			} else {
+				refused++
+			}
+		case 4:
+			time.Sleep(window / 16 * time.Duration(arg)) // up to about 2 windows
+		case 5:
+			time.Sleep(time.Duration(arg) * time.Nanosecond)
+		case 6:
+			b.Metrics()
+		case 7:
+			time.Sleep(time.Duration(arg) * window) // long silences
+		}
+	}
+	m := b.Metrics()
+	if b == nil {
+		assert.Equal(t, BudgetMetrics{}, m)
+		return
+	}
+	assert.Equal(t, requests, m.Requests)
+	assert.Equal(t, allowed, m.Retries)
+	assert.Equal(t, refused, m.Exhausted)
+	if b.tokens {
+		assert.GreaterOrEqual(t, m.Tokens, 0.0)
+		assert.LessOrEqual(t, m.Tokens, b.cfg.MaxTokens)
+	} else {
+		assert.Zero(t, m.Tokens)
+		b.mu.Lock()
+		checkSamples(t, b)
+		b.mu.Unlock()
+	}
+}
+
+func TestNilBudget(t *testing.T) {
+	var b *Budget
+	b.Request()
+	b.Success()
+	b.Failure()
+	for range 100 {
+		assert.True(t, b.AllowRetry())
+	}
+	assert.Equal(t, BudgetMetrics{}, b.Metrics())
+}
+
+func TestBudgetDisabled(t *testing.T) {
+	for _, cfg := range []BudgetConfig{{Disabled: true}, {Disabled: true, Mode: "tokens", MaxTokens: 2}} {
+		b, err := NewBudget(cfg)
+		assert.NoError(t, err)
+		assert.Nil(t, b)
+		assert.True(t, b.AllowRetry())
+	}
+	b, err := NewBudget(BudgetConfig{Disabled: true, Window: time.Millisecond})
+	assert.Nil(t, b)
+	assert.Error(t, err, "a disabled config is still validated")
+}
+
+func TestErrBudgetExhausted(t *testing.T) {
+	assert.ErrorIs(t, ErrBudgetExhausted, seawall.ErrRejected)
+	assert.ErrorIs(t, fmt.Errorf("call: %w", ErrBudgetExhausted), seawall.ErrRejected)
+	assert.Equal(t, "retry: budget exhausted", ErrBudgetExhausted.Error())
+	other := seawall.NewRejection("retry: budget exhausted")
+	assert.False(t, errors.Is(other, ErrBudgetExhausted), "its own sentinel, distinct from other rejections")
+	_, hinted := seawall.RetryAfter(ErrBudgetExhausted)
+	assert.False(t, hinted, "no retry-after hint")
+}
+
+// TestBudgetHotPathAllocs: Request and Success allocate nothing (timing is
+// for the benchmarks).
+func TestBudgetHotPathAllocs(t *testing.T) {
+	for _, cfg := range []BudgetConfig{{}, {Mode: "tokens"}} {
+		b := mustBudget(t, cfg)
+		assert.Zero(t, testing.AllocsPerRun(1000, func() {
+			b.Request()
+			b.Success()
+		}))
+	}
+}
+
+// BenchmarkBudgetRequest measures the hot path, Request (and, in tokens
+// mode, Success), serial and parallel, against its reference, a per-P
+// counter increment, and a shared atomic counter, what a naive budget
+// would use.
+func BenchmarkBudgetRequest(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  BudgetConfig
+	}{{"Ratio", BudgetConfig{}}, {"Tokens", BudgetConfig{Mode: "tokens"}}} {
+		bg := mustBudget(b, bc.cfg)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bg.Request()
+			}
+		})
+		b.Run(bc.name+"/Parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bg.Request()
+				}
+			})
+		})
+		b.Run(bc.name+"/RequestSuccess", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bg.Request()
+				bg.Success()
+			}
+		})
+		b.Run(bc.name+"/RequestSuccess/Parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bg.Request()
+					bg.Success()
+				}
+			})
+		})
+	}
+	b.Run("Ref/ShardAdd", func(b *testing.B) {
+		c := shard.New()
+		b.ReportAllocs()
+		for b.Loop() {
+			c.Add(0)
+		}
+	})
+	b.Run("Ref/ShardAdd/Parallel", func(b *testing.B) {
+		c := shard.New()
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				c.Add(0)
+			}
+		})
+	})
+	b.Run("Ref/SharedAtomic/Parallel", func(b *testing.B) {
+		var n atomic.Uint64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				n.Add(1)
+			}
+		})
+	})
+}
+
+// BenchmarkBudgetAllowRetry measures the slow path, serial and parallel
+// (where its mutex is contended), with one Request per retry asked for.
+func BenchmarkBudgetAllowRetry(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  BudgetConfig
+	}{{"Ratio", BudgetConfig{}}, {"Tokens", BudgetConfig{Mode: "tokens"}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			bg := mustBudget(b, bc.cfg)
+			b.ReportAllocs()
+			for b.Loop() {
+				bg.Request()
+				bg.AllowRetry()
+			}
+		})
+		b.Run(bc.name+"/Parallel", func(b *testing.B) {
+			bg := mustBudget(b, bc.cfg)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					bg.Request()
+					bg.AllowRetry()
+				}
+			})
+		})
+	}
+}
+
+// TestBudgetClockBeforeEpoch: a budget made outside a synctest bubble and
+// used inside it sees the clock before its epoch; it must not panic.
+func TestBudgetClockBeforeEpoch(t *testing.T) {
+	b, err := NewBudget(BudgetConfig{})
+	require.NoError(t, err)
+	synctest.Test(t, func(t *testing.T) {
+		for range 100 {
+			b.Request()
+			b.Failure()
+			b.AllowRetry()
+		}
+		assert.Equal(t, uint64(100), b.Metrics().Requests)
+	})
+}

@@ -1,0 +1,443 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/shard"
+)
+
+// ErrDeadline is the reason retries stop when the next attempt could only
+// start at or after the context's deadline (or MaxElapsed): retrying would
+// only waste the wait.
+var ErrDeadline = errors.New("retry: the next attempt would start past the deadline")
+
+// DefaultRetryable is the default [Config.Retryable]. It does not retry
+// context errors (the caller gave up or ran out of time), nor rejections
+// by local policies (seawall.ErrRejected) that carry no retry-after hint: an
+// open breaker will still be open in 100 ms. Everything else is retried.
+// (Errors marked seawall.Permanent are never retried, whatever the
+// classification says.)
+func DefaultRetryable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.Is(err, seawall.ErrRejected) {
+		_, hinted := seawall.RetryAfter(err)
+		return hinted
+	}
+	return true
+}
+
+// A Retry runs an operation again when it fails with a retryable error,
+// waiting between attempts: exponential delays with jitter (or constant, or
+// a function, or a cenkalti/backoff policy), at least as long as a server's
+// retry-after hint, never past the context's deadline. A retry budget shared
+// by the calls bounds retries to a share of requests, so that many callers
+// retrying at once cannot multiply the load on a struggling dependency.
+//
+// Use [Retry.Do] (which satisfies seawall.Policy), or, in hot code, the
+// allocation-free loop form [Retry.Loop]. The success path of Do costs a
+// per-CPU counter increment (the budget's request count) over calling the
+// operation directly, and allocates nothing.
+//
+// A Retry is safe for concurrent use by multiple goroutines.
+type Retry struct {
+	cfg    Config
+	budget *Budget
+	// fast: Do may run the first attempt directly (no attempt timeout, no
+	// MaxElapsed clock).
+	fast     bool
+	timeouts bool      // AttemptTimeout is set
+	tokens   bool      // the budget counts successes (tokens mode)
+	epoch    time.Time // r.now() is the time since
+
+	retries, gaveUp atomic.Uint64
+}
+
+// New returns a Retry configured by cfg, or an error naming the first
+// invalid field of cfg.
+func New(cfg Config) (*Retry, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	r := &Retry{cfg: cfg, budget: cfg.SharedBudget, epoch: time.Now()}
+	if r.budget == nil {
+		if r.budget, err = NewBudget(cfg.Budget); err != nil {
+			return nil, err
+		}
+	}
+	r.fast = cfg.AttemptTimeout == 0 && cfg.MaxElapsed == 0
+	r.timeouts = cfg.AttemptTimeout > 0
+	r.tokens = r.budget != nil && r.budget.tokens
+	return r, nil
+}
+
+// Budget returns the retry budget r uses, nil if it has none.
+func (r *Retry) Budget() *Budget { return r.budget }
+
+// Do runs op, and runs it again while it fails with a retryable error, the
+// attempts, the budget and the context allow. It returns nil on success;
+// otherwise an [*Error] saying how many attempts were made and wrapping the
+// last attempt's error (and the reason retries stopped early, if one), so
+// errors.Is and errors.As see both. A panic in op continues after Do
+// releases the attempt's context. Do satisfies seawall.Policy.
+func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
+	if r.fast {
+		err := op(ctx)
+		if err == nil {
+			if b := r.budget; b != nil {
+				// b.Request and b.Success in one pinned section, written
+				// out: the compiler would not inline it.
+				i := shard.Pin()
+				b.counts.AddPinned(i, cRequests)
+				if b.tokens {
+					b.counts.AddPinned(i, cSuccesses)
+				}
+				shard.Unpin()
+			}
+			return nil
+		}
+		return r.retryAfterFirst(ctx, op, err)
+	}
+	l := r.Loop(ctx)
+	return l.run(op)
+}
+
+// retryAfterFirst continues Do after a first attempt that failed with err.
+func (r *Retry) retryAfterFirst(ctx context.Context, op func(context.Context) error, err error) error {
+	r.budget.Request()
+	l := Loop{r: r, ctx: ctx, attempt: 1}
+	l.Record(err)
+	return l.run(op)
+}
+
+func (l *Loop) run(op func(context.Context) error) error {
+	defer l.releaseAttempt() // if op panics
+	for l.Next() {
+		l.Record(op(l.Context()))
+	}
+	return l.Err()
+}
+
+// A Loop is the loop form of a Retry, for hot code: a small value that lives
+// on the caller's stack, with no closure to allocate. On the success path it
+// allocates nothing (unless AttemptTimeout is set: a context with a timeout
+// allocates).
+//
+//	l := r.Loop(ctx)
+//	for l.Next() {
+//		resp, err = call(l.Context())
+//		l.Record(err)
+//	}
+//	if err := l.Err(); err != nil { … }
+//
+// Each Next that returns true must be followed by exactly one Record. A
+// Loop is used by one goroutine and must not be copied after first use.
+type Loop struct {
+	r        *Retry
+	ctx      context.Context
+	st       *loopState // what failures and attempt timeouts need; nil until then
+	start    int64      // when the loop began, in r's clock, for MaxElapsed
+	attempt  int        // attempts begun
+	done     bool
+	recorded bool
+}
+
+// loopState is the part of a Loop only failures and attempt timeouts need,
+// allocated when first needed so that the success path stays small.
+type loopState struct {
+	actx   context.Context // the current attempt's context
+	cancel context.CancelFunc
+	delay  time.Duration // before the next attempt, set by Record
+	prev   time.Duration // the previous delay, for decorrelated jitter
+	bo     BackOff
+	last   error // the last attempt's error
+	final  error // the outcome, once done
+}
+
+func (l *Loop) state() *loopState {
+	if l.st == nil {
+		l.st = new(loopState)
+	}
+	return l.st
+}
+
+// Loop starts a loop of attempts under r's policy; see [Loop].
+func (r *Retry) Loop(ctx context.Context) (l Loop) {
+	l.r, l.ctx = r, ctx
+	l.begin()
+	return l
+}
+
+func (l *Loop) begin() {
+	l.r.budget.Request()
+	if l.r.cfg.MaxElapsed > 0 {
+		l.start = l.r.now()
+	}
+}
+
+// now returns the time since r was made, in nanoseconds: a monotonic clock
+// cheaper to read than time.Now.
+func (r *Retry) now() int64 { return int64(time.Since(r.epoch)) }
+
+// Next reports whether to make an attempt, waiting first, before a retry,
+// for the delay the previous Record decided. It returns false when the loop
+// is over: the last attempt succeeded, the error was not retryable, the
+// attempts, the budget or the time ran out, or the context ended during the
+// wait (Next returns promptly then). [Loop.Err] tells which.
+func (l *Loop) Next() bool {
+	if l.attempt == 0 && !l.r.timeouts {
+		l.attempt = 1 // the first attempt, without an attempt timeout
+		return true
+	}
+	return l.next()
+}
+
+func (l *Loop) next() bool {
+	if l.done {
+		return false
+	}
+	if l.attempt > 0 {
+		if !l.recorded {
+			panic("retry: Loop.Next called again without Record")
+		}
+		if d := l.st.delay; d > 0 && !l.wait(d) {
+			return false
+		}
+	}
+	l.attempt++
+	l.recorded = false
+	if d := l.r.cfg.AttemptTimeout; d > 0 {
+		st := l.state()
+		st.actx, st.cancel = context.WithTimeout(l.ctx, d)
+	}
+	return true
+}
+
+// wait sleeps for d unless the context ends first, and reports whether the
+// loop goes on.
+func (l *Loop) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.ctx.Done():
+		l.finish(l.ctx.Err())
+		return false
+	}
+}
+
+// Context returns the context for the current attempt: the loop's context,
+// with the attempt timeout if one is configured.
+func (l *Loop) Context() context.Context {
+	if l.st != nil && l.st.actx != nil {
+		return l.st.actx
+	}
+	return l.ctx
+}
+
+// Attempt returns the number of attempts begun so far (1 during the first).
+func (l *Loop) Attempt() int { return l.attempt }
+
+// Record records the outcome of the current attempt and decides whether,
+// and after how long, to retry.
+func (l *Loop) Record(err error) {
+	if err == nil && l.st == nil && !l.r.tokens {
+		l.recorded, l.done = true, true // a success with nothing to clean up or count
+		return
+	}
+	l.record(err)
+}
+
+func (l *Loop) record(err error) {
+	l.recorded = true
+	st := l.state()
+	attemptTimedOut := st.cancel != nil && st.actx.Err() == context.DeadlineExceeded && l.ctx.Err() == nil
+	l.releaseAttempt()
+	r := l.r
+	if err == nil {
+		r.budget.Success()
+		l.done, st.final, st.last = true, nil, nil
+		return
+	}
+	st.last = err
+	switch {
+	case l.ctx.Err() != nil:
+		l.finish(l.ctx.Err())
+		return
+	case seawall.IsPermanent(err) || !attemptTimedOut && !r.cfg.Retryable(err):
+		l.finish(nil)
+		return
+	}
+	r.budget.Failure()
+	if l.attempt >= r.cfg.MaxAttempts {
+		l.finish(nil)
+		return
+	}
+	d, ok := l.nextDelay(err)
+	if !ok {
+		l.finish(nil)
+		return
+	}
+	if deadline, has := l.deadline(); has && !time.Now().Add(d).Before(deadline) {
+		l.finish(ErrDeadline)
+		return
+	}
+	if !r.budget.AllowRetry() {
+		l.finish(ErrBudgetExhausted)
+		return
+	}
+	r.retries.Add(1)
+	st.delay = d
+	if r.cfg.OnRetry != nil {
+		r.cfg.OnRetry(l.attempt, err, d)
+	}
+}
+
+// deadline returns the earlier of the context's deadline and the end of
+// MaxElapsed.
+func (l *Loop) deadline() (time.Time, bool) {
+	deadline, has := l.ctx.Deadline()
+	if me := l.r.cfg.MaxElapsed; me > 0 {
+		if end := time.Now().Add(time.Duration(l.start + int64(me) - l.r.now())); !has || end.Before(deadline) {
+			deadline, has = end, true
+		}
+	}
+	return deadline, has
+}
+
+// nextDelay returns the delay before the next attempt, or false if the
+// delay policy says to stop.
+func (l *Loop) nextDelay(err error) (time.Duration, bool) {
+	c := &l.r.cfg
+	st := l.st
+	var d time.Duration
+	switch n := l.attempt; {
+	case c.BackOff != nil:
+		if st.bo == nil {
+			st.bo = c.BackOff()
+			st.bo.Reset()
+		}
+		d = st.bo.NextBackOff()
+	case c.DelayFunc != nil:
+		d = c.DelayFunc(n, err)
+	default:
+		d = l.exponential(n)
+	}
+	if d < 0 {
+		return 0, false
+	}
+	if hint, ok := seawall.RetryAfter(err); ok {
+		d = max(d, min(hint, c.MaxHint))
+	}
+	return d, true
+}
+
+// exponential returns the jittered exponential delay before retry n.
+func (l *Loop) exponential(n int) time.Duration {
+	c := &l.r.cfg
+	if c.Jitter == DecorrelatedJitter {
+		hi := max(3*l.st.prev, c.Delay)
+		d := min(c.Delay+randN(hi-c.Delay), c.MaxDelay)
+		l.st.prev = d
+		return d
+	}
+	base := c.MaxDelay
+	if f := float64(c.Delay) * math.Pow(c.Multiplier, float64(n-1)); f < float64(c.MaxDelay) {
+		base = time.Duration(f)
+	}
+	switch c.Jitter {
+	case FullJitter:
+		return randN(base)
+	case EqualJitter:
+		return base/2 + randN(base-base/2)
+	}
+	return base
+}
+
+// randN returns a uniformly random duration in [0, d].
+func randN(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	if d == math.MaxInt64 {
+		return time.Duration(rand.Int64())
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// finish ends the loop with the last attempt's error and the reason
+// retrying stopped, if any.
+func (l *Loop) finish(reason error) {
+	l.done = true
+	l.r.gaveUp.Add(1)
+	st := l.state()
+	st.final = &Error{Attempts: l.attempt, Err: st.last, Reason: reason}
+}
+
+func (l *Loop) releaseAttempt() {
+	if l.st != nil && l.st.cancel != nil {
+		l.st.cancel()
+		l.st.cancel, l.st.actx = nil, nil
+	}
+}
+
+// Err returns the loop's outcome once Next has returned false: nil if the
+// last attempt succeeded, otherwise an [*Error].
+func (l *Loop) Err() error {
+	if l.st == nil {
+		return nil
+	}
+	return l.st.final
+}
+
+// Error is the error of a call whose retries ended without success. It
+// wraps the last attempt's error and, if retrying stopped early, the reason:
+// ErrBudgetExhausted, ErrDeadline, or the context's error.
+type Error struct {
+	Attempts int   // attempts made
+	Err      error // the last attempt's error
+	Reason   error // why retrying stopped early; nil if the error was not retryable or the attempts ran out
+}
+
+func (e *Error) Error() string {
+	s := "attempts"
+	if e.Attempts == 1 {
+		s = "attempt"
+	}
+	if e.Reason != nil {
+		return fmt.Sprintf("retry: %d %s, stopped: %v; last error: %v", e.Attempts, s, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("retry: %d %s; last error: %v", e.Attempts, s, e.Err)
+}
+
+// Unwrap returns the last attempt's error and the reason, so errors.Is(err,
+// ErrBudgetExhausted) and errors.Is(err, lastErr) both hold.
+func (e *Error) Unwrap() []error {
+	if e.Reason == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.Reason}
+}
+
+// Metrics is a snapshot of a Retry's counters.
+type Metrics struct {
+	Retries uint64        `json:"retries"` // retries made (attempts after the first)
+	GaveUp  uint64        `json:"gaveUp"`  // calls that ended in an error
+	Budget  BudgetMetrics `json:"budget"`
+}
+
+// Metrics returns a snapshot of r's counters and of its budget's (which
+// another Retry may share).
+func (r *Retry) Metrics() Metrics {
+	return Metrics{Retries: r.retries.Load(), GaveUp: r.gaveUp.Load(), Budget: r.budget.Metrics()}
+}

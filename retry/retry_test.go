@@ -1,0 +1,477 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var errBoom = errors.New("boom")
+
+func mustNew(t testing.TB, cfg Config) *Retry {
+	t.Helper()
+	r, err := New(cfg)
+	require.NoError(t, err)
+	return r
+}
+
+// attempts is an operation that fails with errs[i] on attempt i (nil
+// beyond the list) and records when each attempt started.
+type attempts struct {
+	errs   []error
+	starts []time.Time
+}
+
+func (a *attempts) op(context.Context) error {
+	a.starts = append(a.starts, time.Now())
+	if i := len(a.starts) - 1; i < len(a.errs) {
+		return a.errs[i]
+	}
+	return nil
+}
+
+// gaps returns the waits between attempts.
+func (a *attempts) gaps() []time.Duration {
+	var g []time.Duration
+	for i := 1; i < len(a.starts); i++ {
+		g = append(g, a.starts[i].Sub(a.starts[i-1]))
+	}
+	return g
+}
+
+func fails(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
+}
+
+func TestSuccessFirstTime(t *testing.T) {
+	r := mustNew(t, Config{})
+	a := &attempts{}
+	require.NoError(t, r.Do(t.Context(), a.op))
+	assert.Len(t, a.starts, 1)
+	assert.Equal(t, Metrics{Budget: r.Metrics().Budget}, r.Metrics())
+}
+
+func TestRetriesUntilSuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 4})
+		a := &attempts{errs: fails(3, errBoom)}
+		require.NoError(t, r.Do(t.Context(), a.op))
+		assert.Len(t, a.starts, 4)
+		assert.Equal(t, uint64(3), r.Metrics().Retries)
+	})
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 3})
+		a := &attempts{errs: fails(10, errBoom)}
+		err := r.Do(t.Context(), a.op)
+		assert.Len(t, a.starts, 3, "MaxAttempts includes the first")
+		require.ErrorIs(t, err, errBoom)
+		var re *Error
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 3, re.Attempts)
+		assert.Nil(t, re.Reason)
+		assert.Equal(t, "retry: 3 attempts; last error: boom", err.Error())
+		assert.Equal(t, uint64(1), r.Metrics().GaveUp)
+	})
+}
+
+func TestMaxAttemptsOneNeverRetries(t *testing.T) {
+	r := mustNew(t, Config{MaxAttempts: 1})
+	a := &attempts{errs: fails(10, errBoom)}
+	err := r.Do(t.Context(), a.op)
+	assert.Len(t, a.starts, 1)
+	assert.Equal(t, "retry: 1 attempt; last error: boom", err.Error())
+}
+
+// TestDelays checks every delay against its formula: exact without jitter,
+// within the jitter's bounds otherwise, and that the wait between attempts
+// is the delay announced to OnRetry.
+func TestDelays(t *testing.T) {
+	const delay, maxDelay = 100 * time.Millisecond, 1 * time.Second
+	for _, tc := range []struct {
+		jitter     Jitter
+		multiplier float64
+		lo, hi     func(n int, prev time.Duration) time.Duration // bounds of retry n's delay
+	}{
+		{NoJitter, 2, exp(delay, 2, maxDelay), exp(delay, 2, maxDelay)},
+		{NoJitter, 1, exp(delay, 1, maxDelay), exp(delay, 1, maxDelay)}, // constant
+		{FullJitter, 2, func(int, time.Duration) time.Duration { return 0 }, exp(delay, 2, maxDelay)},
+		{EqualJitter, 3, func(n int, p time.Duration) time.Duration { return exp(delay, 3, maxDelay)(n, p) / 2 }, exp(delay, 3, maxDelay)},
+		{DecorrelatedJitter, 2, func(int, time.Duration) time.Duration { return delay },
+			func(_ int, prev time.Duration) time.Duration { return min(max(3*prev, delay), maxDelay) }},
+	} {
+		t.Run(fmt.Sprintf("%s-x%v", tc.jitter, tc.multiplier), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var announced []time.Duration
+				r := mustNew(t, Config{MaxAttempts: 12, Delay: delay, MaxDelay: maxDelay, Multiplier: tc.multiplier, Jitter: tc.jitter,
+					Budget:  BudgetConfig{Disabled: true},
+					OnRetry: func(_ int, _ error, d time.Duration) { announced = append(announced, d) }})
+				seen := map[time.Duration]bool{}
+				for range 20 {
+					a := &attempts{errs: fails(11, errBoom)}
+					require.NoError(t, r.Do(t.Context(), a.op))
+					gaps := a.gaps()
+					require.Equal(t, announced[len(announced)-11:], gaps, "the wait is the announced delay")
+					prev := time.Duration(0)
+					for i, d := range gaps {
+						n := i + 1
+						require.GreaterOrEqual(t, d, tc.lo(n, prev), "retry %d", n)
+						require.LessOrEqual(t, d, tc.hi(n, prev), "retry %d", n)
+						prev = d
+						seen[d] = true
+					}
+				}
+				if tc.jitter != NoJitter {
+					assert.Greater(t, len(seen), 50, "jitter spreads the delays")
+				}
+			})
+		})
+	}
+}
+
+// exp returns the exponential delay of retry n, capped.
+func exp(delay time.Duration, mult float64, maxDelay time.Duration) func(int, time.Duration) time.Duration {
+	return func(n int, _ time.Duration) time.Duration {
+		d := float64(delay)
+		for range n - 1 {
+			d *= mult
+		}
+		return min(time.Duration(d), maxDelay)
+	}
+}
+
+func TestDelayFunc(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 10, DelayFunc: func(n int, err error) time.Duration {
+			if n == 4 {
+				return -1 // stop
+			}
+			return time.Duration(n) * time.Second
+		}})
+		a := &attempts{errs: fails(10, errBoom)}
+		err := r.Do(t.Context(), a.op)
+		assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 3 * time.Second}, a.gaps())
+		var re *Error
+		require.ErrorAs(t, err, &re)
+		assert.Equal(t, 4, re.Attempts)
+	})
+}
+
+// fakeBackOff has the shape of a cenkalti/backoff/v4 BackOff.
+type fakeBackOff struct {
+	next   []time.Duration
+	i      int
+	resets int
+}
+
+func (f *fakeBackOff) NextBackOff() time.Duration {
+	if f.i >= len(f.next) {
+		return -1 // backoff.Stop
+	}
+	f.i++
+	return f.next[f.i-1]
+}
+func (f *fakeBackOff) Reset() { f.i = 0; f.resets++ }
+
+func TestBackOffAdapter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var made []*fakeBackOff
+		r := mustNew(t, Config{MaxAttempts: 10, BackOff: func() BackOff {
+			b := &fakeBackOff{next: []time.Duration{time.Second, 3 * time.Second}}
+			made = append(made, b)
+			return b
+		}})
+		for range 2 {
+			a := &attempts{errs: fails(10, errBoom)}
+			err := r.Do(t.Context(), a.op)
+			require.ErrorIs(t, err, errBoom)
+			assert.Equal(t, []time.Duration{time.Second, 3 * time.Second}, a.gaps(), "Stop ends the retries")
+		}
+		assert.Len(t, made, 2, "a BackOff per call: it is stateful")
+	})
+}
+
+func TestHintIsHonouredAndCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 2, Delay: 10 * time.Millisecond, Jitter: NoJitter, MaxHint: time.Minute})
+		for _, tc := range []struct {
+			hint, want time.Duration
+		}{
+			{2 * time.Second, 2 * time.Second},        // at least the hint
+			{time.Millisecond, 10 * time.Millisecond}, // but not less than the backoff
+			{365 * 24 * time.Hour, time.Minute},       // an absurd hint is capped
+			{0, 10 * time.Millisecond},
+		} {
+			a := &attempts{errs: []error{seawall.WithRetryAfter(errBoom, tc.hint)}}
+			require.NoError(t, r.Do(t.Context(), a.op))
+			assert.Equal(t, []time.Duration{tc.want}, a.gaps(), "hint %v", tc.hint)
+		}
+	})
+}
+
+func TestHintPastDeadlineStopsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 5})
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		start := time.Now()
+		a := &attempts{errs: []error{seawall.WithRetryAfter(errBoom, 30*time.Second)}}
+		err := r.Do(ctx, a.op)
+		assert.Equal(t, start, time.Now(), "no wait at all")
+		assert.Len(t, a.starts, 1)
+		assert.ErrorIs(t, err, ErrDeadline)
+		assert.ErrorIs(t, err, errBoom)
+		d, ok := seawall.RetryAfter(err)
+		assert.True(t, ok, "the server's hint still reaches the caller")
+		assert.Equal(t, 30*time.Second, d)
+	})
+}
+
+func TestNeverSleepsPastDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 100, Delay: 300 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		deadline, _ := ctx.Deadline()
+		a := &attempts{errs: fails(100, errBoom)}
+		err := r.Do(ctx, a.op)
+		assert.False(t, time.Now().After(deadline), "returned at %v, deadline %v", time.Now(), deadline)
+		assert.Len(t, a.starts, 4, "attempts at 0, 300, 600, 900ms; a fifth would start at the deadline")
+		assert.ErrorIs(t, err, ErrDeadline)
+		assert.ErrorIs(t, err, errBoom)
+	})
+}
+
+func TestMaxElapsed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 100, MaxElapsed: time.Second, Delay: 400 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
+		start := time.Now()
+		a := &attempts{errs: fails(100, errBoom)}
+		err := r.Do(t.Context(), a.op)
+		assert.Len(t, a.starts, 3)
+		assert.LessOrEqual(t, time.Since(start), time.Second)
+		assert.ErrorIs(t, err, ErrDeadline)
+	})
+}
+
+func TestCancelDuringWaitReturnsPromptly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 5, Delay: time.Hour, Jitter: NoJitter})
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(3*time.Second, cancel)
+		start := time.Now()
+		err := r.Do(ctx, (&attempts{errs: fails(5, errBoom)}).op)
+		assert.Equal(t, 3*time.Second, time.Since(start), "returns when the context ends")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, errBoom, "joined with the last operation error")
+		assert.Contains(t, err.Error(), "1 attempt")
+	})
+}
+
+func TestClassification(t *testing.T) {
+	errRejected := seawall.NewRejection("local: rejected")
+	for _, tc := range []struct {
+		name    string
+		err     error
+		cfg     Config
+		retried bool
+	}{
+		{"plain error", errBoom, Config{}, true},
+		{"permanent", seawall.Permanent(errBoom), Config{}, false},
+		{"permanent despite Retryable", seawall.Permanent(errBoom), Config{Retryable: func(error) bool { return true }}, false},
+		{"canceled", context.Canceled, Config{}, false},
+		{"deadline exceeded", fmt.Errorf("get: %w", context.DeadlineExceeded), Config{}, false},
+		{"rejection without hint", errRejected, Config{}, false},
+		{"rejection with hint", seawall.WithRetryAfter(errRejected, time.Millisecond), Config{}, true},
+		{"custom Retryable", errBoom, Config{Retryable: func(err error) bool { return false }}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				tc.cfg.MaxAttempts = 2
+				r := mustNew(t, tc.cfg)
+				a := &attempts{errs: fails(2, tc.err)}
+				err := r.Do(t.Context(), a.op)
+				assert.ErrorIs(t, err, tc.err)
+				assert.Equal(t, tc.retried, len(a.starts) == 2)
+			})
+		})
+	}
+}
+
+func TestAttemptTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 3, AttemptTimeout: 100 * time.Millisecond, Delay: time.Millisecond, Jitter: NoJitter})
+		var deadlines []time.Time
+		calls := 0
+		err := r.Do(t.Context(), func(ctx context.Context) error {
+			d, ok := ctx.Deadline()
+			require.True(t, ok, "each attempt has a deadline")
+			deadlines = append(deadlines, d)
+			calls++
+			if calls < 3 {
+				<-ctx.Done() // hangs until its attempt timeout
+				return ctx.Err()
+			}
+			return nil
+		})
+		require.NoError(t, err, "timed-out attempts are retried")
+		require.Len(t, deadlines, 3)
+		assert.Equal(t, 101*time.Millisecond, deadlines[1].Sub(deadlines[0]), "a fresh timeout per attempt")
+	})
+}
+
+func TestAttemptTimeoutDoesNotOutliveCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 10, AttemptTimeout: time.Second, Delay: time.Millisecond})
+		ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := r.Do(ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		assert.LessOrEqual(t, time.Since(start), 1500*time.Millisecond)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+}
+
+func TestOnRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type call struct {
+			attempt int
+			err     error
+			delay   time.Duration
+		}
+		var calls []call
+		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Second, Jitter: NoJitter,
+			OnRetry: func(attempt int, err error, delay time.Duration) { calls = append(calls, call{attempt, err, delay}) }})
+		e1, e2 := errors.New("first"), errors.New("second")
+		_ = r.Do(t.Context(), (&attempts{errs: []error{e1, e2, errBoom}}).op)
+		assert.Equal(t, []call{{1, e1, time.Second}, {2, e2, 2 * time.Second}}, calls)
+	})
+}
+
+func TestPanicReleasesAttemptContext(t *testing.T) {
+	r := mustNew(t, Config{AttemptTimeout: time.Hour})
+	var attemptCtx context.Context
+	assert.PanicsWithValue(t, "kaboom", func() {
+		_ = r.Do(t.Context(), func(ctx context.Context) error {
+			attemptCtx = ctx
+			panic("kaboom")
+		})
+	})
+	require.NotNil(t, attemptCtx)
+	assert.ErrorIs(t, attemptCtx.Err(), context.Canceled, "the attempt's context was released")
+}
+
+func TestBudgetExhaustion(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := NewBudget(BudgetConfig{})
+		require.NoError(t, err)
+		r := mustNew(t, Config{MaxAttempts: 4, Delay: time.Millisecond, SharedBudget: b})
+		assert.Same(t, b, r.Budget())
+		exhausted := 0
+		for range 200 {
+			err := r.Do(t.Context(), (&attempts{errs: fails(4, errBoom)}).op)
+			if errors.Is(err, ErrBudgetExhausted) {
+				exhausted++
+				assert.ErrorIs(t, err, seawall.ErrRejected)
+				assert.ErrorIs(t, err, errBoom, "the last error is still there")
+				assert.Contains(t, err.Error(), "budget exhausted")
+			}
+		}
+		assert.Positive(t, exhausted)
+		assert.Equal(t, uint64(exhausted), r.Metrics().Budget.Exhausted)
+	})
+}
+
+func TestLoop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 5, Delay: time.Millisecond})
+		var got []int
+		l := r.Loop(t.Context())
+		for l.Next() {
+			got = append(got, l.Attempt())
+			if l.Attempt() < 3 {
+				l.Record(errBoom)
+			} else {
+				l.Record(nil)
+			}
+		}
+		require.NoError(t, l.Err())
+		assert.Equal(t, []int{1, 2, 3}, got)
+		assert.False(t, l.Next(), "a finished loop stays finished")
+	})
+}
+
+func TestLoopNextWithoutRecordPanics(t *testing.T) {
+	r := mustNew(t, Config{})
+	l := r.Loop(t.Context())
+	require.True(t, l.Next())
+	assert.Panics(t, func() { l.Next() })
+}
+
+// TestLoopAllocatesNothing: the loop form allocates nothing on the success
+// path, even with a body that captures variables.
+func TestLoopAllocatesNothing(t *testing.T) {
+	r := mustNew(t, Config{})
+	ctx := context.Background()
+	var sum int
+	call := func(context.Context) (int, error) { return 1, nil }
+	allocs := testing.AllocsPerRun(1000, func() {
+		l := r.Loop(ctx)
+		for l.Next() {
+			v, err := call(l.Context())
+			sum += v
+			l.Record(err)
+		}
+		if l.Err() != nil {
+			t.Fatal(l.Err())
+		}
+	})
+	assert.Zero(t, allocs)
+	allocs = testing.AllocsPerRun(1000, func() {
+		_ = r.Do(ctx, func(context.Context) error { sum++; return nil })
+	})
+	assert.Zero(t, allocs, "nor does Do's success path")
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{MaxAttempts: -1}, "retry: MaxAttempts -1 out of range [1,1000]"},
+		{Config{MaxAttempts: 1001}, "retry: MaxAttempts 1001 out of range"},
+		{Config{MaxElapsed: -1}, "retry: MaxElapsed -1ns is negative"},
+		{Config{Delay: -time.Second}, "retry: Delay -1s is negative"},
+		{Config{MaxDelay: -time.Second}, "retry: MaxDelay -1s is negative"},
+		{Config{Delay: time.Second, MaxDelay: time.Millisecond}, "retry: MaxDelay 1ms is below Delay 1s"},
+		{Config{MaxDelay: time.Millisecond}, "retry: MaxDelay 1ms is below Delay 100ms"},
+		{Config{Multiplier: 0.5}, "retry: Multiplier 0.5 out of range [1,100]"},
+		{Config{Multiplier: 101}, "retry: Multiplier 101 out of range"},
+		{Config{Jitter: "lots"}, `retry: Jitter "lots" unknown`},
+		{Config{DelayFunc: func(int, error) time.Duration { return 0 }, BackOff: func() BackOff { return nil }}, "retry: DelayFunc and BackOff both set"},
+		{Config{MaxHint: -1}, "retry: MaxHint -1ns is negative"},
+		{Config{AttemptTimeout: -1}, "retry: AttemptTimeout -1ns is negative"},
+	} {
+		_, err := New(tc.cfg)
+		if assert.Error(t, err, "%+v", tc.cfg) {
+			assert.True(t, strings.HasPrefix(err.Error(), tc.want), "got %q, want prefix %q", err, tc.want)
+		}
+	}
+}
