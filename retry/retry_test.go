@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -474,4 +476,41 @@ func TestConfigErrors(t *testing.T) {
 			assert.True(t, strings.HasPrefix(err.Error(), tc.want), "got %q, want prefix %q", err, tc.want)
 		}
 	}
+}
+
+// TestConcurrentRetriesShareTheBudget: many goroutines share one Retry (and
+// so one budget) against a dependency that always fails. Under -race, the
+// attempts they make in all stay within what the budget allows: each
+// request's first attempt, plus 10% of requests, plus the floor of 1 retry a
+// second.
+func TestConcurrentRetriesShareTheBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 4, Delay: time.Millisecond})
+		const workers, perWorker = 16, 500
+		start := time.Now()
+		var attempts atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for range perWorker {
+					_ = r.Do(t.Context(), func(context.Context) error {
+						attempts.Add(1)
+						return errBoom
+					})
+					time.Sleep(time.Millisecond) // spread over about half a second
+				}
+			})
+		}
+		wg.Wait()
+		requests := workers * perWorker
+		// The floor is 1 retry a second over the 10s window.
+		bound := float64(requests) + 0.1*float64(requests) + 1*max(time.Since(start).Seconds(), 10)
+		assert.LessOrEqual(t, float64(attempts.Load()), bound)
+		assert.Greater(t, attempts.Load(), int64(requests), "some retries were allowed")
+		m := r.Metrics()
+		assert.Equal(t, uint64(requests), m.Budget.Requests)
+		assert.Equal(t, uint64(attempts.Load())-uint64(requests), m.Retries)
+		assert.Equal(t, uint64(requests), m.GaveUp)
+		t.Logf("%d requests made %d attempts (%.3f per request); budget %+v", requests, attempts.Load(), float64(attempts.Load())/float64(requests), m.Budget)
+	})
 }
