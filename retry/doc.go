@@ -24,8 +24,9 @@
 // the last attempt's error, and the reason retries stopped early
 // ([ErrBudgetExhausted], [ErrDeadline], or the context's error).
 //
-// Use [Retry.Do], which satisfies seawall.Policy, or, in hot code, the loop
-// form [Retry.Loop], which allocates nothing:
+// Use [Retry.Do], which satisfies seawall.Policy, or the loop form
+// [Retry.Loop], which keeps the call in your function, with no closure;
+// neither allocates on the success path:
 //
 //	l := r.Loop(ctx)
 //	for l.Next() {

@@ -42,10 +42,12 @@ func DefaultRetryable(err error) bool {
 // by the calls bounds retries to a share of requests, so that many callers
 // retrying at once cannot multiply the load on a struggling dependency.
 //
-// Use [Retry.Do] (which satisfies seawall.Policy), or, in hot code, the
-// allocation-free loop form [Retry.Loop]. The success path of Do costs a
-// per-CPU counter increment (the budget's request count) over calling the
-// operation directly, and allocates nothing.
+// Use [Retry.Do] (which satisfies seawall.Policy), or the loop form
+// [Retry.Loop], which keeps the call in the caller's own function (no
+// closure; handy when the call returns several values). Neither allocates on
+// the success path. Do's success path costs about 5 ns over calling the
+// operation directly on the project's 2-core machine, most of it the
+// budget's per-CPU request count (about 2 ns without a budget).
 //
 // A Retry is safe for concurrent use by multiple goroutines.
 type Retry struct {
@@ -127,10 +129,10 @@ func (l *Loop) run(op func(context.Context) error) error {
 	return l.Err()
 }
 
-// A Loop is the loop form of a Retry, for hot code: a small value that lives
-// on the caller's stack, with no closure to allocate. On the success path it
-// allocates nothing (unless AttemptTimeout is set: a context with a timeout
-// allocates).
+// A Loop is the loop form of a Retry: a small value that lives on the
+// caller's stack, so the attempt is written in the caller's own function
+// with no closure. On the success path it allocates nothing (unless
+// AttemptTimeout is set: a context with a timeout allocates).
 //
 //	l := r.Loop(ctx)
 //	for l.Next() {
