@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -45,7 +46,7 @@ func slowCall(t *testing.T, b *Breaker, d time.Duration, err error) {
 	t.Helper()
 	p, aerr := b.Allow()
 	require.NoError(t, aerr)
-	time.Sleep(d)
+	bubble.Sleep(d)
 	p.Done(err)
 }
 
@@ -74,9 +75,9 @@ func TestZeroConfigTripsAfterFiveConsecutiveFailures(t *testing.T) {
 		assert.Equal(t, Closed, b.State())
 		run(t, b, 1, errBoom)
 		assert.Equal(t, Open, b.State())
-		time.Sleep(5*time.Second - time.Nanosecond)
+		bubble.Sleep(5*time.Second - time.Nanosecond)
 		assert.Zero(t, run(t, b, 1, nil), "open for 5s by default")
-		time.Sleep(time.Nanosecond)
+		bubble.Sleep(time.Nanosecond)
 		assert.Equal(t, 1, run(t, b, 1, nil), "one probe after 5s")
 		assert.Equal(t, Closed, b.State())
 	})
@@ -136,11 +137,11 @@ func TestTimeWindowFailureRate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{FailureRate: 0.5, TimeWindow: 10 * time.Second, TimeWindowBuckets: 10, MinimumCalls: 4})
 		run(t, b, 3, errBoom)
-		time.Sleep(10 * time.Second) // those failures leave the window whole
+		bubble.Sleep(10 * time.Second) // those failures leave the window whole
 		run(t, b, 3, nil)
 		run(t, b, 2, errBoom) // 2 of 5, then... 2/5 = 40%
 		assert.Equal(t, Closed, b.State())
-		time.Sleep(5 * time.Second)
+		bubble.Sleep(5 * time.Second)
 		run(t, b, 1, errBoom) // 3 of 6 = 50%
 		assert.Equal(t, Open, b.State())
 	})
@@ -177,7 +178,7 @@ func TestSlowProbeReopens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{ConsecutiveFailures: 1, SlowCallThreshold: 100 * time.Millisecond, OpenDuration: time.Second})
 		run(t, b, 1, errBoom)
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		slowCall(t, b, 150*time.Millisecond, nil)
 		assert.Equal(t, Open, b.State(), "a slow successful probe counts as a failed probe")
 	})
@@ -187,7 +188,7 @@ func TestOpenRejectsWithRetryAfter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: 10 * time.Second})
 		run(t, b, 1, errBoom)
-		time.Sleep(3 * time.Second)
+		bubble.Sleep(3 * time.Second)
 		_, err := b.Allow()
 		require.ErrorIs(t, err, ErrOpen)
 		require.ErrorIs(t, err, seawall.ErrRejected)
@@ -208,7 +209,7 @@ func TestHalfOpenProbes(t *testing.T) {
 		rec := &recorder{}
 		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenProbes: 2, HalfOpenSuccesses: 3, OnStateChange: rec.hook})
 		run(t, b, 1, errBoom)
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 
 		p1, err := b.Allow()
 		require.NoError(t, err)
@@ -235,7 +236,7 @@ func TestHalfOpenFailureReopens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenProbes: 3})
 		run(t, b, 1, errBoom)
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		p1, _ := b.Allow()
 		p2, _ := b.Allow()
 		p1.Done(nil)
@@ -251,7 +252,7 @@ func TestIgnoredProbeFreesItsSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second})
 		run(t, b, 1, errBoom)
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		p, err := b.Allow()
 		require.NoError(t, err)
 		p.Done(context.Canceled)
@@ -271,13 +272,13 @@ func TestOpenBackoffGrowsAndIsCapped(t *testing.T) {
 			d, ok := seawall.RetryAfter(err)
 			require.True(t, ok)
 			got = append(got, d)
-			time.Sleep(d)
+			bubble.Sleep(d)
 			run(t, b, 1, errBoom) // the probe fails: a consecutive trip
 		}
 		assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}, got)
 
 		// Closing forgets the trips.
-		time.Sleep(5 * time.Second)
+		bubble.Sleep(5 * time.Second)
 		run(t, b, 1, nil)
 		require.Equal(t, Closed, b.State())
 		run(t, b, 1, errBoom)
@@ -312,7 +313,7 @@ func TestOverrides(t *testing.T) {
 
 		b.ForceOpen()
 		assert.Equal(t, ForcedOpen, b.State())
-		time.Sleep(time.Hour)
+		bubble.Sleep(time.Hour)
 		assert.Zero(t, run(t, b, 3, nil), "forced open never half-opens")
 
 		b.Disable()
@@ -356,7 +357,7 @@ func TestStalePermitsDoNotCount(t *testing.T) {
 		}
 		run(t, b, 4, errBoom)
 		require.Equal(t, Open, b.State())
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		run(t, b, 1, nil)
 		require.Equal(t, Closed, b.State())
 		// Successes admitted before the trip finish now: they are counted
@@ -388,7 +389,7 @@ func TestDoPanicFreesTheProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second})
 		run(t, b, 1, errBoom)
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		assert.Panics(t, func() {
 			_ = b.Do(t.Context(), func(context.Context) error { panic("kaboom") })
 		})

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -59,7 +60,7 @@ func hammer(t *testing.T, cfg Config) {
 			case <-time.After(60 * time.Millisecond):
 			}
 			failing.Store(true)
-			time.Sleep(40 * time.Millisecond)
+			bubble.Sleep(40 * time.Millisecond)
 			failing.Store(false)
 		}
 	})
@@ -83,7 +84,7 @@ func hammer(t *testing.T, cfg Config) {
 				p, err := b.Allow()
 				if err != nil {
 					rejected.Add(1)
-					time.Sleep(time.Millisecond)
+					bubble.Sleep(time.Millisecond)
 					continue
 				}
 				admitted.Add(1)
@@ -96,7 +97,7 @@ func hammer(t *testing.T, cfg Config) {
 					maxProbes = max(maxProbes, inFlight[g])
 					probesMu.Unlock()
 				}
-				time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
+				bubble.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
 				o := Success
 				switch k := rng.IntN(100); {
 				case k < 3:
@@ -180,7 +181,7 @@ func TestConcurrentOverrides(t *testing.T) {
 						}
 					}
 					if i%50 == 0 {
-						time.Sleep(time.Millisecond)
+						bubble.Sleep(time.Millisecond)
 					}
 				}
 			})
@@ -188,7 +189,7 @@ func TestConcurrentOverrides(t *testing.T) {
 		wg.Go(func() {
 			for i := range 300 {
 				[]func(){b.ForceOpen, b.Disable, b.Reset}[i%3]()
-				time.Sleep(100 * time.Microsecond)
+				bubble.Sleep(100 * time.Microsecond)
 			}
 		})
 		wg.Wait()

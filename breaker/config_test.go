@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -149,15 +150,15 @@ func TestConfigHugeOpenDurationStaysOpen(t *testing.T) {
 				if err != nil {
 					return // rejecting it is fine
 				}
-				time.Sleep(time.Second)
+				bubble.Sleep(time.Second)
 				run(t, b, 1, errBoom)
 				require.Equal(t, Open, b.State())
 				if cfg.OpenBackoff > 1 {
-					time.Sleep(cfg.OpenDuration)
+					bubble.Sleep(cfg.OpenDuration)
 					require.Equal(t, 1, run(t, b, 1, errBoom), "a probe after the first period")
 					require.Equal(t, Open, b.State(), "the failed probe re-opens the breaker")
 				}
-				time.Sleep(time.Hour)
+				bubble.Sleep(time.Hour)
 				_, err = b.Allow()
 				assert.ErrorIs(t, err, ErrOpen, "an hour into an open period of centuries")
 				assert.Equal(t, Open, b.State())
@@ -176,12 +177,12 @@ func TestConfigHugeOpenDurationStaysOpen(t *testing.T) {
 func TestConfigMinimumBucketWidthAfterLongUptime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustNew(t, Config{FailureRate: 0.5, TimeWindow: 10 * time.Millisecond, MinimumCalls: 1})
-		time.Sleep(50 * 24 * time.Hour) // past 2^32 ms
+		bubble.Sleep(50 * 24 * time.Hour) // past 2^32 ms
 		for range 20 {
 			run(t, b, 9, nil)
 			run(t, b, 1, errBoom) // 1 failure in 10 calls
 			require.Equal(t, Closed, b.State(), "10%% failures tripped a 50%% breaker at uptime %v", time.Duration(b.now()))
-			time.Sleep(10 * time.Millisecond) // a fresh window
+			bubble.Sleep(10 * time.Millisecond) // a fresh window
 		}
 	})
 }
@@ -547,7 +548,7 @@ func fuzzWorkload(t *testing.T, cfg Config, ops []byte) {
 			}
 		case 2: // a slow call, successful or not
 			if p, err := b.Allow(); err == nil {
-				time.Sleep(steps[arg%len(steps)])
+				bubble.Sleep(steps[arg%len(steps)])
 				if arg&1 == 0 {
 					p.Done(nil)
 				} else {
@@ -561,7 +562,7 @@ func fuzzWorkload(t *testing.T, cfg Config, ops []byte) {
 				p.Done(nil)
 			}
 		case 4: // let time pass
-			time.Sleep(steps[arg%len(steps)])
+			bubble.Sleep(steps[arg%len(steps)])
 		case 5: // finish the oldest held call with some outcome
 			if len(held) > 0 {
 				p := held[0]

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/require"
 )
 
@@ -318,7 +319,7 @@ func modelTrace(t *testing.T, seed uint64, steps int) {
 				d = d.Truncate(time.Millisecond)
 			}
 			what = fmt.Sprintf("sleep %v", d)
-			time.Sleep(d)
+			bubble.Sleep(d)
 		default:
 			st := []State{Closed, ForcedOpen, Disabled}[rng.IntN(3)]
 			what = fmt.Sprintf("set %v", st)

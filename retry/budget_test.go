@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/internal/shard"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,7 +47,7 @@ func storm(b *Budget, n int, gap time.Duration, maxAttempts int) stormResult {
 	start := time.Now()
 	for i := range n {
 		if i > 0 {
-			time.Sleep(gap)
+			bubble.Sleep(gap)
 		}
 		b.Request()
 		r.requests++
@@ -182,10 +183,10 @@ func TestBudgetWindowSlides(t *testing.T) {
 		assert.Equal(t, 20, r.retries, "0.1 × 100 requests + 10")
 		assert.False(t, b.AllowRetry())
 
-		time.Sleep(10*time.Second - time.Nanosecond)
+		bubble.Sleep(10*time.Second - time.Nanosecond)
 		assert.False(t, b.AllowRetry(), "the burst is still in the window")
 
-		time.Sleep(time.Nanosecond)
+		bubble.Sleep(time.Nanosecond)
 		// The burst's requests and retries left together: only the floor
 		// remains, as on a new budget.
 		assert.Equal(t, 10, drain(b, 1000))
@@ -204,19 +205,19 @@ func TestBudgetRetriesLeaveAfterAWindow(t *testing.T) {
 		// No requests: the floor alone, 3 retries a window.
 		b := mustBudget(t, BudgetConfig{MinRetriesPerSecond: 3, Window: time.Second})
 		assert.True(t, b.AllowRetry()) // 0
-		time.Sleep(50 * time.Millisecond)
+		bubble.Sleep(50 * time.Millisecond)
 		assert.True(t, b.AllowRetry()) // 50ms, in the same bucket as 0
-		time.Sleep(100 * time.Millisecond)
+		bubble.Sleep(100 * time.Millisecond)
 		assert.True(t, b.AllowRetry()) // 150ms, the next bucket
 		assert.False(t, b.AllowRetry())
 
-		time.Sleep(time.Second - 150*time.Millisecond) // 1s
+		bubble.Sleep(time.Second - 150*time.Millisecond) // 1s
 		assert.False(t, b.AllowRetry(), "the retry at 0 leaves with the one at 50ms")
-		time.Sleep(50*time.Millisecond - time.Nanosecond)
+		bubble.Sleep(50*time.Millisecond - time.Nanosecond)
 		assert.False(t, b.AllowRetry())
-		time.Sleep(time.Nanosecond) // 1.05s: the first bucket leaves
+		bubble.Sleep(time.Nanosecond) // 1.05s: the first bucket leaves
 		assert.Equal(t, 2, drain(b, 10))
-		time.Sleep(100 * time.Millisecond) // 1.15s: the second bucket leaves
+		bubble.Sleep(100 * time.Millisecond) // 1.15s: the second bucket leaves
 		assert.Equal(t, 1, drain(b, 10))
 	})
 }
@@ -227,7 +228,7 @@ func TestBudgetSuccessesDoNotConsume(t *testing.T) {
 		for range 1000 {
 			b.Request()
 			b.Success()
-			time.Sleep(time.Millisecond)
+			bubble.Sleep(time.Millisecond)
 		}
 		m := b.Metrics()
 		assert.Equal(t, BudgetMetrics{Requests: 1000}, m)
@@ -257,7 +258,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 				b.Request()
 			}
 			b.Metrics() // a slow-path visit: an exporter, or a retry
-			time.Sleep(time.Hour)
+			bubble.Sleep(time.Hour)
 			assert.Equal(t, 10, drain(b, burst), "only the floor, as on a new budget")
 		})
 	})
@@ -267,7 +268,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 			for range burst {
 				b.Request()
 			}
-			time.Sleep(time.Hour)
+			bubble.Sleep(time.Hour)
 			// No slow-path visit since creation: the burst is counted as if
 			// spread over the hour, so the window holds burst × 10s/1h ≈
 			// 2778 of it: 277 retries + the floor (documented on Budget).
@@ -275,7 +276,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 			assert.InDelta(t, 0.1*burst*10/3600+10, n, 1)
 			assert.Less(t, n, burst/100, "no credit for the bulk of the burst")
 
-			time.Sleep(10 * time.Second) // one more window: nothing left
+			bubble.Sleep(10 * time.Second) // one more window: nothing left
 			assert.Equal(t, 10, drain(b, burst))
 		})
 	})
@@ -407,7 +408,7 @@ func TestBudgetEstimate(t *testing.T) {
 					now := time.Since(start)
 					assert.InDelta(t, float64(countIn(at, now-window, now)), est, 1.01, "at %v", now)
 				}
-				time.Sleep(time.Millisecond)
+				bubble.Sleep(time.Millisecond)
 			}
 		})
 	})
@@ -427,10 +428,10 @@ func TestBudgetEstimate(t *testing.T) {
 						at = append(at, time.Since(start))
 					}
 				case k < 9:
-					time.Sleep(time.Duration(rng.IntN(int(window / 5))))
+					bubble.Sleep(time.Duration(rng.IntN(int(window / 5))))
 				default:
 					if rng.IntN(10) == 0 {
-						time.Sleep(time.Duration(rng.Int64N(int64(3 * window)))) // a long silence
+						bubble.Sleep(time.Duration(rng.Int64N(int64(3 * window)))) // a long silence
 					}
 					est, p, q := visitAt(t, b)
 					now := time.Since(start)
@@ -461,7 +462,7 @@ func TestBudgetEstimate(t *testing.T) {
 			const delta = 30 * time.Millisecond
 			for range 2000 {
 				b.Request()
-				time.Sleep(time.Duration(1 + rng.Int64N(int64(delta))))
+				bubble.Sleep(time.Duration(1 + rng.Int64N(int64(delta))))
 				_, p, q := visitAt(t, b)
 				if b.now() >= b.win {
 					assert.LessOrEqual(t, time.Duration(q.t-p.t), window/10+delta)
@@ -557,7 +558,7 @@ func hammerBudget(t *testing.T, cfg BudgetConfig) {
 					allowed.Add(1)
 				}
 				if i%100 == 0 {
-					time.Sleep(time.Millisecond)
+					bubble.Sleep(time.Millisecond)
 				}
 			}
 		})
@@ -674,7 +675,7 @@ func TestBudgetZeroConfig(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustBudget(t, BudgetConfig{})
 		assert.Equal(t, 10, drain(b, 100))
-		time.Sleep(10 * time.Second)
+		bubble.Sleep(10 * time.Second)
 		assert.Equal(t, 10, drain(b, 100))
 	})
 }
@@ -823,13 +824,13 @@ func exerciseBudget(t *testing.T, b *Budget, ops []byte) {
 				refused++
 			}
 		case 4:
-			time.Sleep(window / 16 * time.Duration(arg)) // up to about 2 windows
+			bubble.Sleep(window / 16 * time.Duration(arg)) // up to about 2 windows
 		case 5:
-			time.Sleep(time.Duration(arg) * time.Nanosecond)
+			bubble.Sleep(time.Duration(arg) * time.Nanosecond)
 		case 6:
 			b.Metrics()
 		case 7:
-			time.Sleep(time.Duration(arg) * window) // long silences
+			bubble.Sleep(time.Duration(arg) * window) // long silences
 		}
 	}
 	m := b.Metrics()

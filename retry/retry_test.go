@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -497,7 +498,7 @@ func TestConcurrentRetriesShareTheBudget(t *testing.T) {
 						attempts.Add(1)
 						return errBoom
 					})
-					time.Sleep(time.Millisecond) // spread over about half a second
+					bubble.Sleep(time.Millisecond) // spread over about half a second
 				}
 			})
 		}
