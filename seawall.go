@@ -39,6 +39,11 @@ func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) erro
 // goes where the scarce resource is: outside retry to bound callers, inside
 // the breaker to bound attempts.
 //
+// A pipeline of policies that implement [ChainPolicy], as every seawall
+// policy does, allocates nothing per call of its own: each policy runs the
+// rest of the pipeline as a [Chain] value. Any other Policy works too, at
+// the cost of one closure per call, for the rest of the pipeline it wraps.
+//
 // Pipeline panics if a policy is nil, or a typed nil such as a nil
 // *breaker.Breaker: that is a programming error that would otherwise surface
 // as a nil dereference on the first call.
@@ -52,23 +57,67 @@ func Pipeline(policies ...Policy) Policy {
 		case pipeline:
 			flat = append(flat, p...)
 		default:
-			flat = append(flat, p)
+			cp, _ := p.(ChainPolicy)
+			flat = append(flat, stage{p: p, cp: cp})
 		}
 	}
 	return flat
 }
 
-type pipeline []Policy
+// stage is one policy of a pipeline, with its ChainPolicy form resolved at
+// construction (nil if it has none).
+type stage struct {
+	p  Policy
+	cp ChainPolicy
+}
+
+type pipeline []stage
 
 func (p pipeline) Do(ctx context.Context, op func(context.Context) error) error {
-	switch len(p) {
-	case 0:
-		return op(ctx)
-	case 1:
-		return p[0].Do(ctx, op)
+	return Chain{stages: p, op: op}.Run(ctx)
+}
+
+// A Chain is an operation for a policy to run: the rest of a [Pipeline],
+// ending in the caller's operation, or just an operation ([Op]). It is a
+// small value, passed and copied freely; running it allocates nothing when
+// every policy left in it implements [ChainPolicy].
+type Chain struct {
+	stages []stage // the policies left to run, outermost first
+	op     func(context.Context) error
+}
+
+// Op returns the chain that runs op and nothing else: DoChain(ctx, Op(op))
+// does what Do(ctx, op) does. (A policy should not implement Do that way: op
+// would escape to the heap, through the chain, where a direct call of op
+// lets a closure passed to Do stay on the caller's stack.)
+func Op(op func(context.Context) error) Chain { return Chain{op: op} }
+
+// Run runs the chain: the next policy, with the rest of the chain as its
+// operation, or, once no policy is left, the operation itself with ctx.
+func (c Chain) Run(ctx context.Context) error {
+	if len(c.stages) == 0 {
+		return c.op(ctx)
 	}
-	rest := p[1:]
-	return p[0].Do(ctx, func(ctx context.Context) error { return rest.Do(ctx, op) })
+	return c.next(ctx)
+}
+
+func (c Chain) next(ctx context.Context) error {
+	s := c.stages[0]
+	rest := Chain{stages: c.stages[1:], op: c.op}
+	if s.cp != nil {
+		return s.cp.DoChain(ctx, rest)
+	}
+	return s.p.Do(ctx, rest.Run) // a closure: the policy cannot take a Chain
+}
+
+// A ChainPolicy is a Policy that can run a [Chain] in place of a function:
+// DoChain(ctx, c) does what Do(ctx, op) does, running c.Run where Do runs
+// op. A [Pipeline] of ChainPolicies passes the rest of the pipeline to each
+// as a Chain value, where it would otherwise make a closure per policy per
+// call. Every seawall policy implements it.
+type ChainPolicy interface {
+	Policy
+	DoChain(ctx context.Context, c Chain) error
 }
 
 // Get runs op under p and returns its value. On success it returns the value

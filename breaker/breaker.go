@@ -564,6 +564,50 @@ func (b *Breaker) doSlow(ctx context.Context, op func(context.Context) error) er
 	return err
 }
 
+// DoChain is Do running c, the rest of a seawall.Pipeline, in place of a
+// function: it satisfies seawall.ChainPolicy, so that a pipeline through the
+// breaker allocates nothing. It is Do's code with c.Run for op: Do cannot
+// call it, or a closure passed to Do would escape to the heap.
+func (b *Breaker) DoChain(ctx context.Context, c seawall.Chain) error {
+	// Allow and Done, with their fast paths written out: this is the
+	// hottest way to use a breaker.
+	w := b.state.Load()
+	if w&b.fastMask != 0 || b.readEnd {
+		return b.doSlowChain(ctx, c)
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.record(Permit{b: b, word: w}, Failure) // op panicked; the panic continues
+		}
+	}()
+	err := c.Run(ctx)
+	finished = true
+	if err == nil && b.state.Load() == w {
+		b.fastSuccess()
+		return nil
+	}
+	Permit{b: b, word: w}.Done(err)
+	return err
+}
+
+func (b *Breaker) doSlowChain(ctx context.Context, c seawall.Chain) error {
+	p, err := b.Allow()
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.record(p, Failure) // op panicked; the panic continues
+		}
+	}()
+	err = c.Run(ctx)
+	finished = true
+	p.Done(err)
+	return err
+}
+
 // State returns the breaker's current state. An open breaker whose open
 // duration has passed reports Open until the next call moves it to HalfOpen.
 func (b *Breaker) State() State { return stateOf(b.state.Load()) }

@@ -96,8 +96,8 @@ func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 		err := op(ctx)
 		if err == nil {
 			if b := r.budget; b != nil {
-				// b.Request and b.Success in one pinned section, written
-				// out: the compiler would not inline it.
+				// countSuccess, written out: the compiler would not
+				// inline it, and this is the hottest path.
 				i := shard.Pin()
 				b.counts.AddPinned(i, cRequests)
 				if b.tokens {
@@ -107,24 +107,65 @@ func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 			}
 			return nil
 		}
-		return r.retryAfterFirst(ctx, op, err)
+		l := r.afterFirst(ctx, err)
+		return l.run(op)
 	}
 	l := r.Loop(ctx)
 	return l.run(op)
 }
 
-// retryAfterFirst continues Do after a first attempt that failed with err.
-func (r *Retry) retryAfterFirst(ctx context.Context, op func(context.Context) error, err error) error {
+// DoChain is Do running c, the rest of a seawall.Pipeline, in place of a
+// function, once per attempt: it satisfies seawall.ChainPolicy, so that a
+// pipeline through the retry allocates nothing on the success path. (Do
+// does not call it: a closure passed to Do would then escape to the heap.)
+func (r *Retry) DoChain(ctx context.Context, c seawall.Chain) error {
+	if r.fast {
+		err := c.Run(ctx)
+		if err == nil {
+			r.countSuccess()
+			return nil
+		}
+		l := r.afterFirst(ctx, err)
+		return l.runChain(c)
+	}
+	l := r.Loop(ctx)
+	return l.runChain(c)
+}
+
+// countSuccess counts a request whose first attempt succeeded in the
+// budget: b.Request and b.Success in one pinned section.
+func (r *Retry) countSuccess() {
+	if b := r.budget; b != nil {
+		i := shard.Pin()
+		b.counts.AddPinned(i, cRequests)
+		if b.tokens {
+			b.counts.AddPinned(i, cSuccesses)
+		}
+		shard.Unpin()
+	}
+}
+
+// afterFirst returns the loop that continues Do after a fast first attempt
+// failed with err.
+func (r *Retry) afterFirst(ctx context.Context, err error) Loop {
 	r.budget.Request()
 	l := Loop{r: r, ctx: ctx, attempt: 1}
 	l.Record(err)
-	return l.run(op)
+	return l
 }
 
 func (l *Loop) run(op func(context.Context) error) error {
 	defer l.releaseAttempt() // if op panics
 	for l.Next() {
 		l.Record(op(l.Context()))
+	}
+	return l.Err()
+}
+
+func (l *Loop) runChain(c seawall.Chain) error {
+	defer l.releaseAttempt() // if the attempt panics
+	for l.Next() {
+		l.Record(c.Run(l.Context()))
 	}
 	return l.Err()
 }
