@@ -1,0 +1,117 @@
+package ratelimit
+
+import (
+	"math"
+	"strconv"
+	"sync/atomic"
+	"testing"
+)
+
+// benchConfig never refuses on the benchmark path: a billion tokens a
+// second and a billion in the bucket, so every call is measured on the
+// path that takes a token (and the CAS that goes with it).
+var benchConfig = Config{Rate: 1e9, Burst: 1e9}
+
+func newBench(b *testing.B, cfg Config) *Limiter {
+	b.Helper()
+	l, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}
+
+// BenchmarkAllow measures Allow, serial and parallel, for a finite rate
+// (one clock read and one CAS) and an infinite one (neither).
+func BenchmarkAllow(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"Finite", benchConfig},
+		{"Inf", Config{Rate: math.Inf(1)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			l := newBench(b, bc.cfg)
+			b.ReportAllocs()
+			for b.Loop() {
+				if !l.Allow() {
+					b.Fatal("refused")
+				}
+			}
+		})
+		b.Run(bc.name+"/Parallel", func(b *testing.B) {
+			l := newBench(b, bc.cfg)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if !l.Allow() {
+						panic("refused")
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkTry measures Try(1) on the allowed path: it returns nil and
+// allocates nothing.
+func BenchmarkTry(b *testing.B) {
+	l := newBench(b, benchConfig)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Try(1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAllowRefused measures the refusing path of Allow: no CAS, a
+// counter, no allocation.
+func BenchmarkAllowRefused(b *testing.B) {
+	l := newBench(b, Config{Rate: 1e-3, Burst: 1})
+	l.Allow()
+	b.ReportAllocs()
+	for b.Loop() {
+		if l.Allow() {
+			b.Fatal("allowed")
+		}
+	}
+}
+
+// BenchmarkKeyedAllow measures Keyed.Allow on a key that exists, serial,
+// and in parallel on one key per goroutine (spread over the shards).
+func BenchmarkKeyedAllow(b *testing.B) {
+	newKeyed := func(b *testing.B) *Keyed {
+		k, err := NewKeyed(KeyedConfig{Config: benchConfig, MaxKeys: 100_000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return k
+	}
+	b.Run("ExistingKey", func(b *testing.B) {
+		k := newKeyed(b)
+		const key = "tenant-42"
+		k.Allow(key)
+		b.ReportAllocs()
+		for b.Loop() {
+			if !k.Allow(key) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("ExistingKey/Parallel", func(b *testing.B) {
+		k := newKeyed(b)
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			key := "tenant-" + strconv.FormatInt(next.Add(1), 10)
+			k.Allow(key)
+			for pb.Next() {
+				if !k.Allow(key) {
+					panic("refused")
+				}
+			}
+		})
+	})
+}
