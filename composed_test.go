@@ -1,0 +1,132 @@
+package seawall_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// TestPipelineOfSeawallPoliciesAllocatesNothing composes the four policies
+// in the order of the composed benchmark (limiter → retry → breaker →
+// bulkhead) and checks that a successful call allocates nothing: each
+// implements ChainPolicy.
+func TestPipelineOfSeawallPoliciesAllocatesNothing(t *testing.T) {
+	lim, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1e9})
+	require.NoError(t, err)
+	r, err := retry.New(retry.Config{})
+	require.NoError(t, err)
+	b, err := breaker.New(breaker.Config{})
+	require.NoError(t, err)
+	bh, err := bulkhead.New(bulkhead.Config{})
+	require.NoError(t, err)
+	for _, p := range []seawall.Policy{lim, r, b, bh} {
+		_, ok := p.(seawall.ChainPolicy)
+		assert.True(t, ok, "%T does not implement seawall.ChainPolicy", p)
+	}
+	p := seawall.Pipeline(lim, r, b, bh)
+
+	ctx := context.Background()
+	calls := 0
+	op := func(context.Context) error { calls++; return nil }
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := p.Do(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+	assert.Equal(t, 101, calls) // AllocsPerRun runs once more to warm up
+}
+
+// newFour returns the four seawall policies configured so that a short
+// script of failures exercises their slow paths: the limiter refuses, the
+// retry retries, the breaker trips and the bulkhead releases slots on
+// failure and on panic.
+func newFour(t *testing.T) (*ratelimit.Limiter, *retry.Retry, *breaker.Breaker, *bulkhead.Bulkhead) {
+	t.Helper()
+	lim, err := ratelimit.New(ratelimit.Config{Rate: 0.001, Burst: 15})
+	require.NoError(t, err)
+	r, err := retry.New(retry.Config{MaxAttempts: 3, Delay: time.Millisecond, Budget: retry.BudgetConfig{Disabled: true}})
+	require.NoError(t, err)
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 4, OpenDuration: time.Hour})
+	require.NoError(t, err)
+	bh, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
+	require.NoError(t, err)
+	return lim, r, b, bh
+}
+
+// TestPipelineRunsChainsAsDoDoes runs one script of outcomes through a
+// Pipeline of the four policies (which passes Chains to DoChain) and through
+// the same policies nested by hand with Do, and checks that every call ends
+// alike and the policies end in the same state.
+func TestPipelineRunsChainsAsDoDoes(t *testing.T) {
+	errBoom := errors.New("boom")
+	// Each call's attempts take outcomes from the script in turn: nil is a
+	// success, "panic" panics, anything else fails.
+	script := []any{nil, errBoom, nil, errBoom, errBoom, errBoom, "panic", nil, errBoom, errBoom, errBoom, errBoom, nil}
+	type outcome struct {
+		err      string
+		panicked bool
+	}
+	run := func(t *testing.T, nested bool) (outs []outcome, st breaker.State, bm bulkhead.Metrics, lm ratelimit.Metrics) {
+		lim, r, b, bh := newFour(t)
+		i := 0
+		op := func(context.Context) error {
+			o := script[i%len(script)]
+			i++
+			switch o := o.(type) {
+			case nil:
+				return nil
+			case string:
+				panic(o)
+			default:
+				return o.(error)
+			}
+		}
+		p := seawall.Pipeline(lim, r, b, bh)
+		for range 25 {
+			var out outcome
+			func() {
+				defer func() { out.panicked = recover() != nil }()
+				var err error
+				if nested {
+					err = lim.Do(t.Context(), func(ctx context.Context) error {
+						return r.Do(ctx, func(ctx context.Context) error {
+							return b.Do(ctx, func(ctx context.Context) error {
+								return bh.Do(ctx, op)
+							})
+						})
+					})
+				} else {
+					err = p.Do(t.Context(), op)
+				}
+				if err != nil {
+					out.err = err.Error()
+				}
+			}()
+			outs = append(outs, out)
+		}
+		return outs, b.State(), bh.Metrics(), lim.Metrics()
+	}
+	synctest.Test(t, func(t *testing.T) {
+		wantOuts, wantState, wantBH, wantLim := run(t, true)
+		gotOuts, gotState, gotBH, gotLim := run(t, false)
+		assert.Equal(t, wantOuts, gotOuts)
+		assert.Equal(t, wantState, gotState)
+		assert.Equal(t, breaker.Open, gotState, "the script trips the breaker")
+		assert.Equal(t, wantBH, gotBH)
+		assert.Zero(t, gotBH.InFlight, "every slot released, panics included")
+		assert.Equal(t, wantLim, gotLim)
+		assert.Positive(t, gotLim.Limited, "the script runs the limiter dry")
+	})
+}
