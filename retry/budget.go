@@ -25,7 +25,7 @@ const (
 )
 
 // BudgetConfig configures a [Budget]. The zero value is valid: ratio mode,
-// allowing retries of up to 10% of the requests of the last 10 seconds plus
+// allowing retries of up to 10% of the requests of the last 5 seconds plus
 // 1 retry a second.
 //
 // A field left zero takes its documented default. Fields that belong to the
@@ -62,7 +62,7 @@ type BudgetConfig struct {
 
 	// MinRetriesPerSecond is, in ratio mode, the floor: retries allowed
 	// whatever the traffic, so a client that sends few requests can still
-	// retry. It is in [0, 1e6]; default 1 (10 retries per default window).
+	// retry. It is in [0, 1e6]; default 1 (5 retries per default window).
 	// Zero means the default: set NoFloor for no floor.
 	MinRetriesPerSecond float64 `json:"minRetriesPerSecond,omitempty"`
 
@@ -71,7 +71,15 @@ type BudgetConfig struct {
 	NoFloor bool `json:"noFloor,omitempty"`
 
 	// Window is, in ratio mode, the sliding window over which requests and
-	// retries are counted, from 100ms to 1h; default 10s.
+	// retries are counted, from 100ms to 1h; default 5s.
+	//
+	// A longer window smooths more, but lends more: when failures begin
+	// after quiet traffic, the retries earned by the Window before them can
+	// be spent at once. Over an overload of length L whose requests come at
+	// r1 a second, after traffic at r0, retries number up to about
+	// Ratio × (r1 × L + r0 × Window) + the floor: with the default 10% and
+	// a 5s window, a 5s spike to twice the traffic is held to about 1.15×
+	// its requests; a 10s window would let it reach 1.2×.
 	Window time.Duration `json:"window,omitempty"`
 
 	// MaxTokens is, in tokens mode, the size of the token bucket, in
@@ -84,6 +92,10 @@ type BudgetConfig struct {
 	TokenRatio float64 `json:"tokenRatio,omitempty"`
 }
 
+// DefaultBudgetWindow is the Window of a ratio-mode budget that leaves it
+// zero.
+const DefaultBudgetWindow = 5 * time.Second
+
 // Limits on budget configuration values, beyond which NewBudget returns an
 // error.
 const (
@@ -93,7 +105,7 @@ const (
 	maxBudgetWindow  = time.Hour
 	maxTokensLimit   = 1000
 	defaultRatio     = 0.1
-	defaultWindow    = 10 * time.Second
+	defaultWindow    = DefaultBudgetWindow
 	defaultMaxTokens = 10
 	defaultTokRatio  = 0.1
 )

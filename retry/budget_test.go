@@ -21,6 +21,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// window10s is the default budget with a 10s window, in which the tests
+// below do their arithmetic (the default Window is 5s).
+var window10s = BudgetConfig{Window: 10 * time.Second}
+
 func mustBudget(t testing.TB, cfg BudgetConfig) *Budget {
 	t.Helper()
 	b, err := NewBudget(cfg)
@@ -87,7 +91,7 @@ func drain(b *Budget, limit int) int {
 func TestBudgetBoundsRetryStorm(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const requests = 10_000
-		b := mustBudget(t, BudgetConfig{})
+		b := mustBudget(t, window10s)
 		r := storm(b, requests, time.Millisecond, 4) // 0 … 9.999s
 
 		// The storm lies within the budget's first window, where the budget
@@ -117,7 +121,7 @@ func TestBudgetBoundsEveryWindow(t *testing.T) {
 			requests = 30_000
 			window   = 10 * time.Second
 		)
-		b := mustBudget(t, BudgetConfig{})
+		b := mustBudget(t, window10s)
 		r := storm(b, requests, time.Millisecond, 4) // 0 … 29.999s
 
 		// Tolerance: after the first window, the requests of a window are
@@ -153,7 +157,7 @@ func countIn(times []time.Duration, from, to time.Duration) int {
 // retries possible.
 func TestBudgetFloorAtLowTraffic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{})
+		b := mustBudget(t, window10s)
 		r := storm(b, 30, time.Second, 4) // requests at 0, 1, …, 29s
 		// Each 10s window holds 10 requests, so allows 0.1 × 10 + 10 = 11
 		// retries; three disjoint windows cover the run: at most 33.
@@ -165,7 +169,7 @@ func TestBudgetFloorAtLowTraffic(t *testing.T) {
 		t.Logf("%d retries in 30s", r.retries)
 	})
 	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{NoFloor: true})
+		b := mustBudget(t, BudgetConfig{NoFloor: true, Window: 10 * time.Second})
 		r := storm(b, 30, time.Second, 4)
 		// Without the floor, 10 requests earn exactly one retry: at 9, 19
 		// and 29s, when each window holds 10 requests.
@@ -178,7 +182,7 @@ func TestBudgetFloorAtLowTraffic(t *testing.T) {
 // Window later.
 func TestBudgetWindowSlides(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{})
+		b := mustBudget(t, window10s)
 		r := storm(b, 100, 0, 4) // all at once
 		assert.Equal(t, 20, r.retries, "0.1 × 100 requests + 10")
 		assert.False(t, b.AllowRetry())
@@ -224,7 +228,7 @@ func TestBudgetRetriesLeaveAfterAWindow(t *testing.T) {
 
 func TestBudgetSuccessesDoNotConsume(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{})
+		b := mustBudget(t, window10s)
 		for range 1000 {
 			b.Request()
 			b.Success()
@@ -253,7 +257,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 	const burst = 1_000_000
 	t.Run("visited", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, BudgetConfig{})
+			b := mustBudget(t, window10s)
 			for range burst {
 				b.Request()
 			}
@@ -264,7 +268,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 	})
 	t.Run("unvisited", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, BudgetConfig{})
+			b := mustBudget(t, window10s)
 			for range burst {
 				b.Request()
 			}
@@ -654,8 +658,8 @@ func TestBudgetConfigDefaults(t *testing.T) {
 	for _, tt := range []struct {
 		in, want BudgetConfig
 	}{
-		{BudgetConfig{}, BudgetConfig{Mode: "ratio", Ratio: 0.1, MinRetriesPerSecond: 1, Window: 10 * time.Second}},
-		{BudgetConfig{NoFloor: true}, BudgetConfig{Mode: "ratio", Ratio: 0.1, NoFloor: true, Window: 10 * time.Second}},
+		{BudgetConfig{}, BudgetConfig{Mode: "ratio", Ratio: 0.1, MinRetriesPerSecond: 1, Window: 5 * time.Second}},
+		{BudgetConfig{NoFloor: true}, BudgetConfig{Mode: "ratio", Ratio: 0.1, NoFloor: true, Window: 5 * time.Second}},
 		{BudgetConfig{Ratio: 0.5, MinRetriesPerSecond: 3, Window: time.Minute},
 			BudgetConfig{Mode: "ratio", Ratio: 0.5, MinRetriesPerSecond: 3, Window: time.Minute}},
 		{BudgetConfig{Mode: "tokens"}, BudgetConfig{Mode: "tokens", MaxTokens: 10, TokenRatio: 0.1}},
@@ -669,14 +673,14 @@ func TestBudgetConfigDefaults(t *testing.T) {
 	}
 }
 
-// TestBudgetZeroConfig: the zero config lets a new client retry 10 times
-// (1 a second over 10s) before it has made any request.
+// TestBudgetZeroConfig: the zero config lets a new client retry 5 times
+// (1 a second over 5s) before it has made any request.
 func TestBudgetZeroConfig(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustBudget(t, BudgetConfig{})
-		assert.Equal(t, 10, drain(b, 100))
-		bubble.Sleep(10 * time.Second)
-		assert.Equal(t, 10, drain(b, 100))
+		assert.Equal(t, 5, drain(b, 100))
+		bubble.Sleep(5 * time.Second)
+		assert.Equal(t, 5, drain(b, 100))
 	})
 }
 

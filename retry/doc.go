@@ -12,7 +12,7 @@
 //
 // Backoff alone does not bound how much retries multiply the load when many
 // callers fail at once; a retry budget does. Every Retry has one by default:
-// over a sliding 10 s window, retries may be at most 10% of requests, plus 1
+// over a sliding 5 s window, retries may be at most 10% of requests, plus 1
 // a second so that quiet clients can still retry ([BudgetConfig]). Share one
 // [Budget] among the Retry values of a client with [Config.SharedBudget];
 // a gRPC-style token bucket is available too.

@@ -504,8 +504,8 @@ func TestConcurrentRetriesShareTheBudget(t *testing.T) {
 		}
 		wg.Wait()
 		requests := workers * perWorker
-		// The floor is 1 retry a second over the 10s window.
-		bound := float64(requests) + 0.1*float64(requests) + 1*max(time.Since(start).Seconds(), 10)
+		// The floor is 1 retry a second over the 5s window.
+		bound := float64(requests) + 0.1*float64(requests) + 1*max(time.Since(start).Seconds(), 5)
 		assert.LessOrEqual(t, float64(attempts.Load()), bound)
 		assert.Greater(t, attempts.Load(), int64(requests), "some retries were allowed")
 		m := r.Metrics()
