@@ -107,8 +107,7 @@ func (r *Retry) Do(ctx context.Context, op func(context.Context) error) error {
 			}
 			return nil
 		}
-		l := r.afterFirst(ctx, err)
-		return l.run(op)
+		return r.retryAfterFirst(ctx, op, err)
 	}
 	l := r.Loop(ctx)
 	return l.run(op)
@@ -125,8 +124,7 @@ func (r *Retry) DoChain(ctx context.Context, c seawall.Chain) error {
 			r.countSuccess()
 			return nil
 		}
-		l := r.afterFirst(ctx, err)
-		return l.runChain(c)
+		return r.retryAfterFirstChain(ctx, c, err)
 	}
 	l := r.Loop(ctx)
 	return l.runChain(c)
@@ -145,7 +143,21 @@ func (r *Retry) countSuccess() {
 	}
 }
 
-// afterFirst returns the loop that continues Do after a fast first attempt
+// retryAfterFirst continues Do after a fast first attempt failed with err.
+// (It is a function of its own, so that the Loop stays off Do's stack
+// frame on the success path.)
+func (r *Retry) retryAfterFirst(ctx context.Context, op func(context.Context) error, err error) error {
+	l := r.afterFirst(ctx, err)
+	return l.run(op)
+}
+
+// retryAfterFirstChain is retryAfterFirst for DoChain.
+func (r *Retry) retryAfterFirstChain(ctx context.Context, c seawall.Chain, err error) error {
+	l := r.afterFirst(ctx, err)
+	return l.runChain(c)
+}
+
+// afterFirst returns the loop that continues after a fast first attempt
 // failed with err.
 func (r *Retry) afterFirst(ctx context.Context, err error) Loop {
 	r.budget.Request()
