@@ -1,0 +1,300 @@
+package storm
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// A Record is the fate of one request, in scenario time.
+type Record struct {
+	Sent     time.Duration // when it was sent, since the start
+	Latency  time.Duration // until the caller had its answer: success, or failure
+	Attempts int           // attempts that reached the service
+	OK       bool
+}
+
+// Result is the outcome of one strategy's run.
+type Result struct {
+	Strategy Strategy     `json:"strategy"`
+	Metrics  Metrics      `json:"metrics"`
+	Service  ServiceStats `json:"service"`
+	// Retries and BudgetExhausted sum the callers' retry metrics;
+	// BreakerTransitions counts their breakers' state changes.
+	Retries            uint64 `json:"retries"`
+	BudgetExhausted    uint64 `json:"budgetExhausted"`
+	BreakerTransitions uint64 `json:"breakerTransitions"`
+	// Timeline is the fate of the requests sent in each BinWidth of the run.
+	Timeline []Bin `json:"timeline"`
+	// Records are the requests, in no particular order.
+	Records []Record `json:"-"`
+}
+
+// Run runs the strategies side by side, each against its own fresh service
+// with its own callers, and returns their results in the order given. It
+// returns when every goroutine it started has ended.
+func Run(ctx context.Context, s Scenario, strategies []Strategy) ([]*Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	out := make([]*Result, len(strategies))
+	errs := make([]error, len(strategies))
+	var wg sync.WaitGroup
+	for i, st := range strategies {
+		wg.Go(func() { out[i], errs[i] = RunStrategy(ctx, s, st) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, ctx.Err()
+}
+
+// RunStrategy runs one strategy: it starts the service's workers and the
+// callers, sends requests until s.Length, waits for every request to end,
+// stops the service and returns the result. It returns when every
+// goroutine it started has ended.
+func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	sp := s.Speed
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / sp) }
+	start := time.Now()
+
+	svc := &service{
+		mean:  scale(s.ServiceTime),
+		speed: sp,
+		slack: s.Slack,
+		wake:  make(chan struct{}, s.Workers),
+		stop:  make(chan struct{}),
+		rng:   rand.New(rand.NewPCG(s.Seed, 0x5e41ce)),
+	}
+	if s.Trigger == Slowdown {
+		svc.slowFrom = start.Add(scale(s.TriggerAt))
+		svc.slowTo = start.Add(scale(s.TriggerEnd()))
+		svc.slowFactor = s.Factor
+	}
+	if st >= ServerSide {
+		front, err := s.Policies.front(sp)
+		if err != nil {
+			return nil, err
+		}
+		svc.front = front
+		svc.dropExpired = true
+		svc.fullHint = scale(s.Policies.FullHint)
+	}
+
+	res := &Result{Strategy: st}
+	var transitions atomic.Uint64
+	policies := make([]*retry.Retry, s.Callers)
+	clients := make([]seawall.Policy, s.Callers)
+	for i := range s.Callers {
+		r, b, err := s.client(st, i, sp, func(string, breaker.State, breaker.State) { transitions.Add(1) })
+		if err != nil {
+			return nil, err
+		}
+		policies[i] = r
+		clients[i] = r
+		if b != nil {
+			clients[i] = seawall.Pipeline(r, b) // retry outside: an open breaker stops retries
+		}
+	}
+
+	var workers sync.WaitGroup
+	for range s.Workers {
+		workers.Go(svc.worker)
+	}
+
+	var (
+		mu       sync.Mutex // guards res.Records
+		requests sync.WaitGroup
+		callers  sync.WaitGroup
+	)
+	record := func(r Record) {
+		mu.Lock()
+		res.Records = append(res.Records, r)
+		mu.Unlock()
+	}
+	for i := range s.Callers {
+		callers.Go(func() {
+			s.arrivals(ctx, start, i, func(sent time.Duration) {
+				requests.Go(func() {
+					record(s.request(ctx, sent, clients[i], svc))
+				})
+			})
+		})
+	}
+	callers.Wait() // every requests.Go has happened
+	requests.Wait()
+	close(svc.stop)
+	workers.Wait()
+	svc.handlers.Wait()
+
+	svc.mu.Lock()
+	res.Service = svc.stats
+	svc.mu.Unlock()
+	for _, r := range policies {
+		m := r.Metrics()
+		res.Retries += m.Retries
+		res.BudgetExhausted += m.Budget.Exhausted
+	}
+	res.BreakerTransitions = transitions.Load()
+	res.Timeline = s.timeline(res.Records)
+	res.Metrics = s.metrics(res)
+	return res, ctx.Err()
+}
+
+// request sends one request through the caller's policy and returns its
+// record.
+func (s Scenario) request(ctx context.Context, sent time.Duration, p seawall.Policy, svc *service) Record {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(float64(s.Deadline)/s.Speed))
+	defer cancel()
+	t0 := time.Now()
+	attempts := 0
+	err := p.Do(ctx, func(ctx context.Context) error {
+		attempts++
+		return svc.call(ctx)
+	})
+	return Record{
+		Sent:     sent,
+		Latency:  time.Duration(float64(time.Since(t0)) * s.Speed),
+		Attempts: attempts,
+		OK:       err == nil,
+	}
+}
+
+// rateAt returns caller i's request rate at scenario time t (seconds) and
+// when it next changes.
+func (s Scenario) rateAt(t float64) (rate, until float64) {
+	rate = s.Rate / float64(s.Callers)
+	at, end, length := s.TriggerAt.Seconds(), s.TriggerEnd().Seconds(), s.Length.Seconds()
+	switch {
+	case s.Trigger != Spike || t >= end:
+		return rate, length
+	case t < at:
+		return rate, at
+	default:
+		return rate * s.Factor, end
+	}
+}
+
+// arrivals calls send for each request of caller i, at the times of a
+// Poisson process of the scenario's rate (piecewise constant: the
+// process restarts at each change of rate, which is exact, as it is
+// memoryless), until s.Length or the end of ctx.
+func (s Scenario) arrivals(ctx context.Context, start time.Time, i int, send func(sent time.Duration)) {
+	rng := rand.New(rand.NewPCG(s.Seed, uint64(i)+1))
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	t := 0.0
+	for {
+		rate, until := s.rateAt(t)
+		t += rng.ExpFloat64() / rate
+		if t >= until {
+			if t = until; t >= s.Length.Seconds() {
+				return
+			}
+			continue
+		}
+		sent := time.Duration(t * float64(time.Second))
+		if d := time.Until(start.Add(time.Duration(float64(sent) / s.Speed))); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		send(sent)
+	}
+}
+
+// client returns caller i's retry policy, and its breaker for the
+// strategies that have one, for strategy st, its times scaled by speed.
+func (s Scenario) client(st Strategy, i int, speed float64, onState func(string, breaker.State, breaker.State)) (*retry.Retry, *breaker.Breaker, error) {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
+	cfg := retry.Config{
+		MaxAttempts:    s.MaxAttempts,
+		AttemptTimeout: scale(s.AttemptTimeout),
+		MaxHint:        scale(5 * time.Minute),
+		Budget:         retry.BudgetConfig{Disabled: true},
+	}
+	switch st {
+	case NoRetry:
+		cfg.MaxAttempts = 1
+	case Naive:
+		cfg.DelayFunc = func(int, error) time.Duration { return 0 }
+	default:
+		cfg.Delay = scale(s.Policies.Delay)
+		cfg.MaxDelay = scale(max(10*time.Second, s.Policies.Delay))
+		cfg.Jitter = retry.FullJitter
+	}
+	if st >= Budget {
+		cfg.Budget = scaleBudget(s.Policies.Budget, speed)
+	}
+	r, err := retry.New(cfg)
+	if err != nil || st < Breaker {
+		return r, nil, err
+	}
+	bc := s.Policies.Breaker
+	bc.Name = fmt.Sprintf("caller-%d", i)
+	bc.OpenDuration = scale(bc.OpenDuration)
+	bc.MaxOpenDuration = scale(bc.MaxOpenDuration)
+	bc.TimeWindow = scale(bc.TimeWindow)
+	bc.SlowCallThreshold = scale(bc.SlowCallThreshold)
+	bc.OnStateChange = onState
+	b, err := breaker.New(bc)
+	return r, b, err
+}
+
+// scaleBudget returns c for a run speed times faster: the same share of
+// requests, over a window speed times shorter.
+func scaleBudget(c retry.BudgetConfig, speed float64) retry.BudgetConfig {
+	if c.Disabled || (c.Mode != "" && c.Mode != "ratio") {
+		return c
+	}
+	if c.Window == 0 {
+		c.Window = retry.DefaultBudgetWindow
+	}
+	c.Window = time.Duration(float64(c.Window) / speed)
+	if !c.NoFloor {
+		if c.MinRetriesPerSecond == 0 {
+			c.MinRetriesPerSecond = 1
+		}
+		c.MinRetriesPerSecond *= speed
+	}
+	return c
+}
+
+// front returns the service's protection (f), its times scaled by speed:
+// the limiter, then the bulkhead.
+func (p Policies) front(speed float64) (seawall.Policy, error) {
+	lc := p.Limiter
+	lc.Rate *= speed
+	lim, err := ratelimit.New(lc)
+	if err != nil {
+		return nil, err
+	}
+	bc := p.Bulkhead
+	bc.MaxWait = time.Duration(float64(bc.MaxWait) / speed)
+	bh, err := bulkhead.New(bc)
+	if err != nil {
+		return nil, err
+	}
+	return seawall.Pipeline(lim, bh), nil
+}
