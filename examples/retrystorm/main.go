@@ -29,6 +29,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -73,6 +74,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "table", `output: "table" or "json"`)
 	svgPath := fs.String("svg", filepath.Join(os.TempDir(), "retrystorm.svg"), `where to write the SVG chart ("" for none)`)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -h: the usage is printed, nothing runs
+		}
 		return err
 	}
 	s.Trigger = storm.Trigger(*trigger)

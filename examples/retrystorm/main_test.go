@@ -31,3 +31,10 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		assert.Empty(t, out.String(), "%v: nothing runs", args)
 	}
 }
+
+func TestRunHelp(t *testing.T) {
+	var out, errs bytes.Buffer
+	assert.NoError(t, run([]string{"-h"}, &out, &errs), "-h is not an error")
+	assert.Empty(t, out.String(), "nothing runs")
+	assert.Contains(t, errs.String(), "-strategies", "the usage lists the flags")
+}
