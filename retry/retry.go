@@ -303,6 +303,13 @@ func (l *Loop) Context() context.Context {
 // Attempt returns the number of attempts begun so far (1 during the first).
 func (l *Loop) Attempt() int { return l.attempt }
 
+// Done reports whether the loop is over. After Record, it is true if
+// Record decided not to retry (the attempt succeeded, or its error is not
+// retried, or retries ran out), so that a caller holding the attempt's
+// result (an HTTP response) knows to keep it, and false if Next will wait
+// and make another attempt, unless the context ends during the wait.
+func (l *Loop) Done() bool { return l.done }
+
 // Record records the outcome of the current attempt and decides whether,
 // and after how long, to retry.
 func (l *Loop) Record(err error) {

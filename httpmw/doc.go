@@ -1,0 +1,42 @@
+// Package httpmw puts seawall's policies on net/http: server middleware
+// that sheds load before it costs anything, and a client [Transport] that
+// retries safely, so that backpressure travels end to end.
+//
+// # Server
+//
+// Each middleware is a func(http.Handler) http.Handler, for a whole server
+// or for a single route of an http.ServeMux:
+//
+//   - [RateLimit] admits requests at a limiter's rate; [KeyedRateLimit] gives
+//     each client its own bucket, keyed by [RemoteIP] (the default),
+//     [ClientIP] (behind trusted reverse proxies) or [HeaderKey] (an API key).
+//     Refused requests get 429 Too Many Requests with Retry-After.
+//   - [LoadShed] bounds the requests running at once with a bulkhead: a small
+//     queue, a bounded wait, then 503 Service Unavailable.
+//   - [Deadline] does not start a request whose client has gone, and gives
+//     the handler the client's deadline from TimeoutHeader, capped.
+//
+// Put them in this order, outermost first: Deadline, rate limits, LoadShed.
+// Rejections are written by [WriteRejection] (a status, Retry-After in whole
+// seconds rounded up, a one-line text body) or by a [RejectFunc] of your own
+// (WithRejectFunc), say for application/problem+json.
+//
+// # Client
+//
+// A [Transport] wraps a base http.RoundTripper. It retries only what is safe
+// to replay, on connection errors and on 502, 503, 504 and 429, with
+// jittered backoff, honouring Retry-After, within a retry budget; it can
+// put a breaker in front of each host and time each attempt; it never
+// overruns the request's context deadline, and it tells the server how long
+// the caller will wait (TimeoutHeader). See [Transport] for the rules.
+//
+// # Deadline propagation
+//
+// A Transport sends, on every attempt whose context has a deadline, the
+// header TimeoutHeader ("Seawall-Timeout") with the time left in whole
+// milliseconds, rounded down ("850"): a relative time, so that the two
+// machines' clocks need not agree. The server's [Deadline] middleware gives
+// the handler's context that timeout, capped by WithMaxTimeout (default one
+// minute), so that the handler, and the calls it makes through its own
+// Transport, stop when nobody waits for the answer any more.
+package httpmw

@@ -1,0 +1,388 @@
+package httpmw
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// A Transport is an http.RoundTripper that makes the requests of an
+// http.Client resilient: it retries what is safe to replay, on connection
+// errors and on 502, 503, 504 and 429 answers, with jittered exponential
+// backoff, honouring Retry-After and within a retry budget (a [retry.Retry]);
+// it can put a circuit breaker in front of each host and give each attempt
+// its own timeout; and it tells the server how long the caller will wait
+// (TimeoutHeader).
+//
+// # What is retried
+//
+// Only requests that are safe to send twice are retried: GET, HEAD,
+// OPTIONS, TRACE, PUT and DELETE (idempotent by RFC 9110), and any request
+// that carries an Idempotency-Key or X-Idempotency-Key header; and only if
+// their body can be sent again, that is, they have none (nil or
+// http.NoBody) or a GetBody to make a new one (http.NewRequest sets it for
+// the usual in-memory bodies). Any other request is sent once.
+//
+// An attempt is retried when it fails with an error the retry's Retryable
+// accepts (by default every error but the caller's context ending, a local
+// rejection without a hint, and a TLS certificate that does not verify), or
+// when the server answers with one of the retried statuses (WithRetryStatuses;
+// default 502, 503, 504 and 429). A Retry-After header in such an answer,
+// as delta-seconds or as an HTTP date, is the least wait before the next
+// attempt, capped by the retry's MaxHint; a Retry-After that would outlast the
+// caller's deadline ends the retries at once. A malformed, negative or absurd
+// (over 9 digits) Retry-After is ignored.
+//
+// When retries end without a success, RoundTrip returns the last response
+// unchanged (a 503 is an answer, not an error), or, if the last attempt got
+// no response, an error: a *retry.Error wrapping the attempt's error and the
+// reason retries stopped. The body of every response it does not return is
+// drained (up to 64 KiB) and closed, so that its connection can be reused.
+//
+// The caller's request is never modified: each attempt sends a clone when it
+// must change anything.
+//
+// # Breakers, timeouts, deadlines
+//
+// With WithBreakers, each attempt first asks the breaker of its host
+// (req.URL.Host) in the group; a refused attempt fails with an error
+// matching breaker.ErrOpen and is retried only after the breaker's
+// retry-after hint, if the deadline allows. The breaker counts as failures
+// errors and 5xx answers.
+//
+// With WithAttemptTimeout, each attempt has its own timeout, which also
+// bounds the reading of the body of the response returned; the caller's
+// context deadline is never overrun, since every attempt runs under it and
+// no retry waits past it.
+//
+// Each attempt whose context has a deadline carries the time left in
+// TimeoutHeader, for the server's [Deadline] middleware (unless
+// WithoutTimeoutHeader).
+//
+// A Transport is safe for concurrent use by multiple goroutines.
+type Transport struct {
+	base           http.RoundTripper
+	retry          *retry.Retry // nil: no retries
+	breakers       *breaker.Group
+	attemptTimeout time.Duration
+	statuses       statusSet
+	timeoutHeader  bool
+}
+
+// A TransportOption configures a [Transport].
+type TransportOption func(*transportOptions)
+
+type transportOptions struct {
+	retry          retry.Config
+	noRetry        bool
+	breakers       *breaker.Group
+	attemptTimeout time.Duration
+	statuses       []int
+	noHeader       bool
+}
+
+// WithRetry sets the retry policy: attempts (MaxAttempts, including the
+// first; 1 turns retries off), delays, MaxHint, budget (use SharedBudget to
+// share one among transports) and Retryable. The default is the zero
+// retry.Config: 3 attempts, 100ms doubling with full jitter, a budget of 10%
+// of requests. Its AttemptTimeout, if set, is the transport's attempt
+// timeout, as if set by WithAttemptTimeout.
+func WithRetry(cfg retry.Config) TransportOption {
+	return func(o *transportOptions) { o.retry, o.noRetry = cfg, false }
+}
+
+// WithBreakers puts the breaker of each request's host (req.URL.Host, port
+// included) in g in front of every attempt.
+func WithBreakers(g *breaker.Group) TransportOption {
+	return func(o *transportOptions) { o.breakers = g }
+}
+
+// WithAttemptTimeout gives each attempt a timeout of d, from sending the
+// request to closing the body of the response returned. An attempt that runs
+// out of it is retried (if the request may be) with an error whose Timeout
+// method reports true.
+func WithAttemptTimeout(d time.Duration) TransportOption {
+	return func(o *transportOptions) { o.attemptTimeout = d }
+}
+
+// WithRetryStatuses sets the response statuses that are retried, in place
+// of 502, 503, 504 and 429. No status at all retries errors only.
+func WithRetryStatuses(codes ...int) TransportOption {
+	return func(o *transportOptions) { o.statuses = append([]int{}, codes...) }
+}
+
+// WithoutTimeoutHeader keeps the transport from sending TimeoutHeader, for
+// servers that should not learn how long their callers wait.
+func WithoutTimeoutHeader() TransportOption {
+	return func(o *transportOptions) { o.noHeader = true }
+}
+
+// DefaultRetryStatuses are the response statuses a [Transport] retries
+// unless WithRetryStatuses says otherwise.
+var DefaultRetryStatuses = []int{
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests,
+}
+
+// NewTransport returns a Transport sending through base (nil means
+// http.DefaultTransport), configured by opts. It returns an error naming the
+// first invalid setting: a field of the retry.Config, a negative attempt
+// timeout, a status outside 100–599.
+func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, error) {
+	o := transportOptions{statuses: DefaultRetryStatuses}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	t := &Transport{base: base, breakers: o.breakers, timeoutHeader: !o.noHeader}
+	if o.attemptTimeout < 0 {
+		return nil, fmt.Errorf("httpmw: attempt timeout %v is negative", o.attemptTimeout)
+	}
+	t.attemptTimeout = o.attemptTimeout
+	cfg := o.retry
+	if cfg.AttemptTimeout != 0 {
+		if cfg.AttemptTimeout < 0 {
+			return nil, fmt.Errorf("httpmw: retry: AttemptTimeout %v is negative", cfg.AttemptTimeout)
+		}
+		if t.attemptTimeout == 0 {
+			t.attemptTimeout = cfg.AttemptTimeout
+		}
+		// The transport times attempts itself: the response of an attempt
+		// outlives it (its body is read after RoundTrip returns).
+		cfg.AttemptTimeout = 0
+	}
+	if cfg.Retryable == nil {
+		cfg.Retryable = defaultRetryable
+	}
+	r, err := retry.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("httpmw: %w", err)
+	}
+	if cfg.MaxAttempts != 1 {
+		t.retry = r
+	}
+	for _, c := range o.statuses {
+		if c < 100 || c > 599 {
+			return nil, fmt.Errorf("httpmw: retry status %d is not an HTTP status (100–599)", c)
+		}
+		t.statuses.add(c)
+	}
+	return t, nil
+}
+
+// defaultRetryable is the Transport's Retryable: retry.DefaultRetryable,
+// except that a certificate that does not verify will not verify on the
+// next attempt either.
+func defaultRetryable(err error) bool {
+	var (
+		verr *tls.CertificateVerificationError
+		uerr x509.UnknownAuthorityError
+		herr x509.HostnameError
+		cerr x509.CertificateInvalidError
+	)
+	if errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr) {
+		return false
+	}
+	return retry.DefaultRetryable(err)
+}
+
+// statusSet is a set of HTTP statuses, 0 to 639.
+type statusSet [10]uint64
+
+func (s *statusSet) add(c int)          { s[c/64] |= 1 << (c % 64) }
+func (s *statusSet) has(c int) bool     { return c >= 0 && c < 640 && s[c/64]&(1<<(c%64)) != 0 }
+func (t *Transport) retried(c int) bool { return t.statuses.has(c) }
+
+// StatusError is the error an attempt counts as when the server answered
+// with a retried status: what a custom Retryable (see WithRetry) sees. If the
+// answer had a Retry-After, the error carries it as a retry-after hint
+// (seawall.RetryAfter).
+type StatusError struct {
+	StatusCode int
+}
+
+func (e *StatusError) Error() string {
+	return "httpmw: " + strconv.Itoa(e.StatusCode) + " " + http.StatusText(e.StatusCode)
+}
+
+// AttemptTimeoutError is the error of an attempt that ran out of its attempt
+// timeout (WithAttemptTimeout) while the caller's context had not ended.
+type AttemptTimeoutError struct {
+	After time.Duration // the attempt timeout
+}
+
+func (e *AttemptTimeoutError) Error() string {
+	return "httpmw: attempt timed out after " + e.After.String()
+}
+
+// Timeout reports true, as net.Error's Timeout does for a timeout.
+func (e *AttemptTimeoutError) Timeout() bool { return true }
+
+// RoundTrip sends req, and sends it again as the Transport's policy says;
+// see [Transport].
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	a := attempts{t: t, req: req}
+	defer a.closeBody()
+	if t.retry == nil || !replayable(req) {
+		return a.send(req.Context())
+	}
+	l := t.retry.Loop(req.Context())
+	var resp *http.Response
+	for l.Next() {
+		var err error
+		resp, err = a.send(l.Context())
+		if err == nil && t.retried(resp.StatusCode) {
+			err = &StatusError{StatusCode: resp.StatusCode}
+			if d, ok := parseRetryAfter(resp.Header); ok {
+				err = seawall.WithRetryAfter(err, d)
+			}
+		}
+		l.Record(err)
+		if l.Done() {
+			break
+		}
+		if resp != nil {
+			discard(resp)
+			resp = nil
+		}
+	}
+	if resp != nil {
+		return resp, nil
+	}
+	return nil, l.Err()
+}
+
+// attempts is the state of one RoundTrip.
+type attempts struct {
+	t        *Transport
+	req      *http.Request
+	bodyUsed bool // req.Body has been handed to the base transport, which closes it
+}
+
+// closeBody closes the request's body if no attempt sent it: a RoundTripper
+// must close it, even on errors.
+func (a *attempts) closeBody() {
+	if !a.bodyUsed && a.req.Body != nil {
+		a.req.Body.Close()
+	}
+}
+
+// send makes one attempt of the request under ctx.
+func (a *attempts) send(ctx context.Context) (*http.Response, error) {
+	t, req := a.t, a.req
+	var permit breaker.Permit
+	if t.breakers != nil {
+		p, err := t.breakers.Get(req.URL.Host).Allow()
+		if err != nil {
+			return nil, err
+		}
+		permit = p
+	}
+	var cancel context.CancelFunc
+	if t.attemptTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, t.attemptTimeout)
+	}
+	out := req
+	deadline, hasDeadline := ctx.Deadline()
+	switch {
+	case hasDeadline && t.timeoutHeader:
+		out = req.Clone(ctx)
+		out.Header.Set(TimeoutHeader, formatTimeout(time.Until(deadline)))
+	case ctx != req.Context() || a.bodyUsed:
+		out = req.WithContext(ctx)
+	}
+	if a.bodyUsed && req.Body != nil && req.Body != http.NoBody {
+		body, err := req.GetBody()
+		if err != nil {
+			if cancel != nil {
+				cancel()
+			}
+			permit.Record(breaker.Ignore)
+			return nil, seawall.Permanent(fmt.Errorf("httpmw: GetBody: %w", err))
+		}
+		out.Body = body
+	}
+	a.bodyUsed = true
+	resp, err := t.base.RoundTrip(out)
+	switch {
+	case err != nil:
+		permit.Done(err)
+	case resp.StatusCode >= 500:
+		permit.Record(breaker.Failure)
+	default:
+		permit.Record(breaker.Success)
+	}
+	if cancel != nil {
+		if err != nil {
+			if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
+				err = &AttemptTimeoutError{After: t.attemptTimeout}
+			}
+			cancel()
+		} else {
+			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		}
+	}
+	return resp, err
+}
+
+// replayable reports whether req may be sent more than once: its method is
+// idempotent or it carries an idempotency key, and its body (if any) can be
+// made again.
+func replayable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false
+	}
+	switch req.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, ok := req.Header["Idempotency-Key"]
+	if !ok {
+		_, ok = req.Header["X-Idempotency-Key"]
+	}
+	return ok
+}
+
+// maxDrain bounds how much of a discarded response body is read so that its
+// connection can be reused; a longer body is closed unread, and its
+// connection with it.
+const maxDrain = 64 << 10
+
+// discard drains and closes the body of a response that is not returned.
+func discard(resp *http.Response) {
+	if resp.ContentLength <= maxDrain {
+		io.CopyN(io.Discard, resp.Body, maxDrain+1)
+	}
+	resp.Body.Close()
+}
+
+// cancelBody ends an attempt's context when its response body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// CloseIdleConnections closes the idle connections of the base transport,
+// if it has such a method (http.Client.CloseIdleConnections calls it).
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
