@@ -1,0 +1,364 @@
+package httpmw
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/ratelimit"
+)
+
+// counting is a handler that counts its calls and answers 200 "ok".
+type counting struct{ n atomic.Int64 }
+
+func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	fmt.Fprint(w, "ok")
+}
+
+// serve runs h on a request from remote and returns the recorded response.
+func serve(h http.Handler, remote string, header ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = remote
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Add(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func newLimiter(t *testing.T, rate float64, burst int) *ratelimit.Limiter {
+	t.Helper()
+	l, err := ratelimit.New(ratelimit.Config{Rate: rate, Burst: burst})
+	require.NoError(t, err)
+	return l
+}
+
+func TestRateLimitLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var next counting
+		h := RateLimit(newLimiter(t, 0.4, 2))(&next) // a token every 2.5s
+		for range 2 {
+			assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code)
+		}
+		w := serve(h, "192.0.2.1:1")
+		assert.Equal(t, http.StatusTooManyRequests, w.Code)
+		assert.Equal(t, "3", w.Header().Get("Retry-After"), "2.5s rounds up")
+		assert.Equal(t, "Too Many Requests\n", w.Body.String())
+		assert.Equal(t, "text/plain; charset=utf-8", w.Header().Get("Content-Type"))
+		assert.EqualValues(t, 2, next.n.Load(), "a refused request never reaches the handler")
+
+		time.Sleep(2 * time.Second)
+		w = serve(h, "192.0.2.1:1")
+		assert.Equal(t, "1", w.Header().Get("Retry-After"), "0.5s left rounds up to 1")
+		time.Sleep(500 * time.Millisecond)
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "a client that waits Retry-After is admitted")
+	})
+}
+
+// allower is a limiter with only Allow, as golang.org/x/time/rate's.
+type allower struct{ ok bool }
+
+func (a *allower) Allow() bool { return a.ok }
+
+func TestRateLimitAllower(t *testing.T) {
+	var next counting
+	w := serve(RateLimit(&allower{ok: false})(&next), "192.0.2.1:1")
+	assert.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Empty(t, w.Header().Values("Retry-After"), "no hint, no default: no Retry-After")
+
+	w = serve(RateLimit(&allower{ok: false}, WithRetryAfter(1500*time.Millisecond))(&next), "192.0.2.1:1")
+	assert.Equal(t, "2", w.Header().Get("Retry-After"))
+	assert.Zero(t, next.n.Load())
+
+	assert.Equal(t, 200, serve(RateLimit(&allower{ok: true})(&next), "192.0.2.1:1").Code)
+	assert.EqualValues(t, 1, next.n.Load())
+}
+
+func TestKeyedRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1, Burst: 1}})
+		require.NoError(t, err)
+		var next counting
+		h := KeyedRateLimit(k, nil)(&next)
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1000").Code)
+		assert.Equal(t, 429, serve(h, "192.0.2.1:2000").Code, "another port, the same client")
+		assert.Equal(t, 200, serve(h, "192.0.2.2:1000").Code, "another client has its own bucket")
+		assert.Equal(t, 200, serve(h, "[2001:db8::1]:1000").Code)
+		w := serve(h, "[2001:db8::1]:1000")
+		assert.Equal(t, 429, w.Code)
+		assert.Equal(t, "1", w.Header().Get("Retry-After"))
+		assert.EqualValues(t, 3, next.n.Load())
+	})
+}
+
+func TestKeyedRateLimitHeaderKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1, Burst: 1}})
+		require.NoError(t, err)
+		var next counting
+		h := KeyedRateLimit(k, HeaderKey("x-api-key"))(&next)
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1", "X-Api-Key", "alpha").Code)
+		assert.Equal(t, 429, serve(h, "192.0.2.2:1", "X-Api-Key", "alpha").Code, "the key, not the address, names the client")
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1", "X-Api-Key", "beta").Code)
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "no key: the shared anonymous bucket")
+		assert.Equal(t, 429, serve(h, "192.0.2.3:1").Code)
+	})
+}
+
+// TestKeyedRateLimitRejectionHasNoKey checks that the key stays inside: the
+// rejection a RejectFunc sees (and may log) does not mention it.
+func TestKeyedRateLimitRejectionHasNoKey(t *testing.T) {
+	k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1, Burst: 1}})
+	require.NoError(t, err)
+	var got Rejection
+	h := KeyedRateLimit(k, HeaderKey("X-Api-Key"), WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rej Rejection) {
+		got = rej
+		WriteRejection(w, r, rej)
+	}))(&counting{})
+	serve(h, "192.0.2.1:1", "X-Api-Key", "secret-key-123")
+	w := serve(h, "192.0.2.1:1", "X-Api-Key", "secret-key-123")
+	require.Equal(t, 429, w.Code)
+	assert.ErrorIs(t, got.Err, ratelimit.ErrLimited)
+	assert.NotContains(t, fmt.Sprintf("%v %+v", got.Err, got), "secret-key-123")
+	assert.NotContains(t, w.Body.String(), "secret-key-123")
+}
+
+func TestLoadShed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1, MaxWaiting: 1, MaxWait: 100 * time.Millisecond})
+		require.NoError(t, err)
+		release := make(chan struct{})
+		var running atomic.Int64
+		h := LoadShed(b, WithRetryAfter(2*time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			running.Add(1)
+			<-release
+		}))
+		first := make(chan int)
+		go func() { first <- serve(h, "192.0.2.1:1").Code }()
+		synctest.Wait()
+		require.EqualValues(t, 1, running.Load())
+
+		// The queue holds one: a second request waits, a third is shed at once.
+		second := make(chan int)
+		go func() { second <- serve(h, "192.0.2.1:1").Code }()
+		synctest.Wait()
+		w := serve(h, "192.0.2.1:1")
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+		assert.Equal(t, "2", w.Header().Get("Retry-After"))
+		assert.Equal(t, "Service Unavailable\n", w.Body.String())
+
+		// The waiting one gives up after MaxWait.
+		start := time.Now()
+		assert.Equal(t, http.StatusServiceUnavailable, <-second)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start))
+
+		// Once the first finishes, its slot serves the next request.
+		close(release)
+		assert.Equal(t, 200, <-first)
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code)
+		assert.EqualValues(t, 2, running.Load())
+	})
+}
+
+func TestLoadShedClientGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1, MaxWaiting: 5})
+		require.NoError(t, err)
+		release := make(chan struct{})
+		var next counting
+		h := LoadShed(b)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			<-release
+		}))
+		go serve(h, "192.0.2.1:1")
+		synctest.Wait()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+		w := httptest.NewRecorder()
+		done := make(chan struct{})
+		go func() { h.ServeHTTP(w, r); close(done) }()
+		synctest.Wait()
+		cancel()
+		<-done
+		assert.Equal(t, StatusClientClosedRequest, w.Code, "a request whose client left while it waited is not run")
+		assert.Empty(t, w.Header().Values("Retry-After"))
+		close(release)
+		synctest.Wait()
+		assert.EqualValues(t, 1, next.n.Load())
+		assert.Zero(t, b.Metrics().InFlight)
+	})
+}
+
+func TestLoadShedPanicReleases(t *testing.T) {
+	b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
+	require.NoError(t, err)
+	boom := true
+	h := LoadShed(b)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if boom {
+			panic(http.ErrAbortHandler)
+		}
+	}))
+	assert.PanicsWithValue(t, http.ErrAbortHandler, func() { serve(h, "192.0.2.1:1") })
+	boom = false
+	assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "the panicking request gave its slot back")
+}
+
+func TestDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var left time.Duration
+		var has bool
+		calls := 0
+		h := Deadline(WithMaxTimeout(10*time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls++
+			var dl time.Time
+			if dl, has = r.Context().Deadline(); has {
+				left = time.Until(dl)
+			}
+		}))
+		for _, tc := range []struct {
+			header []string
+			status int
+			has    bool
+			left   time.Duration
+		}{
+			{nil, 200, false, 0},
+			{[]string{"250"}, 200, true, 250 * time.Millisecond},
+			{[]string{"1"}, 200, true, time.Millisecond},
+			{[]string{"999999999"}, 200, true, 10 * time.Second}, // capped
+			{[]string{"0"}, 504, false, 0},
+			{[]string{"00"}, 504, false, 0},
+			{[]string{"-5"}, 200, false, 0},
+			{[]string{"1.5"}, 200, false, 0},
+			{[]string{" 250"}, 200, false, 0},
+			{[]string{"250ms"}, 200, false, 0},
+			{[]string{"1000000000"}, 200, false, 0}, // 10 digits
+			{[]string{""}, 200, false, 0},
+			{[]string{"100", "200"}, 200, false, 0}, // ambiguous
+		} {
+			var hs []string
+			for _, v := range tc.header {
+				hs = append(hs, TimeoutHeader, v)
+			}
+			calls, has, left = 0, false, 0
+			w := serve(h, "192.0.2.1:1", hs...)
+			assert.Equal(t, tc.status, w.Code, "%q", tc.header)
+			if tc.status != 200 {
+				assert.Zero(t, calls, "%q: not started", tc.header)
+				continue
+			}
+			assert.Equal(t, tc.has, has, "%q", tc.header)
+			assert.Equal(t, tc.left, left, "%q", tc.header)
+		}
+	})
+}
+
+func TestDeadlineDefaultCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var left time.Duration
+		h := Deadline()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			dl, _ := r.Context().Deadline()
+			left = time.Until(dl)
+		}))
+		serve(h, "192.0.2.1:1", TimeoutHeader, "86400000")
+		assert.Equal(t, DefaultMaxTimeout, left)
+	})
+}
+
+func TestDeadlineClientGone(t *testing.T) {
+	var next counting
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+	w := httptest.NewRecorder()
+	Deadline(WithRetryAfter(time.Second))(&next).ServeHTTP(w, r)
+	assert.Equal(t, StatusClientClosedRequest, w.Code)
+	assert.Empty(t, w.Header().Values("Retry-After"), "the default hint is for 429 and 503 only")
+	assert.Zero(t, next.n.Load())
+}
+
+func TestWithRejectFunc(t *testing.T) {
+	problem := func(w http.ResponseWriter, r *http.Request, rej Rejection) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		if s := RetryAfterSeconds(rej.RetryAfter); s > 0 {
+			w.Header().Set("Retry-After", fmt.Sprint(s))
+		}
+		w.WriteHeader(rej.Status)
+		fmt.Fprintf(w, `{"status":%d,"title":%q}`, rej.Status, http.StatusText(rej.Status))
+	}
+	w := serve(RateLimit(&allower{}, WithRejectFunc(problem), WithRetryAfter(time.Second))(&counting{}), "192.0.2.1:1")
+	assert.Equal(t, 429, w.Code)
+	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.JSONEq(t, `{"status":429,"title":"Too Many Requests"}`, w.Body.String())
+}
+
+// TestServeMuxRoute wraps one route of a ServeMux: its pattern still matches,
+// PathValue still works, and the other routes are not limited.
+func TestServeMuxRoute(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mux := http.NewServeMux()
+		item := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "item ", r.PathValue("id")) })
+		mux.Handle("GET /items/{id}", RateLimit(newLimiter(t, 1, 1))(item))
+		mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "up") })
+
+		get := func(path string) *httptest.ResponseRecorder {
+			w := httptest.NewRecorder()
+			mux.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+			return w
+		}
+		w := get("/items/42")
+		assert.Equal(t, 200, w.Code)
+		assert.Equal(t, "item 42", w.Body.String())
+		assert.Equal(t, 429, get("/items/43").Code)
+		for range 3 {
+			assert.Equal(t, "up", get("/health").Body.String())
+		}
+	})
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want int64
+	}{
+		{-time.Second, 0}, {0, 0}, {1, 1}, {time.Millisecond, 1}, {time.Second, 1},
+		{time.Second + 1, 2}, {1500 * time.Millisecond, 2}, {time.Hour, 3600},
+		{time.Duration(1<<63 - 1), 9223372037},
+	} {
+		assert.Equal(t, tc.want, RetryAfterSeconds(tc.d), "%v", tc.d)
+	}
+}
+
+func TestMisuse(t *testing.T) {
+	assert.PanicsWithValue(t, "httpmw: RateLimit with a nil limiter", func() { RateLimit(nil) })
+	assert.PanicsWithValue(t, "httpmw: KeyedRateLimit with a nil limiter", func() { KeyedRateLimit(nil, nil) })
+	assert.PanicsWithValue(t, "httpmw: LoadShed with a nil bulkhead", func() { LoadShed(nil) })
+	assert.PanicsWithValue(t, "httpmw: WithRejectFunc(nil)", func() { WithRejectFunc(nil) })
+	assert.PanicsWithValue(t, "httpmw: WithRetryAfter(-1s): negative duration", func() { WithRetryAfter(-time.Second) })
+	assert.PanicsWithValue(t, "httpmw: WithMaxTimeout(0s): not positive", func() { WithMaxTimeout(0) })
+}
+
+// TestRejectionStatuses runs the middlewares on a real server: what a
+// client sees on the wire.
+func TestRejectionStatuses(t *testing.T) {
+	srv := httptest.NewServer(RateLimit(&allower{}, WithRetryAfter(3*time.Second))(&counting{}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, 429, resp.StatusCode)
+	assert.Equal(t, "3", resp.Header.Get("Retry-After"))
+	srv.Client().CloseIdleConnections()
+}
