@@ -220,7 +220,7 @@ func TestDeadline(t *testing.T) {
 		var left time.Duration
 		var has bool
 		calls := 0
-		h := Deadline(WithMaxTimeout(10*time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := Deadline(WithMaxTimeout(10 * time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
 			var dl time.Time
 			if dl, has = r.Context().Deadline(); has {
