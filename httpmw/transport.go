@@ -55,10 +55,11 @@ import (
 // # Breakers, timeouts, deadlines
 //
 // With WithBreakers, each attempt first asks the breaker of its host
-// (req.URL.Host) in the group; a refused attempt fails with an error
-// matching breaker.ErrOpen and is retried only after the breaker's
-// retry-after hint, if the deadline allows. The breaker counts as failures
-// errors and 5xx answers.
+// (req.URL.Host) in the group. A refused attempt ends the call at once (fail
+// fast: no retry waits for the breaker to half-open) with an error matching
+// breaker.ErrOpen, which carries the breaker's retry-after hint. The breaker
+// counts errors and 5xx answers as failures (the caller's own cancellation
+// as neither).
 //
 // With WithAttemptTimeout, each attempt has its own timeout, which also
 // bounds the reading of the body of the response returned; the caller's
@@ -285,7 +286,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	if t.breakers != nil {
 		p, err := t.breakers.Get(req.URL.Host).Allow()
 		if err != nil {
-			return nil, err
+			return nil, seawall.Permanent(err) // fail fast: no retry waits out an open breaker
 		}
 		permit = p
 	}

@@ -1,0 +1,564 @@
+package httpmw
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// noDelay retries at once (a server's Retry-After still counts), without a
+// budget: what the tests of what is retried need.
+var noDelay = retry.Config{
+	DelayFunc: func(int, error) time.Duration { return 0 },
+	Budget:    retry.BudgetConfig{Disabled: true},
+}
+
+func newTransport(t *testing.T, base http.RoundTripper, opts ...TransportOption) *Transport {
+	t.Helper()
+	tr, err := NewTransport(base, opts...)
+	require.NoError(t, err)
+	return tr
+}
+
+// attemptServer is a real server that answers the first fail requests with
+// status (and a body), then 200, and keeps what each request carried.
+type attemptServer struct {
+	*httptest.Server
+	mu      sync.Mutex
+	fail    int
+	status  int
+	header  http.Header // added to failing answers
+	bodies  []string
+	timeout []string // TimeoutHeader of each request
+}
+
+func newAttemptServer(t *testing.T, fail, status int) *attemptServer {
+	s := &attemptServer{fail: fail, status: status, header: http.Header{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(b))
+		s.timeout = append(s.timeout, r.Header.Get(TimeoutHeader))
+		n := len(s.bodies)
+		s.mu.Unlock()
+		if n <= s.fail {
+			for k, v := range s.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(s.status)
+			io.WriteString(w, "busy "+strconv.Itoa(n))
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *attemptServer) attempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.bodies)
+}
+
+// client returns an http.Client whose Transport wraps the server's own.
+func (s *attemptServer) client(t *testing.T, opts ...TransportOption) *http.Client {
+	base := s.Client().Transport
+	t.Cleanup(base.(*http.Transport).CloseIdleConnections)
+	return &http.Client{Transport: newTransport(t, base, opts...)}
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestTransportRetries(t *testing.T) {
+	for _, status := range []int{502, 503, 504, 429} {
+		s := newAttemptServer(t, 2, status)
+		resp, err := s.client(t, WithRetry(noDelay)).Get(s.URL)
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.StatusCode, "%d", status)
+		assert.Equal(t, "ok", readAll(t, resp))
+		assert.Equal(t, 3, s.attempts(), "%d", status)
+	}
+}
+
+func TestTransportNotRetried(t *testing.T) {
+	for _, status := range []int{500, 501, 400, 404, 409} {
+		s := newAttemptServer(t, 5, status)
+		resp, err := s.client(t, WithRetry(noDelay)).Get(s.URL)
+		require.NoError(t, err)
+		assert.Equal(t, status, resp.StatusCode)
+		assert.Equal(t, "busy 1", readAll(t, resp))
+		assert.Equal(t, 1, s.attempts(), "%d is not retried by default", status)
+	}
+	s := newAttemptServer(t, 5, 500)
+	resp, err := s.client(t, WithRetry(noDelay), WithRetryStatuses(500)).Get(s.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 500, resp.StatusCode)
+	assert.Equal(t, 3, s.attempts(), "WithRetryStatuses(500) retries 500")
+	resp.Body.Close()
+
+	s = newAttemptServer(t, 5, 503)
+	resp, err = s.client(t, WithRetry(retry.Config{MaxAttempts: 1})).Get(s.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 1, s.attempts(), "MaxAttempts 1 turns retries off")
+}
+
+// TestTransportLastResponse checks that when retries end, the caller gets
+// the last answer as the server sent it.
+func TestTransportLastResponse(t *testing.T) {
+	s := newAttemptServer(t, 5, 503)
+	s.header.Set("X-Why", "maintenance")
+	resp, err := s.client(t, WithRetry(noDelay)).Get(s.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, "maintenance", resp.Header.Get("X-Why"))
+	assert.Equal(t, "busy 3", readAll(t, resp))
+	assert.Equal(t, 3, s.attempts())
+}
+
+// TestTransportReplay checks what is replayed: idempotent methods and
+// requests with an idempotency key, with their bodies byte for byte; and
+// what is sent once.
+func TestTransportReplay(t *testing.T) {
+	body := strings.Repeat("seawall\x00\xff", 1000)
+	noGetBody := func(r *http.Request) { r.GetBody = nil }
+	for _, tc := range []struct {
+		method   string
+		header   string
+		mutate   func(*http.Request)
+		attempts int
+	}{
+		{"GET", "", nil, 3},
+		{"HEAD", "", nil, 3},
+		{"OPTIONS", "", nil, 3},
+		{"TRACE", "", nil, 3},
+		{"PUT", "", nil, 3},
+		{"DELETE", "", nil, 3},
+		{"POST", "", nil, 1},
+		{"PATCH", "", nil, 1},
+		{"POST", "Idempotency-Key", nil, 3},
+		{"PATCH", "X-Idempotency-Key", nil, 3},
+		{"PUT", "", noGetBody, 1},
+		{"POST", "Idempotency-Key", noGetBody, 1},
+	} {
+		s := newAttemptServer(t, 5, 503)
+		var rd io.Reader
+		if tc.method != "GET" && tc.method != "HEAD" {
+			rd = strings.NewReader(body)
+		}
+		req, err := http.NewRequest(tc.method, s.URL, rd)
+		require.NoError(t, err)
+		if tc.header != "" {
+			req.Header.Set(tc.header, "k-1")
+		}
+		if tc.mutate != nil {
+			tc.mutate(req)
+		}
+		resp, err := s.client(t, WithRetry(noDelay)).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		name := tc.method + " " + tc.header
+		assert.Equal(t, 503, resp.StatusCode, name)
+		require.Equal(t, tc.attempts, s.attempts(), name)
+		for i, b := range s.bodies {
+			if rd != nil {
+				assert.True(t, b == body, "%s: attempt %d's body differs", name, i+1)
+			}
+		}
+	}
+}
+
+// TestTransportConnectionReuse checks with httptrace that the connection of
+// a discarded answer is reused by the next attempt: its body was drained
+// and closed.
+func TestTransportConnectionReuse(t *testing.T) {
+	s := newAttemptServer(t, 2, 503)
+	s.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.bodies = append(s.bodies, "")
+		n := len(s.bodies)
+		s.mu.Unlock()
+		if n <= 2 {
+			w.WriteHeader(503)
+			w.Write(bytes.Repeat([]byte("x"), 16<<10))
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	var reused []bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = append(reused, i.Reused) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", s.URL, nil)
+	require.NoError(t, err)
+	resp, err := s.client(t, WithRetry(noDelay)).Do(req)
+	require.NoError(t, err)
+	assert.Equal(t, "ok", readAll(t, resp))
+	assert.Equal(t, []bool{false, true, true}, reused)
+}
+
+// TestTransportRequestUnchanged checks that the caller's request is not
+// modified, though each attempt carries TimeoutHeader.
+func TestTransportRequestUnchanged(t *testing.T) {
+	s := newAttemptServer(t, 1, 503)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "PUT", s.URL, strings.NewReader("v"))
+	require.NoError(t, err)
+	req.Header.Set("X-Mine", "1")
+	before := req.Header.Clone()
+	resp, err := s.client(t, WithRetry(noDelay)).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, before, req.Header)
+	require.Len(t, s.timeout, 2)
+	for _, v := range s.timeout {
+		ms, err := strconv.Atoi(v)
+		require.NoError(t, err, "TimeoutHeader %q", v)
+		assert.True(t, ms > 50_000 && ms <= 60_000, "TimeoutHeader %q: the time left", v)
+	}
+
+	// Without a deadline, or WithoutTimeoutHeader, no header.
+	s = newAttemptServer(t, 0, 503)
+	resp, err = s.client(t).Get(s.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	req, err = http.NewRequestWithContext(ctx, "GET", s.URL, nil)
+	require.NoError(t, err)
+	resp, err = s.client(t, WithoutTimeoutHeader()).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, []string{"", ""}, s.timeout)
+}
+
+func TestTransportConnectionError(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there any more
+	var sent atomic.Int64
+	base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	_, err := (&http.Client{Transport: newTransport(t, base, WithRetry(noDelay))}).Get(url)
+	var rerr *retry.Error
+	require.ErrorAs(t, err, &rerr)
+	assert.Equal(t, 3, rerr.Attempts)
+	assert.EqualValues(t, 3, sent.Load())
+}
+
+func TestTransportBudget(t *testing.T) {
+	budget, err := retry.NewBudget(retry.BudgetConfig{Ratio: 0.1, NoFloor: true})
+	require.NoError(t, err)
+	cfg := noDelay
+	cfg.Budget = retry.BudgetConfig{}
+	cfg.SharedBudget = budget
+	s := newAttemptServer(t, 5, 503)
+	resp, err := s.client(t, WithRetry(cfg)).Get(s.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 503, resp.StatusCode)
+	assert.Equal(t, 1, s.attempts(), "one request earns a tenth of a retry: none is made")
+	assert.EqualValues(t, 1, budget.Metrics().Exhausted)
+}
+
+// TestTransportBreaker checks that each host has its breaker, and that an
+// open breaker fails fast without reaching the server and closes the
+// request's body.
+func TestTransportBreaker(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 2, OpenDuration: time.Minute}, 0)
+	require.NoError(t, err)
+	down := newAttemptServer(t, 100, 500)
+	up := newAttemptServer(t, 0, 500)
+	client := down.client(t, WithRetry(noDelay), WithBreakers(g))
+	for range 2 {
+		resp, err := client.Get(down.URL)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	_, err = client.Get(down.URL)
+	require.ErrorIs(t, err, breaker.ErrOpen)
+	var rerr *retry.Error
+	require.ErrorAs(t, err, &rerr)
+	assert.Equal(t, 1, rerr.Attempts, "no retry waits out an open breaker")
+	assert.Equal(t, 2, down.attempts())
+
+	body := &trackingBody{Reader: strings.NewReader("x")}
+	req, err := http.NewRequest("POST", down.URL, body)
+	require.NoError(t, err)
+	_, err = client.Do(req)
+	require.ErrorIs(t, err, breaker.ErrOpen)
+	assert.True(t, body.closed.Load(), "the unsent body is closed")
+	assert.Equal(t, 2, down.attempts())
+
+	resp, err := client.Get(up.URL)
+	require.NoError(t, err, "another host has its own breaker")
+	resp.Body.Close()
+	assert.Equal(t, 2, g.Len())
+}
+
+func TestNewTransportErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opts []TransportOption
+		err  string
+	}{
+		{[]TransportOption{WithAttemptTimeout(-time.Second)}, "httpmw: attempt timeout -1s is negative"},
+		{[]TransportOption{WithRetryStatuses(503, 600)}, "httpmw: retry status 600 is not an HTTP status (100–599)"},
+		{[]TransportOption{WithRetryStatuses(99)}, "httpmw: retry status 99 is not an HTTP status (100–599)"},
+		{[]TransportOption{WithRetry(retry.Config{MaxAttempts: -1})}, "httpmw: retry: MaxAttempts -1"},
+		{[]TransportOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "httpmw: retry: AttemptTimeout -1ns is negative"},
+	} {
+		tr, err := NewTransport(nil, tc.opts...)
+		assert.Nil(t, tr)
+		if assert.Error(t, err) {
+			assert.True(t, strings.HasPrefix(err.Error(), tc.err), "%q does not start with %q", err, tc.err)
+		}
+	}
+	tr, err := NewTransport(nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.DefaultTransport, tr.base)
+}
+
+// roundTripFunc is a fake base transport.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// trackingBody records whether it was closed.
+type trackingBody struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (b *trackingBody) Close() error { b.closed.Store(true); return nil }
+
+// fake is a fake base transport for tests in synctest bubbles: it answers
+// each attempt with answer(n, req) and records when each came and what it
+// carried.
+type fake struct {
+	answer func(n int, r *http.Request) (*http.Response, error)
+	at     []time.Duration // since the fake was made
+	header []string        // TimeoutHeader of each attempt
+	bodies []*trackingBody // of the responses
+	start  time.Time
+}
+
+func newFake(answer func(n int, r *http.Request) (*http.Response, error)) *fake {
+	return &fake{answer: answer, start: time.Now()}
+}
+
+func (f *fake) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.at = append(f.at, time.Since(f.start))
+	f.header = append(f.header, r.Header.Get(TimeoutHeader))
+	resp, err := f.answer(len(f.at), r)
+	if resp != nil {
+		b := &trackingBody{Reader: resp.Body}
+		resp.Body, resp.Request = b, r
+		f.bodies = append(f.bodies, b)
+	}
+	return resp, err
+}
+
+func answer(status int, header ...string) *http.Response {
+	h := http.Header{}
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Add(header[i], header[i+1])
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(http.StatusText(status)))}
+}
+
+func get(t *testing.T, ctx context.Context, rt http.RoundTripper) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://account.internal/v1/users/7", nil)
+	require.NoError(t, err)
+	return rt.RoundTrip(req)
+}
+
+func TestTransportRetryAfter(t *testing.T) {
+	epoch := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) // synctest's start
+	for _, tc := range []struct {
+		name, value string
+		wait        time.Duration
+	}{
+		{"seconds", "2", 2 * time.Second},
+		{"zero", "0", 0},
+		{"date", epoch.Add(3 * time.Second).Format(http.TimeFormat), 3 * time.Second},
+		{"past date", epoch.Add(-time.Hour).Format(http.TimeFormat), 0},
+		{"capped by MaxHint", "3600", 10 * time.Second},
+		{"far date capped", "Fri, 31 Dec 9999 23:59:59 GMT", 10 * time.Second},
+		{"malformed", "soon", 0},
+		{"negative", "-1", 0},
+		{"fraction", "1.5", 0},
+		{"absurd", "9999999999", 0},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFake(func(n int, r *http.Request) (*http.Response, error) {
+				if n == 1 {
+					return answer(503, "Retry-After", tc.value), nil
+				}
+				return answer(200), nil
+			})
+			cfg := noDelay
+			cfg.MaxHint = 10 * time.Second
+			resp, err := get(t, context.Background(), newTransport(t, f, WithRetry(cfg)))
+			require.NoError(t, err, tc.name)
+			assert.Equal(t, 200, resp.StatusCode, tc.name)
+			assert.Equal(t, []time.Duration{0, tc.wait}, f.at, tc.name)
+			assert.True(t, f.bodies[0].closed.Load(), "%s: the 503's body is closed", tc.name)
+		})
+	}
+}
+
+// TestTransportRetryAfterPastDeadline checks that a Retry-After that would
+// outlast the caller's deadline ends the retries at once, with the answer.
+func TestTransportRetryAfterPastDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) { return answer(503, "Retry-After", "5"), nil })
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		resp, err := get(t, ctx, newTransport(t, f, WithRetry(noDelay)))
+		require.NoError(t, err)
+		assert.Equal(t, 503, resp.StatusCode)
+		assert.Zero(t, time.Since(start))
+		assert.Len(t, f.at, 1)
+		assert.False(t, f.bodies[0].closed.Load(), "the answer returned is the caller's to close")
+		resp.Body.Close()
+	})
+}
+
+// TestTransportDeadline checks that the caller's deadline is never overrun
+// and that each attempt tells the server the time left.
+func TestTransportDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) { return answer(503), nil })
+		cfg := noDelay
+		cfg.MaxAttempts = 10
+		cfg.DelayFunc = func(int, error) time.Duration { return 400 * time.Millisecond }
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := get(t, ctx, newTransport(t, f, WithRetry(cfg)))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 503, resp.StatusCode)
+		ms := time.Millisecond
+		assert.Equal(t, []time.Duration{0, 400 * ms, 800 * ms}, f.at, "a retry at 1200ms would pass the deadline")
+		assert.Equal(t, []string{"1000", "600", "200"}, f.header)
+
+		// An attempt that hangs ends at the deadline.
+		f = newFake(func(n int, r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		})
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err = get(t, ctx, newTransport(t, f, WithRetry(noDelay)))
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, time.Second, time.Since(start))
+		assert.Len(t, f.at, 1)
+	})
+}
+
+func TestTransportCancelDuringWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) { return answer(503, "Retry-After", "10"), nil })
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(time.Second, cancel)
+		start := time.Now()
+		resp, err := get(t, ctx, newTransport(t, f, WithRetry(noDelay)))
+		assert.Nil(t, resp)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, time.Second, time.Since(start), "the wait ends when the caller gives up")
+		assert.True(t, f.bodies[0].closed.Load())
+	})
+}
+
+func TestTransportAttemptTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) {
+			<-r.Context().Done()
+			return nil, r.Context().Err()
+		})
+		start := time.Now()
+		_, err := get(t, context.Background(), newTransport(t, f, WithRetry(noDelay), WithAttemptTimeout(100*time.Millisecond)))
+		var terr *AttemptTimeoutError
+		require.ErrorAs(t, err, &terr)
+		assert.True(t, terr.Timeout())
+		assert.EqualError(t, terr, "httpmw: attempt timed out after 100ms")
+		var rerr *retry.Error
+		require.ErrorAs(t, err, &rerr)
+		assert.Equal(t, 3, rerr.Attempts, "an attempt that times out is retried")
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+		assert.Equal(t, []string{"100", "100", "100"}, f.header)
+	})
+}
+
+// TestTransportAttemptTimeoutBody checks that the attempt's context lives
+// while the caller reads the body of the answer, and ends when it closes it.
+func TestTransportAttemptTimeoutBody(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var actx context.Context
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) {
+			actx = r.Context()
+			return answer(200), nil
+		})
+		cfg := retry.Config{AttemptTimeout: time.Second} // as WithAttemptTimeout
+		resp, err := get(t, context.Background(), newTransport(t, f, WithRetry(cfg)))
+		require.NoError(t, err)
+		time.Sleep(500 * time.Millisecond)
+		require.NoError(t, actx.Err(), "the body can still be read")
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Equal(t, "OK", string(b))
+		require.NoError(t, resp.Body.Close())
+		assert.ErrorIs(t, actx.Err(), context.Canceled, "closing the body ends the attempt")
+		assert.True(t, f.bodies[0].closed.Load())
+	})
+}
+
+func TestTransportDiscardsBodies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) { return answer(502), nil })
+		resp, err := get(t, context.Background(), newTransport(t, f, WithRetry(noDelay)))
+		require.NoError(t, err)
+		require.Len(t, f.bodies, 3)
+		assert.True(t, f.bodies[0].closed.Load())
+		assert.True(t, f.bodies[1].closed.Load())
+		assert.False(t, f.bodies[2].closed.Load(), "the last answer is returned unchanged")
+		assert.Equal(t, "Bad Gateway", readAll(t, resp))
+	})
+}
+
+// TestTransportNotRetryable checks the default classification of errors.
+func TestTransportNotRetryable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		boom := errors.New("connection reset")
+		f := newFake(func(n int, r *http.Request) (*http.Response, error) { return nil, boom })
+		_, err := get(t, context.Background(), newTransport(t, f, WithRetry(noDelay)))
+		assert.ErrorIs(t, err, boom)
+		assert.Len(t, f.at, 3)
+	})
+}
