@@ -1,0 +1,204 @@
+package httpmw
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/ratelimit"
+)
+
+// benchMiddleware builds each middleware (on its admit path: limits far
+// above the benchmark's rate) around an empty handler.
+func benchMiddleware(b *testing.B) map[string]func(http.Handler) http.Handler {
+	b.Helper()
+	l, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1e9})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1e9, Burst: 1e9}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bh, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return map[string]func(http.Handler) http.Handler{
+		"Bare":           func(h http.Handler) http.Handler { return h },
+		"RateLimit":      RateLimit(l),
+		"KeyedRateLimit": KeyedRateLimit(k, nil),
+		"LoadShed":       LoadShed(bh),
+		"Deadline":       Deadline(),
+		"Stack": func(h http.Handler) http.Handler {
+			return Deadline()(KeyedRateLimit(k, nil)(LoadShed(bh)(h)))
+		},
+	}
+}
+
+var benchOrder = []string{"Bare", "RateLimit", "KeyedRateLimit", "LoadShed", "Deadline", "Stack"}
+
+// BenchmarkMiddleware measures each middleware's admit path against the
+// bare handler, with httptest.NewRecorder: one request and one recorder per
+// goroutine, reused, so that what is measured is the middleware (the bare
+// row is the handler call alone). "Deadline" is a request without
+// TimeoutHeader; BenchmarkDeadlineHeader measures one with it.
+func BenchmarkMiddleware(b *testing.B) {
+	empty := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	mws := benchMiddleware(b)
+	for _, name := range benchOrder {
+		h := mws[name](empty)
+		b.Run(name+"/Serial", func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/v1/users/7", nil)
+			r.RemoteAddr = "192.0.2.1:40000"
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+			if w.Code != 200 {
+				b.Fatal(w.Code)
+			}
+		})
+		b.Run(name+"/Parallel", func(b *testing.B) {
+			var clients atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				r := httptest.NewRequest("GET", "/v1/users/7", nil)
+				r.RemoteAddr = fmt.Sprintf("192.0.2.%d:40000", clients.Add(1)) // a client per goroutine
+				w := httptest.NewRecorder()
+				for pb.Next() {
+					h.ServeHTTP(w, r)
+				}
+				if w.Code != 200 {
+					panic(w.Code)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkDeadlineHeader measures Deadline on a request that carries
+// TimeoutHeader: it must give the handler a new context with the deadline,
+// hence a new *http.Request (net/http has no other way), which allocates.
+func BenchmarkDeadlineHeader(b *testing.B) {
+	h := Deadline()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "/v1/users/7", nil)
+	r.Header.Set(TimeoutHeader, "850")
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
+
+// BenchmarkTransport measures a GET over loopback that succeeds at once,
+// through the bare base transport and through a Transport wrapping it
+// (retries and budget on, as by default), without and with a context
+// deadline (with one, each attempt is a clone carrying TimeoutHeader).
+func BenchmarkTransport(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	base := srv.Client().Transport.(*http.Transport)
+	base.MaxIdleConnsPerHost = 64
+	defer base.CloseIdleConnections()
+	tr, err := NewTransport(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	get := func(b *testing.B, rt http.RoundTripper, req *http.Request) {
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatal(resp.Status)
+		}
+	}
+	for _, rt := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{{"Bare", base}, {"Seawall", tr}} {
+		for _, deadline := range []bool{false, true} {
+			name := rt.name
+			if deadline {
+				name += "Deadline"
+			}
+			newReq := func(b *testing.B) *http.Request {
+				ctx := context.Background()
+				if deadline {
+					c, cancel := context.WithTimeout(ctx, time.Hour)
+					b.Cleanup(cancel)
+					ctx = c
+				}
+				req, err := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return req
+			}
+			b.Run(name+"/Serial", func(b *testing.B) {
+				req := newReq(b)
+				b.ReportAllocs()
+				for b.Loop() {
+					get(b, rt.rt, req)
+				}
+			})
+			b.Run(name+"/Parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					req := newReq(b)
+					for pb.Next() {
+						get(b, rt.rt, req)
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkTransportOverhead isolates the Transport's own cost on a
+// first-try success: the base is a fake that returns a canned response
+// without any I/O, so the difference from the bare row is the Transport.
+func BenchmarkTransportOverhead(b *testing.B) {
+	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
+	tr, err := NewTransport(base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	for _, rt := range []struct {
+		name string
+		rt   http.RoundTripper
+		ctx  context.Context
+	}{
+		{"Bare", base, context.Background()},
+		{"Seawall", tr, context.Background()},
+		{"SeawallDeadline", tr, ctx},
+	} {
+		req, err := http.NewRequestWithContext(rt.ctx, "GET", "http://account.internal/v1/users/7", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(rt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rt.rt.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
