@@ -3,10 +3,10 @@ package httpmw
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
