@@ -145,7 +145,7 @@ func ExampleWithRejectFunc() {
 // A handler behind Deadline gets the client's deadline from TimeoutHeader;
 // a request whose time is up is not started.
 func ExampleDeadline() {
-	h := httpmw.Deadline(httpmw.WithMaxTimeout(30*time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := httpmw.Deadline(httpmw.WithMaxTimeout(30 * time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, ok := r.Context().Deadline()
 		fmt.Println("started; deadline:", ok)
 	}))
