@@ -111,7 +111,8 @@ func WithBreakers(g *breaker.Group) TransportOption {
 // WithAttemptTimeout gives each attempt a timeout of d, from sending the
 // request to closing the body of the response returned. An attempt that runs
 // out of it is retried (if the request may be) with an error whose Timeout
-// method reports true.
+// method reports true. Requests with an Upgrade header (WebSocket) have no
+// attempt timeout: the connection they ask for outlives the attempt.
 func WithAttemptTimeout(d time.Duration) TransportOption {
 	return func(o *transportOptions) { o.attemptTimeout = d }
 }
@@ -291,7 +292,9 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		permit = p
 	}
 	var cancel context.CancelFunc
-	if t.attemptTimeout > 0 {
+	if t.attemptTimeout > 0 && req.Header.Get("Upgrade") == "" { // an upgraded connection outlives the attempt
+		// The attempt's context is cancelled when the body of its answer
+		// is closed (cancelBody), or when the answer is discarded.
 		ctx, cancel = context.WithTimeout(ctx, t.attemptTimeout)
 	}
 	out := req

@@ -562,3 +562,26 @@ func TestTransportNotRetryable(t *testing.T) {
 		assert.Len(t, f.at, 3)
 	})
 }
+
+// TestTransportUpgradeNoAttemptTimeout checks that a request asking for a
+// protocol upgrade (WebSocket) gets no attempt timeout: the connection
+// outlives the attempt.
+func TestTransportUpgradeNoAttemptTimeout(t *testing.T) {
+	var deadline bool
+	f := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		_, deadline = r.Context().Deadline()
+		return answer(http.StatusSwitchingProtocols), nil
+	})
+	req, err := http.NewRequest("GET", "http://chat.internal/ws", nil)
+	require.NoError(t, err)
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := newTransport(t, f, WithAttemptTimeout(time.Second)).RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.False(t, deadline)
+	req.Header.Del("Upgrade")
+	resp, err = newTransport(t, f, WithAttemptTimeout(time.Second)).RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.True(t, deadline)
+}
