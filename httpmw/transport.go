@@ -396,3 +396,13 @@ func (t *Transport) CloseIdleConnections() {
 		c.CloseIdleConnections()
 	}
 }
+
+// Metrics returns a snapshot of the retry counters of t (retries made, calls
+// that gave up, and its budget's counters); zeros if retries are off. The
+// breakers' metrics are those of the group passed to WithBreakers.
+func (t *Transport) Metrics() retry.Metrics {
+	if t.retry == nil {
+		return retry.Metrics{}
+	}
+	return t.retry.Metrics()
+}

@@ -282,6 +282,8 @@ func TestTransportBudget(t *testing.T) {
 	assert.Equal(t, 503, resp.StatusCode)
 	assert.Equal(t, 1, s.attempts(), "one request earns a tenth of a retry: none is made")
 	assert.EqualValues(t, 1, budget.Metrics().Exhausted)
+	tr := newTransport(t, nil, WithRetry(cfg))
+	assert.EqualValues(t, 1, tr.Metrics().Budget.Exhausted, "a transport's metrics include its shared budget's")
 }
 
 // TestTransportBreaker checks that each host has its breaker, and that an
@@ -459,12 +461,15 @@ func TestTransportDeadline(t *testing.T) {
 		cfg.DelayFunc = func(int, error) time.Duration { return 400 * time.Millisecond }
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		resp, err := get(t, ctx, newTransport(t, f, WithRetry(cfg)))
+		cfg.Budget = retry.BudgetConfig{}
+		tr := newTransport(t, f, WithRetry(cfg))
+		resp, err := get(t, ctx, tr)
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, 503, resp.StatusCode)
 		ms := time.Millisecond
 		assert.Equal(t, []time.Duration{0, 400 * ms, 800 * ms}, f.at, "a retry at 1200ms would pass the deadline")
+		assert.Equal(t, retry.Metrics{Retries: 2, GaveUp: 1, Budget: retry.BudgetMetrics{Requests: 1, Retries: 2}}, tr.Metrics())
 		assert.Equal(t, []string{"1000", "600", "200"}, f.header)
 
 		// An attempt that hangs ends at the deadline.
