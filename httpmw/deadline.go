@@ -31,18 +31,24 @@ func formatTimeout(d time.Duration) string {
 // digits and nothing else (no sign, no space, no unit); ok is false for
 // anything else, which the server ignores.
 func parseTimeout(v string) (d time.Duration, ok bool) {
-	if len(v) == 0 || len(v) > maxTimeoutDigits {
+	ms, ok := parseDigits(v, maxTimeoutDigits)
+	return time.Duration(ms) * time.Millisecond, ok
+}
+
+// parseDigits parses v as a decimal number of 1 to maxDigits ASCII digits
+// (at most 18, so that it cannot overflow), and nothing else.
+func parseDigits(v string, maxDigits int) (n int64, ok bool) {
+	if len(v) == 0 || len(v) > maxDigits {
 		return 0, false
 	}
-	var ms int64
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		ms = ms*10 + int64(c-'0')
+		n = n*10 + int64(c-'0')
 	}
-	return time.Duration(ms) * time.Millisecond, true
+	return n, true
 }
 
 // requestTimeout returns the timeout a request carries in TimeoutHeader,

@@ -30,18 +30,8 @@ func retryAfterValue(v string, now func() time.Time) (d time.Duration, ok bool) 
 		return 0, false
 	}
 	if c := v[0]; c >= '0' && c <= '9' {
-		if len(v) > maxRetryAfterDigits {
-			return 0, false
-		}
-		var s int64
-		for i := 0; i < len(v); i++ {
-			c := v[i]
-			if c < '0' || c > '9' {
-				return 0, false
-			}
-			s = s*10 + int64(c-'0')
-		}
-		return time.Duration(s) * time.Second, true
+		s, ok := parseDigits(v, maxRetryAfterDigits)
+		return time.Duration(s) * time.Second, ok
 	}
 	t, err := http.ParseTime(v)
 	if err != nil {
