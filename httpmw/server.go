@@ -207,7 +207,8 @@ func KeyedRateLimit(k *ratelimit.Keyed, key KeyFunc, opts ...Option) func(http.H
 // answered 503 Service Unavailable, with the Retry-After set by
 // WithRetryAfter, if any (a bulkhead cannot know when a slot will free). One
 // whose client leaves while it waits is answered with
-// StatusClientClosedRequest. The slot is given back when the handler
+// StatusClientClosedRequest, and one whose deadline passes while it waits
+// with 504 Gateway Timeout. The slot is given back when the handler
 // returns, or panics. Panics if b is nil.
 func LoadShed(b *bulkhead.Bulkhead, opts ...Option) func(http.Handler) http.Handler {
 	if b == nil {
@@ -219,7 +220,7 @@ func LoadShed(b *bulkhead.Bulkhead, opts ...Option) func(http.Handler) http.Hand
 			if err := b.Acquire(r.Context()); err != nil {
 				status := http.StatusServiceUnavailable
 				if !errors.Is(err, bulkhead.ErrFull) {
-					status = StatusClientClosedRequest // Acquire returns only ErrFull or the context's error
+					status = contextStatus(err) // Acquire returns only ErrFull or the context's error
 				}
 				o.rejectErr(w, r, status, err)
 				return
@@ -232,8 +233,8 @@ func LoadShed(b *bulkhead.Bulkhead, opts ...Option) func(http.Handler) http.Hand
 
 // Deadline returns middleware that keeps a handler from working for a
 // client that has stopped waiting. A request whose context is already done
-// (its client went away) is not started: it is answered with
-// StatusClientClosedRequest. A request that carries a TimeoutHeader (as the
+// is not started: it is answered with StatusClientClosedRequest if its
+// client went away, 504 Gateway Timeout if its deadline passed. A request that carries a TimeoutHeader (as the
 // [Transport] of this package sets it) gets a context that ends when the
 // client's time is up, capped by WithMaxTimeout (default DefaultMaxTimeout);
 // one whose time is already up ("0") is answered 504 Gateway Timeout. A
@@ -249,7 +250,7 @@ func Deadline(opts ...Option) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			if err := ctx.Err(); err != nil {
-				o.rejectErr(w, r, StatusClientClosedRequest, err)
+				o.rejectErr(w, r, contextStatus(err), err)
 				return
 			}
 			d, ok := requestTimeout(r.Header)
@@ -266,4 +267,14 @@ func Deadline(opts ...Option) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
+}
+
+// contextStatus is the status of a request refused because its context
+// ended with err: 504 if its deadline passed, StatusClientClosedRequest if
+// its client went away.
+func contextStatus(err error) int {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusGatewayTimeout
+	}
+	return StatusClientClosedRequest
 }

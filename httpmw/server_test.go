@@ -362,3 +362,27 @@ func TestRejectionStatuses(t *testing.T) {
 	assert.Equal(t, "3", resp.Header.Get("Retry-After"))
 	srv.Client().CloseIdleConnections()
 }
+
+// TestDeadlineWhileQueued checks that a request whose propagated deadline
+// passes while it waits for a slot is answered 504 and not run.
+func TestDeadlineWhileQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1, MaxWaiting: 5})
+		require.NoError(t, err)
+		release := make(chan struct{})
+		var next counting
+		h := Deadline()(LoadShed(b)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			<-release
+		})))
+		go serve(h, "192.0.2.1:1")
+		synctest.Wait()
+		start := time.Now()
+		w := serve(h, "192.0.2.1:1", TimeoutHeader, "300")
+		assert.Equal(t, http.StatusGatewayTimeout, w.Code)
+		assert.Equal(t, 300*time.Millisecond, time.Since(start), "it waited until its deadline, no longer")
+		close(release)
+		synctest.Wait()
+		assert.EqualValues(t, 1, next.n.Load())
+	})
+}
