@@ -198,6 +198,7 @@ func (l *Loop) runChain(c seawall.Chain) error {
 // Loop is used by one goroutine and must not be copied after first use.
 type Loop struct {
 	r        *Retry
+	max      int // MaxAttempts for this loop; 0: the Retry's
 	ctx      context.Context
 	st       *loopState // what failures and attempt timeouts need; nil until then
 	start    int64      // when the loop began, in r's clock, for MaxElapsed
@@ -303,6 +304,19 @@ func (l *Loop) Context() context.Context {
 // Attempt returns the number of attempts begun so far (1 during the first).
 func (l *Loop) Attempt() int { return l.attempt }
 
+// SetMaxAttempts sets the number of attempts, including the first, for
+// this loop only, in place of the Retry's MaxAttempts: a per-call override.
+// Call it before the first Next. An n below 1 is taken as 1, above 1000 as
+// 1000.
+func (l *Loop) SetMaxAttempts(n int) { l.max = min(max(n, 1), maxAttemptsLimit) }
+
+func (l *Loop) maxAttempts() int {
+	if l.max > 0 {
+		return l.max
+	}
+	return l.r.cfg.MaxAttempts
+}
+
 // Done reports whether the loop is over. After Record, it is true if
 // Record decided not to retry (the attempt succeeded, or its error is not
 // retried, or retries ran out), so that a caller holding the attempt's
@@ -341,7 +355,7 @@ func (l *Loop) record(err error) {
 		return
 	}
 	r.budget.Failure()
-	if l.attempt >= r.cfg.MaxAttempts {
+	if l.attempt >= l.maxAttempts() {
 		l.finish(nil)
 		return
 	}
@@ -398,11 +412,38 @@ func (l *Loop) nextDelay(err error) (time.Duration, bool) {
 	if d < 0 {
 		return 0, false
 	}
+	var p *pushbackError
+	if errors.As(err, &p) {
+		return min(p.after, c.MaxHint), true
+	}
 	if hint, ok := seawall.RetryAfter(err); ok {
 		d = max(d, min(hint, c.MaxHint))
 	}
 	return d, true
 }
+
+// Pushback returns err annotated with a server's pushback, as gRPC's
+// grpc-retry-pushback-ms trailer carries it (gRFC A6): the next retry waits
+// exactly d, capped by MaxHint, in place of the backoff delay (which goes
+// on from there for later retries), where a retry-after hint
+// (seawall.WithRetryAfter) is only the least wait. It is a retry-after hint
+// too, so seawall.RetryAfter finds it. The result wraps err. Pushback(nil,
+// d) is nil; a negative d is taken as zero.
+func Pushback(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &pushbackError{err: err, after: max(d, 0)}
+}
+
+type pushbackError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *pushbackError) Error() string             { return e.err.Error() }
+func (e *pushbackError) Unwrap() error             { return e.err }
+func (e *pushbackError) RetryAfter() time.Duration { return e.after }
 
 // exponential returns the jittered exponential delay before retry n.
 func (l *Loop) exponential(n int) time.Duration {

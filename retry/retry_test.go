@@ -229,6 +229,42 @@ func TestHintIsHonouredAndCapped(t *testing.T) {
 	})
 }
 
+// TestPushback checks that a pushback sets the next delay exactly, below
+// or above the backoff, capped by MaxHint, and ends retries when it would
+// pass the deadline.
+func TestPushback(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: NoJitter, MaxHint: time.Minute})
+		for _, tc := range []struct {
+			pushback time.Duration
+			want     []time.Duration
+		}{
+			{10 * time.Millisecond, []time.Duration{10 * time.Millisecond, 2 * time.Second}}, // below the backoff, which goes on
+			{5 * time.Second, []time.Duration{5 * time.Second, 2 * time.Second}},
+			{0, []time.Duration{0, 2 * time.Second}},
+			{-time.Second, []time.Duration{0, 2 * time.Second}},
+			{time.Hour, []time.Duration{time.Minute, 2 * time.Second}}, // capped
+		} {
+			a := &attempts{errs: []error{Pushback(errBoom, tc.pushback), errBoom}}
+			require.NoError(t, r.Do(t.Context(), a.op))
+			assert.Equal(t, tc.want, a.gaps(), "pushback %v", tc.pushback)
+		}
+
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		a := &attempts{errs: []error{Pushback(errBoom, 30*time.Second)}}
+		assert.ErrorIs(t, r.Do(ctx, a.op), ErrDeadline)
+		assert.Len(t, a.starts, 1)
+
+		err := Pushback(errBoom, time.Second)
+		assert.ErrorIs(t, err, errBoom)
+		d, ok := seawall.RetryAfter(err)
+		assert.True(t, ok)
+		assert.Equal(t, time.Second, d)
+		assert.Nil(t, Pushback(nil, time.Second))
+	})
+}
+
 func TestHintPastDeadlineStopsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := mustNew(t, Config{MaxAttempts: 5})
@@ -418,6 +454,28 @@ func TestLoop(t *testing.T) {
 		require.NoError(t, l.Err())
 		assert.Equal(t, []int{1, 2, 3}, got)
 		assert.False(t, l.Next(), "a finished loop stays finished")
+	})
+}
+
+func TestLoopSetMaxAttempts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Millisecond})
+		for _, tc := range []struct{ set, want int }{{1, 1}, {5, 5}, {0, 1}, {-3, 1}} {
+			l := r.Loop(t.Context())
+			l.SetMaxAttempts(tc.set)
+			n := 0
+			for l.Next() {
+				n++
+				l.Record(errBoom)
+			}
+			assert.Equal(t, tc.want, n, "SetMaxAttempts(%d)", tc.set)
+			var re *Error
+			require.ErrorAs(t, l.Err(), &re)
+			assert.Equal(t, tc.want, re.Attempts)
+		}
+		l := r.Loop(t.Context())
+		l.SetMaxAttempts(5000)
+		assert.Equal(t, 1000, l.maxAttempts())
 	})
 }
 
