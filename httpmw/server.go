@@ -129,13 +129,7 @@ func (o *options) rejectErr(w http.ResponseWriter, r *http.Request, status int, 
 	o.reject(w, r, Rejection{Status: status, RetryAfter: after, Err: err})
 }
 
-// An Allower is a rate limiter that admits or refuses one event now:
-// *ratelimit.Limiter, or golang.org/x/time/rate's *rate.Limiter.
-type Allower interface {
-	Allow() bool
-}
-
-// tryer is an Allower that can say when to come back: *ratelimit.Limiter.
+// tryer is a ratelimit.Allower that can say when to come back: *ratelimit.Limiter.
 type tryer interface {
 	Try(n int) error
 }
@@ -148,7 +142,7 @@ type tryer interface {
 //
 // One limiter for all requests bounds a handler's total rate; to give each
 // client its own budget, use [KeyedRateLimit]. Panics if l is nil.
-func RateLimit(l Allower, opts ...Option) func(http.Handler) http.Handler {
+func RateLimit(l ratelimit.Allower, opts ...Option) func(http.Handler) http.Handler {
 	if l == nil {
 		panic("httpmw: RateLimit with a nil limiter")
 	}

@@ -37,6 +37,14 @@ func errExceedsBurst(n, burst int) error {
 	return fmt.Errorf("ratelimit: n %d exceeds Burst %d", n, burst)
 }
 
+// An Allower is a rate limiter that admits or refuses one event now: a
+// *Limiter, or golang.org/x/time/rate's *rate.Limiter. The middleware
+// packages (httpmw, grpcmw) accept any Allower; a *Limiter also tells them,
+// through Try, when its next token comes.
+type Allower interface {
+	Allow() bool
+}
+
 // InfDuration is the delay of a Reservation that is not OK.
 const InfDuration = time.Duration(math.MaxInt64)
 
