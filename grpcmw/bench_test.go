@@ -1,0 +1,111 @@
+package grpcmw
+
+import (
+	"context"
+	"net"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/peer"
+
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// benchServer returns a Server with every policy on its admit path: a
+// limiter, a per-peer limiter and a bulkhead, all far above the benchmark's
+// rate.
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1e9, Burst: 1e9}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bh, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return newServer(b, WithRateLimit(newLimiter(b, 1e9, 1e9)), WithKeyedRateLimit(k, nil), WithLoadShed(bh, codes.Unavailable))
+}
+
+// BenchmarkInterceptors measures a unary call that succeeds at once over
+// bufconn, with no interceptor (Bare), with interceptors that do nothing on
+// both sides (what grpc's interceptor machinery costs), with the client interceptor (retries
+// on, budget on; and with a breaker per method), with the server
+// interceptor (every policy), and with both.
+func BenchmarkInterceptors(b *testing.B) {
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	retrying := func(b *testing.B) []grpc.DialOption { return withClient(newClient(b, WithRetry(retry.Config{}))) }
+	for _, tc := range []struct {
+		name   string
+		server func(*testing.B) []grpc.ServerOption
+		client func(*testing.B) []grpc.DialOption
+	}{
+		{"Bare", nil, nil},
+		{"NoopInterceptors", func(*testing.B) []grpc.ServerOption {
+			return []grpc.ServerOption{grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				return h(ctx, req)
+			})}
+		}, func(*testing.B) []grpc.DialOption {
+			return []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				return invoker(ctx, method, req, reply, cc, opts...)
+			})}
+		}},
+		{"ClientRetry", nil, retrying},
+		{"ClientRetryBreaker", nil, func(b *testing.B) []grpc.DialOption {
+			return withClient(newClient(b, WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod)))
+		}},
+		{"Server", func(b *testing.B) []grpc.ServerOption { return withServer(benchServer(b)) }, nil},
+		{"Both", func(b *testing.B) []grpc.ServerOption { return withServer(benchServer(b)) }, retrying},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var sopts []grpc.ServerOption
+			var dopts []grpc.DialOption
+			if tc.server != nil {
+				sopts = tc.server(b)
+			}
+			if tc.client != nil {
+				dopts = tc.client(b)
+			}
+			client := serve(b, &service{}, sopts, dopts...)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := client.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkServerAdmit isolates the server interceptor's admit path: a call
+// of Server.Unary around an empty handler, against calling the handler
+// directly, with a TCP peer in the context (the per-peer key).
+func BenchmarkServerAdmit(b *testing.B) {
+	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}})
+	info := &grpc.UnaryServerInfo{FullMethod: "/grpc.testing.TestService/EmptyCall"}
+	handler := func(ctx context.Context, req any) (any, error) { return req, nil }
+	b.Run("Bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			handler(ctx, nil)
+		}
+	})
+	b.Run("Server", func(b *testing.B) {
+		s := benchServer(b)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := s.Unary(ctx, nil, info, handler); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

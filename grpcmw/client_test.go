@@ -1,0 +1,305 @@
+package grpcmw
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/status"
+
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// noDelay retries at once (pushback still counts), without a budget.
+var noDelay = retry.Config{
+	DelayFunc: func(int, error) time.Duration { return 0 },
+	Budget:    retry.BudgetConfig{Disabled: true},
+}
+
+func TestUnaryRetryCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     []ClientOption
+		call     []grpc.CallOption
+		code     codes.Code
+		attempts int
+		want     codes.Code
+	}{
+		{"retries off by default", nil, nil, codes.Unavailable, 1, codes.Unavailable},
+		{"UNAVAILABLE retried", []ClientOption{WithRetry(noDelay)}, nil, codes.Unavailable, 3, codes.OK},
+		{"INTERNAL not retried", []ClientOption{WithRetry(noDelay)}, nil, codes.Internal, 1, codes.Internal},
+		{"RESOURCE_EXHAUSTED not retried", []ClientOption{WithRetry(noDelay)}, nil, codes.ResourceExhausted, 1, codes.ResourceExhausted},
+		{"configured codes", []ClientOption{WithRetry(noDelay), WithRetryCodes(codes.Internal)}, nil, codes.Internal, 3, codes.OK},
+		{"configured codes replace the default", []ClientOption{WithRetry(noDelay), WithRetryCodes(codes.Internal)}, nil, codes.Unavailable, 1, codes.Unavailable},
+		{"per call: no retry", []ClientOption{WithRetry(noDelay)}, []grpc.CallOption{CallMaxAttempts(1)}, codes.Unavailable, 1, codes.Unavailable},
+		{"per call: more attempts", []ClientOption{WithRetry(noDelay)}, []grpc.CallOption{CallMaxAttempts(5)}, codes.Unavailable, 3, codes.OK},
+		{"per call: codes", []ClientOption{WithRetry(noDelay)}, []grpc.CallOption{CallRetryCodes(codes.Aborted)}, codes.Aborted, 3, codes.OK},
+		{"per call: codes replace", []ClientOption{WithRetry(noDelay)}, []grpc.CallOption{CallRetryCodes(codes.Aborted)}, codes.Unavailable, 1, codes.Unavailable},
+	} {
+		svc := &service{fail: failFirst(2, tc.code, "")}
+		client := serve(t, svc, nil, withClient(newClient(t, tc.opts...))...)
+		_, err := client.EmptyCall(t.Context(), &testpb.Empty{}, tc.call...)
+		assert.Equal(t, tc.want, status.Code(err), "%s: %v", tc.name, err)
+		assert.Equal(t, tc.attempts, svc.count(), tc.name)
+	}
+}
+
+func TestUnaryGivesUp(t *testing.T) {
+	svc := &service{fail: always(codes.Unavailable, "")}
+	cfg := noDelay
+	cfg.MaxAttempts = 4
+	c := newClient(t, WithRetry(cfg))
+	client := serve(t, svc, nil, withClient(c)...)
+	_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	var re *retry.Error
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 4, re.Attempts, "MaxAttempts includes the first")
+	assert.Equal(t, 4, svc.count())
+	assert.Equal(t, retry.Metrics{Retries: 3, GaveUp: 1}, c.Metrics())
+}
+
+func TestUnaryRequestReplayed(t *testing.T) {
+	svc := &service{fail: failFirst(2, codes.Unavailable, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	body := []byte("account 7\x00\xff")
+	resp, err := client.UnaryCall(t.Context(), &testpb.SimpleRequest{Payload: &testpb.Payload{Body: body}})
+	require.NoError(t, err)
+	assert.Equal(t, body, resp.GetPayload().GetBody())
+	assert.Equal(t, []string{string(body), string(body), string(body)}, svc.payloads)
+}
+
+// TestPushback checks over bufconn, in virtual time, that the server's
+// pushback sets the next delay exactly, and that a malformed or negative
+// one stops the retries.
+func TestPushback(t *testing.T) {
+	for _, tc := range []struct {
+		pushback string
+		gaps     []time.Duration
+	}{
+		{"2000", []time.Duration{2 * time.Second}},
+		{"0", []time.Duration{0}},
+		{"5", []time.Duration{5 * time.Millisecond}}, // below the backoff: exactly
+		{"-1", nil},
+		{"soon", nil},
+		{"1.5", nil},
+		{"+5", nil},
+		{"99999999999", nil},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var starts []time.Time
+			svc := &service{fail: func(n int) (string, error) {
+				starts = append(starts, time.Now())
+				if n == 1 {
+					return tc.pushback, status.Error(codes.Unavailable, "busy")
+				}
+				return "", nil
+			}}
+			cfg := retry.Config{Delay: time.Second, Jitter: retry.NoJitter, Budget: retry.BudgetConfig{Disabled: true}}
+			client := serve(t, svc, nil, withClient(newClient(t, WithRetry(cfg)))...)
+			_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+			var gaps []time.Duration
+			for i := 1; i < len(starts); i++ {
+				gaps = append(gaps, starts[i].Sub(starts[i-1]))
+			}
+			assert.Equal(t, tc.gaps, gaps, "pushback %q", tc.pushback)
+			if tc.gaps == nil {
+				assert.Equal(t, codes.Unavailable, status.Code(err), "pushback %q: do not retry", tc.pushback)
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
+}
+
+// TestDeadlineNeverOverrun checks that no retry starts, or waits, past the
+// call's deadline.
+func TestDeadlineNeverOverrun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var starts []time.Duration
+		start := time.Now()
+		svc := &service{fail: func(int) (string, error) {
+			starts = append(starts, time.Since(start))
+			return "400", status.Error(codes.Unavailable, "busy")
+		}}
+		cfg := noDelay
+		cfg.MaxAttempts = 10
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(cfg)))...)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		start = time.Now()
+		_, err := client.EmptyCall(ctx, &testpb.Empty{})
+		assert.ErrorIs(t, err, retry.ErrDeadline)
+		assert.Equal(t, codes.Unavailable, status.Code(err))
+		ms := time.Millisecond
+		assert.Equal(t, []time.Duration{0, 400 * ms, 800 * ms}, starts)
+		assert.Equal(t, 800*ms, time.Since(start), "a retry at 1200ms would pass the deadline: none waits for it")
+	})
+}
+
+func TestAttemptTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc := &service{block: true}
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay), WithAttemptTimeout(100*time.Millisecond)))...)
+		start := time.Now()
+		_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+		assert.Equal(t, codes.DeadlineExceeded, status.Code(err))
+		assert.Equal(t, 3, svc.count(), "an attempt that times out is retried")
+		assert.Equal(t, 300*time.Millisecond, time.Since(start))
+	})
+}
+
+// TestServerStreamRetriedUntilCommit checks that a server-streaming call is
+// retried while nothing has come back, its request replayed, and never
+// once a response has come.
+func TestServerStreamRetriedUntilCommit(t *testing.T) {
+	req := &testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("req")}}
+	recvAll := func(stream testpb.TestService_StreamingOutputCallClient) (int, error) {
+		n := 0
+		for {
+			_, err := stream.Recv()
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+
+	svc := &service{fail: failFirst(2, codes.Unavailable, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	stream, err := client.StreamingOutputCall(t.Context(), req)
+	require.NoError(t, err)
+	n, err := recvAll(stream)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "every response of the attempt that succeeded, none twice")
+	assert.Equal(t, []string{"req", "req", "req"}, svc.payloads, "the request replayed")
+
+	// Committed: one response came, then the failure: never replayed.
+	svc = &service{fail: failFirst(2, codes.Unavailable, ""), sendFirst: true}
+	client = serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	stream, err = client.StreamingOutputCall(t.Context(), req)
+	require.NoError(t, err)
+	n, err = recvAll(stream)
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Equal(t, 1, n)
+	assert.Equal(t, 1, svc.count(), "a committed stream is never replayed")
+}
+
+// TestClientStreamNotReplayed checks that a client-streaming call is not
+// retried once it has sent a message.
+func TestClientStreamNotReplayed(t *testing.T) {
+	svc := &service{fail: always(codes.Unavailable, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	stream, err := client.StreamingInputCall(t.Context())
+	require.NoError(t, err)
+	_ = stream.Send(&testpb.StreamingInputCallRequest{Payload: &testpb.Payload{Body: []byte("part")}})
+	_, err = stream.CloseAndRecv()
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Equal(t, 1, svc.count())
+
+	svc = &service{}
+	client = serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	stream, err = client.StreamingInputCall(t.Context())
+	require.NoError(t, err)
+	for range 3 {
+		require.NoError(t, stream.Send(&testpb.StreamingInputCallRequest{Payload: &testpb.Payload{Body: []byte("part")}}))
+	}
+	resp, err := stream.CloseAndRecv()
+	require.NoError(t, err)
+	assert.EqualValues(t, 12, resp.GetAggregatedPayloadSize())
+}
+
+// TestBreaker checks that a method's breaker opens, then fails calls fast,
+// with a clear UNAVAILABLE, without reaching the server; and that another
+// method has its own breaker.
+func TestBreaker(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 2, OpenDuration: time.Minute}, 0)
+	require.NoError(t, err)
+	svc := &service{fail: always(codes.Internal, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay), WithBreakers(g, BreakerPerMethod)))...)
+	for range 2 {
+		_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+		assert.Equal(t, codes.Internal, status.Code(err))
+	}
+	_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.ErrorIs(t, err, breaker.ErrOpen)
+	assert.Contains(t, status.Convert(err).Message(), "circuit breaker open for /grpc.testing.TestService/EmptyCall")
+	assert.Equal(t, 2, svc.count(), "an open breaker keeps the call off the server")
+
+	_, err = client.UnaryCall(t.Context(), &testpb.SimpleRequest{})
+	assert.Equal(t, codes.Internal, status.Code(err), "another method, another breaker")
+	assert.Equal(t, 3, svc.count())
+
+	// Streams go through the breaker too.
+	_, err = client.StreamingInputCall(t.Context())
+	require.NoError(t, err) // opening is local; the first response says
+	g2, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Minute}, 0)
+	require.NoError(t, err)
+	svc = &service{fail: always(codes.Unavailable, "")}
+	client = serve(t, svc, nil, withClient(newClient(t, WithBreakers(g2, BreakerPerTarget)))...)
+	stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	_, err = client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+	assert.ErrorIs(t, err, breaker.ErrOpen, "per target: one breaker for every method")
+	_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+	assert.ErrorIs(t, err, breaker.ErrOpen)
+	assert.Equal(t, 1, svc.count())
+}
+
+// TestAbandonedStreamFreesProbe checks that a stream dropped before its
+// first response gives its breaker permit back: a half-open breaker is not
+// left waiting for a probe that never reports.
+func TestAbandonedStreamFreesProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second}, 0)
+		require.NoError(t, err)
+		svc := &service{fail: failFirst(1, codes.Unavailable, "")}
+		client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerTarget)))...)
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{}) // trips the breaker
+		require.Equal(t, codes.Unavailable, status.Code(err))
+		time.Sleep(time.Second) // half-open: one probe at a time
+
+		ctx, cancel := context.WithCancel(t.Context())
+		_, err = client.StreamingInputCall(ctx) // the probe, abandoned
+		require.NoError(t, err)
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+		require.ErrorIs(t, err, breaker.ErrOpen, "the probe holds the half-open slot")
+		cancel()
+		synctest.Wait()
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+		assert.NoError(t, err, "the abandoned probe gave its slot back")
+	})
+}
+
+func TestNewClientErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opts []ClientOption
+		err  string
+	}{
+		{[]ClientOption{WithAttemptTimeout(-time.Second)}, "grpcmw: attempt timeout -1s is negative"},
+		{[]ClientOption{WithRetryCodes(codes.Code(42))}, "grpcmw: retry code 42 does not exist"},
+		{[]ClientOption{WithRetry(retry.Config{MaxAttempts: -1})}, "grpcmw: retry: MaxAttempts -1"},
+		{[]ClientOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "grpcmw: retry: AttemptTimeout -1ns is negative"},
+	} {
+		c, err := NewClient(tc.opts...)
+		assert.Nil(t, c)
+		if assert.Error(t, err) {
+			assert.True(t, strings.HasPrefix(err.Error(), tc.err), "%q does not start with %q", err, tc.err)
+		}
+	}
+}

@@ -1,0 +1,27 @@
+// Package grpcmw puts seawall's policies on gRPC: client interceptors that
+// retry safely and fail fast, and server interceptors that shed load with
+// a pushback the clients honour, so that backpressure travels end to end.
+//
+// A [Client] holds the client interceptors ([Client.Unary],
+// [Client.Stream]): retries (off unless configured) on UNAVAILABLE or the
+// codes you choose, honouring the server's grpc-retry-pushback-ms trailer
+// exactly (gRFC A6), within a retry budget; a breaker per method or per
+// target; a timeout per attempt; never past the call's deadline. Streams
+// are retried only until they commit (see [Client]). [CallMaxAttempts] and
+// [CallRetryCodes] override the settings for one call.
+//
+// A [Server] holds the server interceptors ([Server.Unary],
+// [Server.Stream]): calls whose client has gone or whose deadline has
+// passed are not started; a rate limit and a per-client rate limit answer
+// RESOURCE_EXHAUSTED; load shedding with a bulkhead answers UNAVAILABLE (or
+// RESOURCE_EXHAUSTED); every rejection carries a pushback when a wait is
+// known. Its admit path allocates nothing.
+//
+// Deadlines need nothing from this package: gRPC propagates them itself
+// (grpc-timeout), and the server interceptors refuse to start a call whose
+// deadline has passed.
+//
+// When you use this package's retries, dial with grpc.WithDisableRetry()
+// (or give the service config no retryPolicy): gRPC's own retries would run
+// inside each of these attempts, and the two would multiply.
+package grpcmw
