@@ -303,3 +303,24 @@ func TestNewClientErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedBudget checks that a budget shared by clients bounds their
+// retries: here gRPC's own throttling (tokens mode), which two failures
+// exhaust.
+func TestSharedBudget(t *testing.T) {
+	budget, err := retry.NewBudget(retry.BudgetConfig{Mode: "tokens", MaxTokens: 4})
+	require.NoError(t, err)
+	cfg := noDelay
+	cfg.Budget = retry.BudgetConfig{}
+	cfg.SharedBudget = budget
+	cfg.MaxAttempts = 5
+	svc := &service{fail: always(codes.Unavailable, "")}
+	a := serve(t, svc, nil, withClient(newClient(t, WithRetry(cfg)))...)
+	b := serve(t, svc, nil, withClient(newClient(t, WithRetry(cfg)))...)
+	_, err = a.EmptyCall(t.Context(), &testpb.Empty{})
+	assert.ErrorIs(t, err, retry.ErrBudgetExhausted)
+	assert.Equal(t, 2, svc.count(), "4 tokens: the first failure leaves 3, the second 2, and retries stop at half")
+	_, err = b.EmptyCall(t.Context(), &testpb.Empty{})
+	assert.ErrorIs(t, err, retry.ErrBudgetExhausted)
+	assert.Equal(t, 3, svc.count(), "the other client draws on the same budget: no retry left")
+}
