@@ -9,9 +9,16 @@ import (
 // about 31 years; anything longer is absurd and ignored.
 const maxRetryAfterDigits = 9
 
-// parseRetryAfter returns the wait a response's Retry-After header asks
-// for, if it has exactly one well-formed value; see retryAfterValue.
+// parseRetryAfter returns the wait a response asks for: its
+// RetryAfterMsHeader if it has exactly one well-formed value (1 to 9
+// digits), else its Retry-After if it has exactly one well-formed value
+// (see retryAfterValue).
 func parseRetryAfter(h http.Header) (time.Duration, bool) {
+	if vs := h[RetryAfterMsHeader]; len(vs) == 1 {
+		if ms, ok := parseDigits(vs[0], maxTimeoutDigits); ok {
+			return time.Duration(ms) * time.Millisecond, true
+		}
+	}
 	vs := h["Retry-After"]
 	if len(vs) != 1 {
 		return 0, false

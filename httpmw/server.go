@@ -40,14 +40,17 @@ type Rejection struct {
 // the next handler. The default is [WriteRejection].
 type RejectFunc func(w http.ResponseWriter, r *http.Request, rej Rejection)
 
-// WriteRejection is the default [RejectFunc]. It writes rej.Status with a
-// Retry-After header when rej.RetryAfter is positive (whole seconds, rounded
-// up: a client that waits that long finds the limiter ready) and a short
-// text/plain body, the status text ("Too Many Requests\n").
+// WriteRejection is the default [RejectFunc]. It writes rej.Status with,
+// when rej.RetryAfter is positive, a Retry-After header (whole seconds,
+// rounded up: a client that waits that long finds the limiter ready) and a
+// RetryAfterMsHeader (milliseconds, rounded up), and a short text/plain
+// body, the status text ("Too Many Requests\n").
 func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 	h := w.Header()
 	if s := RetryAfterSeconds(rej.RetryAfter); s > 0 {
 		h.Set("Retry-After", strconv.FormatInt(s, 10))
+		ms := min(int64((rej.RetryAfter-1)/time.Millisecond)+1, 999_999_999)
+		h.Set(RetryAfterMsHeader, strconv.FormatInt(ms, 10))
 	}
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -58,6 +61,13 @@ func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 	}
 	fmt.Fprintln(w, text)
 }
+
+// RetryAfterMsHeader says when to retry in whole milliseconds (rounded
+// up), beside Retry-After, whose whole seconds are too coarse for a
+// limiter whose next token comes in 3ms: a caller with less than a second
+// left would take "Retry-After: 1" as "give up now". Azure's services send
+// the same header. The [Transport] prefers it to Retry-After.
+const RetryAfterMsHeader = "Retry-After-Ms"
 
 // RetryAfterSeconds returns d in whole seconds, rounded up, as a Retry-After
 // header carries it: 1 for 1ms, 2 for 1.5s, 0 for d ≤ 0.

@@ -38,8 +38,10 @@ import (
 // rejection without a hint, and a TLS certificate that does not verify), or
 // when the server answers with one of the retried statuses (WithRetryStatuses;
 // default 502, 503, 504 and 429). A Retry-After header in such an answer,
-// as delta-seconds or as an HTTP date, is the least wait before the next
-// attempt, capped by the retry's MaxHint; a Retry-After that would outlast the
+// as delta-seconds or as an HTTP date (or, preferred when present, a
+// RetryAfterMsHeader in milliseconds, as the server middleware of this
+// package sends it), is the least wait before the next attempt, capped by
+// the retry's MaxHint; a Retry-After that would outlast the
 // caller's deadline ends the retries at once. A malformed, negative or absurd
 // (over 9 digits) Retry-After is ignored.
 //

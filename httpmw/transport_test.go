@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 )
 
@@ -433,6 +434,35 @@ func TestTransportRetryAfter(t *testing.T) {
 	}
 }
 
+// TestTransportRetryAfterMs checks that the millisecond header, when well
+// formed, is preferred to Retry-After.
+func TestTransportRetryAfterMs(t *testing.T) {
+	for _, tc := range []struct {
+		header []string
+		wait   time.Duration
+	}{
+		{[]string{RetryAfterMsHeader, "250"}, 250 * time.Millisecond},
+		{[]string{"Retry-After", "1", RetryAfterMsHeader, "3"}, 3 * time.Millisecond},
+		{[]string{"Retry-After", "2", RetryAfterMsHeader, "soon"}, 2 * time.Second},
+		{[]string{"Retry-After", "2", RetryAfterMsHeader, "-3"}, 2 * time.Second},
+		{[]string{"Retry-After", "2", RetryAfterMsHeader, "1", RetryAfterMsHeader, "2"}, 2 * time.Second},
+		{[]string{RetryAfterMsHeader, "1000000000"}, 0}, // 10 digits: ignored
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			f := newFake(func(n int, r *http.Request) (*http.Response, error) {
+				if n == 1 {
+					return answer(503, tc.header...), nil
+				}
+				return answer(200), nil
+			})
+			resp, err := get(t, context.Background(), newTransport(t, f, WithRetry(noDelay)))
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, []time.Duration{0, tc.wait}, f.at, "%q", tc.header)
+		})
+	}
+}
+
 // TestTransportRetryAfterPastDeadline checks that a Retry-After that would
 // outlast the caller's deadline ends the retries at once, with the answer.
 func TestTransportRetryAfterPastDeadline(t *testing.T) {
@@ -589,4 +619,36 @@ func TestTransportUpgradeNoAttemptTimeout(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.True(t, deadline)
+}
+
+// TestBackpressureEndToEnd puts a Transport in front of a rate-limited
+// handler (through a recorder, in virtual time): a request refused with a
+// sub-second hint is retried exactly when the limiter's next token comes,
+// within a deadline shorter than a second.
+func TestBackpressureEndToEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := ratelimit.New(ratelimit.Config{Rate: 4, Burst: 1}) // a token every 250ms
+		require.NoError(t, err)
+		var served int
+		h := Deadline()(RateLimit(l)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })))
+		var at []time.Duration
+		start := time.Now()
+		direct := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			at = append(at, time.Since(start))
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w.Result(), nil
+		})
+		tr := newTransport(t, direct, WithRetry(noDelay))
+		for range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
+			resp, err := get(t, ctx, tr)
+			cancel()
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, 200, resp.StatusCode)
+		}
+		assert.Equal(t, []time.Duration{0, 0, 250 * time.Millisecond}, at, "the refused request came back when the next token did")
+		assert.Equal(t, 2, served)
+	})
 }
