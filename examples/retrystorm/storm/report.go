@@ -28,9 +28,18 @@ func Describe(w io.Writer, s Scenario, strategies []Strategy) {
 	}
 	fmt.Fprintf(w, "Timeline: %v of warm-up, %v of trigger, %v after it; %v in all.",
 		secs(s.TriggerAt), secs(s.TriggerFor), secs(s.Length-s.TriggerEnd()), secs(s.Length))
-	if s.Speed != 1 {
-		fmt.Fprintf(w, " Run %g× faster than real time (about %v of wall time);\nall times below are scenario times.",
-			s.Speed, secs(time.Duration(float64(s.Length+s.Deadline)/s.Speed).Round(100*time.Millisecond)))
+	wall := secs(time.Duration(float64(s.Length+s.Deadline) / s.Speed).Round(100 * time.Millisecond))
+	switch {
+	case s.Speed > 1:
+		fmt.Fprintf(w, " Run %g× faster than real time (about %v of wall time);\nall times below are scenario times.", s.Speed, wall)
+	case s.Speed < 1:
+		fmt.Fprintf(w, " Run %.3g× slower than real time (about %v of wall time);\nall times below are scenario times.", 1/s.Speed, wall)
+	case s.HTTP:
+		fmt.Fprintf(w, " Run in real time (about %v of wall time).", wall)
+	}
+	if s.HTTP {
+		fmt.Fprintf(w, "\nOver loopback HTTP (h2c): each service is an http.Server on 127.0.0.1, its callers are http.Clients whose\n"+
+			"Transport is seawall's httpmw.Transport; the server-side protection of (f) is httpmw's Deadline, RateLimit and LoadShed.")
 	}
 	fmt.Fprintf(w, "\n\nEach strategy runs against its own fresh service, side by side, with the same arrivals:\n")
 	for _, st := range strategies {
@@ -222,4 +231,19 @@ func SVG(w io.Writer, s Scenario, results []*Result) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// AttemptCounts writes, for runs over HTTP (Scenario.HTTP), the attempts
+// each strategy's callers sent, those that reached the service (the ones
+// its protection refused or dropped included), and those refused or
+// dropped.
+func AttemptCounts(w io.Writer, results []*Result) {
+	fmt.Fprintf(w, "%-21s  %9s  %9s  %9s  %9s\n", "attempts over HTTP", "sent", "reached", "refused", "dropped")
+	for _, r := range results {
+		reached := 0
+		for _, rec := range r.Records {
+			reached += rec.Attempts
+		}
+		fmt.Fprintf(w, "%-21s  %9d  %9d  %9d  %9d\n", r.Strategy, r.AttemptsSent, reached, r.Service.Shed, r.Service.Dropped)
+	}
 }

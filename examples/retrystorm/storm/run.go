@@ -33,6 +33,10 @@ type Result struct {
 	Retries            uint64 `json:"retries"`
 	BudgetExhausted    uint64 `json:"budgetExhausted"`
 	BreakerTransitions uint64 `json:"breakerTransitions"`
+	// AttemptsSent counts the attempts the callers sent over HTTP
+	// (Scenario.HTTP), whether or not they reached the service; 0 in
+	// process, where every attempt made reaches it.
+	AttemptsSent uint64 `json:"attemptsSent,omitempty"`
 	// Timeline is the fate of the requests sent in each BinWidth of the run.
 	Timeline []Bin `json:"timeline"`
 	// Records are the requests, in no particular order.
@@ -69,23 +73,14 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if s.HTTP {
+		return s.runHTTP(ctx, st)
+	}
 	sp := s.Speed
 	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / sp) }
 	start := time.Now()
 
-	svc := &service{
-		mean:  scale(s.ServiceTime),
-		speed: sp,
-		slack: s.Slack,
-		wake:  make(chan struct{}, s.Workers),
-		stop:  make(chan struct{}),
-		rng:   rand.New(rand.NewPCG(s.Seed, 0x5e41ce)),
-	}
-	if s.Trigger == Slowdown {
-		svc.slowFrom = start.Add(scale(s.TriggerAt))
-		svc.slowTo = start.Add(scale(s.TriggerEnd()))
-		svc.slowFactor = s.Factor
-	}
+	svc := s.newService(start)
 	if st >= ServerSide {
 		front, err := s.Policies.front(sp)
 		if err != nil {
@@ -116,44 +111,80 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 	for range s.Workers {
 		workers.Go(svc.worker)
 	}
-
-	var (
-		mu       sync.Mutex // guards res.Records
-		requests sync.WaitGroup
-		callers  sync.WaitGroup
-	)
-	record := func(r Record) {
-		mu.Lock()
-		res.Records = append(res.Records, r)
-		mu.Unlock()
-	}
-	for i := range s.Callers {
-		callers.Go(func() {
-			s.arrivals(ctx, start, i, func(sent time.Duration) {
-				requests.Go(func() {
-					record(s.request(ctx, sent, clients[i], svc))
-				})
-			})
-		})
-	}
-	callers.Wait() // every requests.Go has happened
-	requests.Wait()
+	res.Records = drive(ctx, s, start, func(i int, sent time.Duration) Record {
+		return s.request(ctx, sent, clients[i], svc)
+	})
 	close(svc.stop)
 	workers.Wait()
 	svc.handlers.Wait()
 
-	svc.mu.Lock()
-	res.Service = svc.stats
-	svc.mu.Unlock()
 	for _, r := range policies {
 		m := r.Metrics()
 		res.Retries += m.Retries
 		res.BudgetExhausted += m.Budget.Exhausted
 	}
 	res.BreakerTransitions = transitions.Load()
+	s.conclude(res, svc)
+	return res, ctx.Err()
+}
+
+// newService returns the account service of a run started at start,
+// unprotected, its workers not yet started.
+func (s Scenario) newService(start time.Time) *service {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / s.Speed) }
+	svc := &service{
+		mean:  scale(s.ServiceTime),
+		speed: s.Speed,
+		slack: s.Slack,
+		wake:  make(chan struct{}, s.Workers),
+		stop:  make(chan struct{}),
+		rng:   rand.New(rand.NewPCG(s.Seed, 0x5e41ce)),
+	}
+	if s.Trigger == Slowdown {
+		svc.slowFrom = start.Add(scale(s.TriggerAt))
+		svc.slowTo = start.Add(scale(s.TriggerEnd()))
+		svc.slowFactor = s.Factor
+	}
+	return svc
+}
+
+// drive sends the requests of every caller of s, from start, until
+// s.Length or the end of ctx: each on a goroutine of its own that calls do
+// with its caller's index and the time it was sent. It returns what do
+// returned for each request, in no particular order, once every request
+// has ended.
+func drive[T any](ctx context.Context, s Scenario, start time.Time, do func(i int, sent time.Duration) T) []T {
+	var (
+		mu       sync.Mutex // guards out
+		out      []T
+		requests sync.WaitGroup
+		callers  sync.WaitGroup
+	)
+	for i := range s.Callers {
+		callers.Go(func() {
+			s.arrivals(ctx, start, i, func(sent time.Duration) {
+				requests.Go(func() {
+					r := do(i, sent)
+					mu.Lock()
+					out = append(out, r)
+					mu.Unlock()
+				})
+			})
+		})
+	}
+	callers.Wait() // every requests.Go has happened
+	requests.Wait()
+	return out
+}
+
+// conclude fills in res's service statistics, timeline and metrics, once
+// the service has stopped and res.Records is complete.
+func (s Scenario) conclude(res *Result, svc *service) {
+	svc.mu.Lock()
+	res.Service = svc.stats
+	svc.mu.Unlock()
 	res.Timeline = s.timeline(res.Records)
 	res.Metrics = s.metrics(res)
-	return res, ctx.Err()
 }
 
 // request sends one request through the caller's policy and returns its
@@ -227,6 +258,19 @@ func (s Scenario) arrivals(ctx context.Context, start time.Time, i int, send fun
 // client returns caller i's retry policy, and its breaker for the
 // strategies that have one, for strategy st, its times scaled by speed.
 func (s Scenario) client(st Strategy, i int, speed float64, onState func(string, breaker.State, breaker.State)) (*retry.Retry, *breaker.Breaker, error) {
+	r, err := retry.New(s.retryConfig(st, speed))
+	if err != nil || st < Breaker {
+		return r, nil, err
+	}
+	bc := s.breakerConfig(speed, onState)
+	bc.Name = fmt.Sprintf("caller-%d", i)
+	b, err := breaker.New(bc)
+	return r, b, err
+}
+
+// retryConfig returns a caller's retry configuration for strategy st, its
+// times scaled by speed.
+func (s Scenario) retryConfig(st Strategy, speed float64) retry.Config {
 	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
 	cfg := retry.Config{
 		MaxAttempts:    s.MaxAttempts,
@@ -247,19 +291,20 @@ func (s Scenario) client(st Strategy, i int, speed float64, onState func(string,
 	if st >= Budget {
 		cfg.Budget = scaleBudget(s.Policies.Budget, speed)
 	}
-	r, err := retry.New(cfg)
-	if err != nil || st < Breaker {
-		return r, nil, err
-	}
+	return cfg
+}
+
+// breakerConfig returns a caller's circuit breaker configuration, for the
+// strategies that have one, its times scaled by speed.
+func (s Scenario) breakerConfig(speed float64, onState func(string, breaker.State, breaker.State)) breaker.Config {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
 	bc := s.Policies.Breaker
-	bc.Name = fmt.Sprintf("caller-%d", i)
 	bc.OpenDuration = scale(bc.OpenDuration)
 	bc.MaxOpenDuration = scale(bc.MaxOpenDuration)
 	bc.TimeWindow = scale(bc.TimeWindow)
 	bc.SlowCallThreshold = scale(bc.SlowCallThreshold)
 	bc.OnStateChange = onState
-	b, err := breaker.New(bc)
-	return r, b, err
+	return bc
 }
 
 // scaleBudget returns c for a run speed times faster: the same share of
@@ -284,17 +329,27 @@ func scaleBudget(c retry.BudgetConfig, speed float64) retry.BudgetConfig {
 // front returns the service's protection (f), its times scaled by speed:
 // the limiter, then the bulkhead.
 func (p Policies) front(speed float64) (seawall.Policy, error) {
+	lim, bh, err := p.shedders(speed)
+	if err != nil {
+		return nil, err
+	}
+	return seawall.Pipeline(lim, bh), nil
+}
+
+// shedders returns the limiter and the bulkhead of the service's protection
+// (f), their times scaled by speed.
+func (p Policies) shedders(speed float64) (*ratelimit.Limiter, *bulkhead.Bulkhead, error) {
 	lc := p.Limiter
 	lc.Rate *= speed
 	lim, err := ratelimit.New(lc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bc := p.Bulkhead
 	bc.MaxWait = time.Duration(float64(bc.MaxWait) / speed)
 	bh, err := bulkhead.New(bc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return seawall.Pipeline(lim, bh), nil
+	return lim, bh, nil
 }

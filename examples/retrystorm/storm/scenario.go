@@ -1,8 +1,10 @@
 package storm
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"time"
 
@@ -136,6 +138,17 @@ type Scenario struct {
 	Slack time.Duration
 
 	Policies Policies
+
+	// HTTP runs each strategy's service as a loopback HTTP server and its
+	// callers as HTTP clients (see the package doc, "Over HTTP"), on the
+	// real clock: not in a testing/synctest bubble, which real sockets
+	// would hang.
+	HTTP bool `json:"http,omitempty"`
+
+	// inMemory, if set, is the network of a run over HTTP: a listener for
+	// the server and a dialer for the clients (tests set an in-memory one,
+	// so that a run over HTTP takes place in a synctest bubble).
+	inMemory func() (net.Listener, func(context.Context, string, string) (net.Conn, error))
 }
 
 // Policies are the seawall configurations the strategies use, in scenario

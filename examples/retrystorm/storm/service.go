@@ -223,3 +223,39 @@ func (s *service) call(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// errStopped is the answer to a request the service still held when it
+// stopped.
+var errStopped = errors.New("account service: stopped")
+
+// serve is call for a server that holds each request until a worker is
+// done with it, whether or not its caller still waits, as handle does: the
+// HTTP handler of (f), which holds its bulkhead slot that long. A worker
+// drops the request at once if its caller has left (dropExpired).
+func (s *service) serve(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request{ctx: ctx, resp: make(chan error, 1)}
+	j := &job{req: r, enqueued: time.Now(), finished: make(chan struct{})}
+	s.enqueue(j)
+	select {
+	case <-j.finished:
+		return <-r.resp // sent before finished was closed
+	case <-s.stop:
+		return errStopped
+	}
+}
+
+// refused counts a request that the protection in front of the service
+// refused: shed (by a limiter or a bulkhead) or dropped (its caller had
+// left).
+func (s *service) refused(shed bool) {
+	s.mu.Lock()
+	if shed {
+		s.stats.Shed++
+	} else {
+		s.stats.Dropped++
+	}
+	s.mu.Unlock()
+}

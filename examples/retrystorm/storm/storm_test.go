@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/test/bufconn"
 )
 
 func TestMain(m *testing.M) {
@@ -326,4 +328,26 @@ func TestReport(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(js), `"strategy":"a"`)
 	assert.Contains(t, string(js), `"ampTrigger"`)
+}
+
+// TestDefaultScenarioOverHTTP runs strategies (c) and (f) of the default
+// scenario over HTTP, with httpmw on both sides, on an in-memory network
+// inside synctest bubbles: virtual time, so the claims are checked over
+// the wire without a busy machine's noise.
+func TestDefaultScenarioOverHTTP(t *testing.T) {
+	s := Default()
+	s.HTTP = true
+	s.inMemory = func() (net.Listener, func(context.Context, string, string) (net.Conn, error)) {
+		ln := bufconn.Listen(1 << 20)
+		return ln, func(ctx context.Context, _, _ string) (net.Conn, error) { return ln.DialContext(ctx) }
+	}
+	res := runAll(t, s, []Strategy{Backoff, ServerSide})
+	logResults(t, s, res)
+	c, f := res[Backoff].Metrics, res[ServerSide].Metrics
+	assert.Greater(t, c.AmpTrigger, 3.0, "(c) multiplies the load")
+	assert.Equal(t, Never, c.Recovery, "(c) does not recover")
+	assert.LessOrEqual(t, f.AmpTrigger, 1.15)
+	assert.Greater(t, f.GoodputShare, 0.85, "(f) serves near its capacity through the spike")
+	assert.Less(t, f.Wasted, 0.01)
+	assert.Greater(t, f.Success, 0.85)
 }
