@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"sync"
 	"time"
 
@@ -257,12 +256,17 @@ func (c *Client) classify(s *call, err error, trailer metadata.MD, timedOut bool
 
 // parsePushback parses the values of a PushbackKey trailer: exactly one
 // non-negative integer of at most 9 digits (11.5 days).
-func parsePushback(vs []string) (int64, bool) {
+func parsePushback(vs []string) (ms int64, ok bool) {
 	if len(vs) != 1 || len(vs[0]) == 0 || len(vs[0]) > 9 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(vs[0], 10, 64)
-	return n, err == nil && n >= 0 && vs[0][0] != '+'
+	for _, c := range []byte(vs[0]) {
+		if c < '0' || c > '9' {
+			return 0, false // a sign ("-0" too), a space, a fraction
+		}
+		ms = ms*10 + int64(c-'0')
+	}
+	return ms, true
 }
 
 // attemptTimeoutError is the error of a unary attempt that ran out of its

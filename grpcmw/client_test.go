@@ -324,3 +324,28 @@ func TestSharedBudget(t *testing.T) {
 	assert.ErrorIs(t, err, retry.ErrBudgetExhausted)
 	assert.Equal(t, 3, svc.count(), "the other client draws on the same budget: no retry left")
 }
+
+// FuzzPushback checks that no pushback trailer makes the parser panic, and
+// that it accepts exactly one non-negative integer of at most 9 digits.
+func FuzzPushback(f *testing.F) {
+	for _, s := range []string{"0", "250", "999999999", "1000000000", "-1", "+5", "1.5", "", " 1", "0x10", "١"} {
+		f.Add(s, "")
+	}
+	f.Add("1", "2")
+	f.Fuzz(func(t *testing.T, v, second string) {
+		vs := []string{v}
+		if second != "" {
+			vs = append(vs, second)
+		}
+		ms, ok := parsePushback(vs)
+		if !ok {
+			return
+		}
+		require.Len(t, vs, 1, "two values are ambiguous")
+		assert.GreaterOrEqual(t, ms, int64(0))
+		assert.LessOrEqual(t, len(v), 9)
+		for i := 0; i < len(v); i++ {
+			assert.True(t, v[i] >= '0' && v[i] <= '9', "%q accepted", v)
+		}
+	})
+}
