@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -69,8 +70,12 @@ const PushbackKey = "grpc-retry-pushback-ms"
 // worked). A stream's outcome is that of its first response.
 //
 // With WithAttemptTimeout, each attempt of a unary call has its own
-// timeout, and one that runs out of it is retried; streams have none (only
-// the call's deadline), since a stream lives past its first attempt.
+// timeout, and one that runs out of it is retried. An attempt of a
+// server-streaming call has that long to commit (its first response); once
+// committed, the stream lives as long as the call. Client-streaming and
+// bidirectional calls have no attempt timeout, only the call's deadline.
+// An attempt that runs out of its timeout counts as a failure for the
+// breaker.
 type Client struct {
 	retry          *retry.Retry // nil: no retries
 	codes          codeSet
@@ -122,7 +127,9 @@ func WithBreakers(g *breaker.Group, key BreakerKey) ClientOption {
 	return func(o *clientOptions) { o.breakers, o.perTarget = g, key == BreakerPerTarget }
 }
 
-// WithAttemptTimeout gives each attempt of a unary call a timeout of d.
+// WithAttemptTimeout gives each attempt of a unary call a timeout of d,
+// and each attempt of a server-streaming call that long to commit (see
+// [Client]).
 func WithAttemptTimeout(d time.Duration) ClientOption {
 	return func(o *clientOptions) { o.attemptTimeout = d }
 }
@@ -414,7 +421,8 @@ type clientStream struct {
 	recorded  bool
 	stopAfter func() bool
 
-	replay    bool // a server-streaming call that has not committed yet
+	replay    bool          // a server-streaming call that has not committed yet
+	timer     *attemptTimer // the current attempt's timeout, if any
 	loop      retry.Loop
 	sent      any  // the request message, to replay
 	closeSent bool // CloseSend was called
@@ -426,8 +434,21 @@ func (cs *clientStream) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := cs.streamer(ctx, cs.desc, cs.cc, cs.method, cs.opts...)
+	sctx := ctx
+	cs.timer = nil
+	if cs.replay && cs.c.attemptTimeout > 0 {
+		// The attempt timeout bounds the wait for the first response:
+		// commit stops the timer, and the stream then lives as long as
+		// the call.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithCancel(ctx)
+		t := &attemptTimer{cancel: cancel}
+		t.timer = time.AfterFunc(cs.c.attemptTimeout, func() { t.fired.Store(true); cancel() })
+		cs.timer = t
+	}
+	st, err := cs.streamer(sctx, cs.desc, cs.cc, cs.method, cs.opts...)
 	if err != nil {
+		cs.endAttempt()
 		record(p, err)
 		return err
 	}
@@ -441,6 +462,25 @@ func (cs *clientStream) open(ctx context.Context) error {
 		cs.stopAfter = context.AfterFunc(ctx, func() { cs.done(context.Canceled) })
 	}
 	return nil
+}
+
+// attemptTimer is the attempt timeout of a server-streaming attempt.
+type attemptTimer struct {
+	timer  *time.Timer
+	cancel context.CancelFunc
+	fired  atomic.Bool
+}
+
+// endAttempt stops the current attempt's timer and ends its context, and
+// reports whether the timer had fired.
+func (cs *clientStream) endAttempt() (timedOut bool) {
+	t := cs.timer
+	if t == nil {
+		return false
+	}
+	t.timer.Stop()
+	t.cancel()
+	return t.fired.Load()
 }
 
 // done records the outcome of the current attempt with its breaker, once.
@@ -483,6 +523,9 @@ func (cs *clientStream) Header() (metadata.MD, error) {
 // commit marks the stream as committed: a response has come.
 func (cs *clientStream) commit() {
 	cs.done(nil)
+	if cs.timer != nil {
+		cs.timer.timer.Stop()
+	}
 	if cs.replay {
 		cs.replay = false
 		cs.loop.Record(nil)
@@ -498,14 +541,20 @@ func (cs *clientStream) RecvMsg(m any) error {
 			return nil
 		case err == io.EOF:
 			cs.commit()
+			cs.endAttempt()
 			return err
 		}
-		cs.done(err)
+		timedOut := cs.endAttempt() && cs.ctx.Err() == nil
+		if timedOut {
+			cs.done(status.Error(codes.DeadlineExceeded, "grpcmw: attempt timed out")) // a failure, not a cancellation
+		} else {
+			cs.done(err)
+		}
 		if !cs.replay {
 			return err
 		}
 		// Nothing has been received: the attempt failed, and may be retried.
-		cs.loop.Record(cs.c.classify(&cs.s, err, cs.ClientStream.Trailer(), false))
+		cs.loop.Record(cs.c.classify(&cs.s, err, cs.ClientStream.Trailer(), timedOut))
 		if !cs.retryStream() {
 			if lerr := cs.loop.Err(); lerr != nil {
 				return lerr
@@ -529,6 +578,7 @@ func (cs *clientStream) retryStream() bool {
 		if err == nil {
 			return true
 		}
+		cs.endAttempt()
 		cs.done(err)
 		cs.loop.Record(cs.c.classify(&cs.s, err, nil, false))
 	}

@@ -197,6 +197,34 @@ func TestServerStreamRetriedUntilCommit(t *testing.T) {
 	assert.Equal(t, 1, svc.count(), "a committed stream is never replayed")
 }
 
+// TestServerStreamAttemptTimeout checks that an attempt of a
+// server-streaming call that gets no response within the attempt timeout
+// is retried, and that a committed stream outlives the timeout.
+func TestServerStreamAttemptTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc := &service{blockFirst: true, pause: time.Second}
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay), WithAttemptTimeout(100*time.Millisecond)))...)
+		start := time.Now()
+		stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("req")}})
+		require.NoError(t, err)
+		n := 0
+		for {
+			_, err := stream.Recv()
+			if err == io.EOF {
+				break
+			}
+			require.NoError(t, err)
+			if n == 0 {
+				assert.Equal(t, 100*time.Millisecond, time.Since(start), "the first attempt timed out; the second answered at once")
+			}
+			n++
+		}
+		assert.Equal(t, 3, n)
+		assert.Equal(t, 2, svc.count())
+		assert.Equal(t, 2100*time.Millisecond, time.Since(start), "once committed, the stream is not cut by the attempt timeout")
+	})
+}
+
 // TestClientStreamNotReplayed checks that a client-streaming call is not
 // retried once it has sent a message.
 func TestClientStreamNotReplayed(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -34,8 +35,11 @@ type service struct {
 	// fail answers call n (from 1) with an error, and a pushback trailer
 	// if it is not ""; nil lets it succeed.
 	fail func(n int) (pushback string, err error)
-	// block makes a call wait until its context ends.
-	block bool
+	// block makes a call wait until its context ends; blockFirst only the
+	// first call.
+	block, blockFirst bool
+	// pause is how long StreamingOutputCall waits between its responses.
+	pause time.Duration
 	// sendFirst makes StreamingOutputCall send one response before it fails.
 	sendFirst bool
 }
@@ -45,7 +49,7 @@ func (s *service) begin(ctx context.Context, payload string) (int, string, error
 	s.calls++
 	n := s.calls
 	s.payloads = append(s.payloads, payload)
-	fail, block := s.fail, s.block
+	fail, block := s.fail, s.block || s.blockFirst && n == 1
 	s.mu.Unlock()
 	if block {
 		<-ctx.Done()
@@ -100,6 +104,7 @@ func (s *service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, st
 		return err
 	}
 	for range 2 {
+		time.Sleep(s.pause)
 		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: req.GetPayload()}); err != nil {
 			return err
 		}
