@@ -378,6 +378,9 @@ func (c *Client) unaryAttempt(ctx context.Context, s *call, method string, req, 
 // grpc.StreamClientInterceptor).
 func (c *Client) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	s := c.settings(opts)
+	if c.breakers == nil && (c.retry == nil || s.maxAttempts == 1) {
+		return streamer(ctx, desc, cc, method, opts...) // nothing to do
+	}
 	cs := &clientStream{c: c, s: s, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}
 	if c.retry == nil || s.maxAttempts == 1 {
 		if err := cs.open(ctx); err != nil {
