@@ -38,7 +38,8 @@ type service struct {
 	// block makes a call wait until its context ends; blockFirst only the
 	// first call.
 	block, blockFirst bool
-	// pause is how long StreamingOutputCall waits between its responses.
+	// pause is how long StreamingOutputCall waits between its responses:
+	// set only by tests that run in a synctest bubble (virtual time).
 	pause time.Duration
 	// sendFirst makes StreamingOutputCall send one response before it fails.
 	sendFirst bool
@@ -104,7 +105,9 @@ func (s *service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, st
 		return err
 	}
 	for range 2 {
-		time.Sleep(s.pause)
+		if s.pause > 0 {
+			time.Sleep(s.pause) // virtual time: only TestServerStreamAttemptTimeout sets it, in a bubble
+		}
 		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: req.GetPayload()}); err != nil {
 			return err
 		}
