@@ -204,9 +204,8 @@ func defaultRetryable(err error) bool {
 // statusSet is a set of HTTP statuses, 0 to 639.
 type statusSet [10]uint64
 
-func (s *statusSet) add(c int)          { s[c/64] |= 1 << (c % 64) }
-func (s *statusSet) has(c int) bool     { return c >= 0 && c < 640 && s[c/64]&(1<<(c%64)) != 0 }
-func (t *Transport) retried(c int) bool { return t.statuses.has(c) }
+func (s *statusSet) add(c int)      { s[c/64] |= 1 << (c % 64) }
+func (s *statusSet) has(c int) bool { return c >= 0 && c < 640 && s[c/64]&(1<<(c%64)) != 0 }
 
 // StatusError is the error an attempt counts as when the server answered
 // with a retried status: what a custom Retryable (see WithRetry) sees. If the
@@ -246,7 +245,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	for l.Next() {
 		var err error
 		resp, err = a.send(l.Context())
-		if err == nil && t.retried(resp.StatusCode) {
+		if err == nil && t.statuses.has(resp.StatusCode) {
 			err = &StatusError{StatusCode: resp.StatusCode}
 			if d, ok := parseRetryAfter(resp.Header); ok {
 				err = seawall.WithRetryAfter(err, d)
