@@ -84,12 +84,7 @@ func (s *service) receive(r *request) {
 // retry-after hint, as "503 + Retry-After" would.
 func (s *service) handle(r *request) {
 	err := s.front.Do(r.ctx, func(context.Context) error {
-		j := &job{req: r, enqueued: time.Now(), finished: make(chan struct{})}
-		s.enqueue(j)
-		select { // the slot is held until a worker is done with the request
-		case <-j.finished:
-		case <-s.stop:
-		}
+		s.hold(r) // the slot is held until a worker is done with the request
 		return nil
 	})
 	switch {
@@ -100,14 +95,10 @@ func (s *service) handle(r *request) {
 		if !ok {
 			hint = s.fullHint
 		}
-		s.mu.Lock()
-		s.stats.Shed++
-		s.mu.Unlock()
+		s.refused(true)
 		r.resp <- seawall.WithRetryAfter(errOverloaded, hint)
 	default: // the caller left while queued in the bulkhead
-		s.mu.Lock()
-		s.stats.Dropped++
-		s.mu.Unlock()
+		s.refused(false)
 		r.resp <- err
 	}
 }
@@ -237,13 +228,22 @@ func (s *service) serve(ctx context.Context) error {
 		return err
 	}
 	r := &request{ctx: ctx, resp: make(chan error, 1)}
+	if !s.hold(r) {
+		return errStopped
+	}
+	return <-r.resp // sent before the job was finished
+}
+
+// hold queues r for the workers and waits until one is done with it; it
+// reports false if the service stopped first.
+func (s *service) hold(r *request) bool {
 	j := &job{req: r, enqueued: time.Now(), finished: make(chan struct{})}
 	s.enqueue(j)
 	select {
 	case <-j.finished:
-		return <-r.resp // sent before finished was closed
+		return true
 	case <-s.stop:
-		return errStopped
+		return false
 	}
 }
 
