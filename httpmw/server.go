@@ -66,7 +66,8 @@ func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 // up), beside Retry-After, whose whole seconds are too coarse for a
 // limiter whose next token comes in 3ms: a caller with less than a second
 // left would take "Retry-After: 1" as "give up now". Azure's services send
-// the same header. The [Transport] prefers it to Retry-After.
+// the same header (retry-after-ms), which Azure's SDKs read before
+// Retry-After. The [Transport] prefers it to Retry-After.
 const RetryAfterMsHeader = "Retry-After-Ms"
 
 // RetryAfterSeconds returns d in whole seconds, rounded up, as a Retry-After
