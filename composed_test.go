@@ -130,3 +130,55 @@ func TestPipelineRunsChainsAsDoDoes(t *testing.T) {
 		assert.Positive(t, gotLim.Limited, "the script runs the limiter dry")
 	})
 }
+
+// TestRetryDoesNotWaitOutAnOpenBreaker is the regression test of a retry
+// outside a breaker: the breaker trips on the first failure and stays open
+// 5s, and the context has no deadline. The open breaker's rejection carries
+// a retry-after hint, which a retry had waited out, sleeping every caller to
+// the half-open instant. The call must run op once and end at the
+// breaker's first refusal, with an error matching breaker.ErrOpen; a
+// Retryable that accepts seawall.ErrCircuitOpen opts in to waiting.
+func TestRetryDoesNotWaitOutAnOpenBreaker(t *testing.T) {
+	errDown := errors.New("down")
+	setup := func(t *testing.T, retryable func(error) bool) seawall.Policy {
+		t.Helper()
+		r, err := retry.New(retry.Config{MaxAttempts: 3, Delay: time.Millisecond, Jitter: retry.NoJitter,
+			Retryable: retryable, Budget: retry.BudgetConfig{Disabled: true}})
+		require.NoError(t, err)
+		b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenDuration: 5 * time.Second})
+		require.NoError(t, err)
+		return seawall.Pipeline(r, b)
+	}
+	t.Run("default", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := setup(t, nil)
+			runs := 0
+			start := time.Now()
+			err := p.Do(context.Background(), func(context.Context) error { runs++; return errDown })
+			assert.Equal(t, 1, runs, "op runs once: the retry stops at the open breaker")
+			assert.Equal(t, time.Millisecond, time.Since(start),
+				"the call returns after one backoff delay, at the breaker's first refusal")
+			assert.ErrorIs(t, err, breaker.ErrOpen)
+			assert.ErrorIs(t, err, seawall.ErrCircuitOpen)
+		})
+	})
+	t.Run("opt in to waiting", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			p := setup(t, func(err error) bool {
+				return errors.Is(err, seawall.ErrCircuitOpen) || retry.DefaultRetryable(err)
+			})
+			runs := 0
+			start := time.Now()
+			err := p.Do(context.Background(), func(context.Context) error {
+				runs++
+				if runs == 1 {
+					return errDown
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, 2, runs, "the half-open probe succeeds")
+			assert.Equal(t, 5*time.Second, time.Since(start), "the retry waited the breaker's hint")
+		})
+	})
+}

@@ -29,6 +29,18 @@ type rejection struct{ msg string }
 func (r *rejection) Error() string        { return r.msg }
 func (r *rejection) Is(target error) bool { return target == ErrRejected }
 
+// ErrCircuitOpen is matched, with errors.Is, by the rejection of a local
+// circuit breaker that is open (breaker.ErrOpen): the dependency behind it
+// is failing, and the breaker lets no call through until its open period
+// ends. It also matches [ErrRejected].
+//
+// A retry does not wait out an open breaker by default (retry's
+// DefaultRetryable refuses it, hint or no hint): every caller that did
+// would sleep to the same half-open instant and probe together. A retry
+// whose Retryable accepts it waits the breaker's hint, as for any other
+// rejection.
+var ErrCircuitOpen = errors.New("seawall: circuit open")
+
 // RetryAfterError is implemented by errors that carry a retry-after hint: how
 // long the caller should wait before trying again. Any error type, including a
 // transport's, can implement it; [RetryAfter] finds it anywhere in an error's
@@ -81,6 +93,30 @@ func RetryAfter(err error) (time.Duration, bool) {
 		default:
 			return 0, false
 		}
+	}
+	return 0, false
+}
+
+// WithPushback returns err annotated with a server's pushback, as gRPC's
+// grpc-retry-pushback-ms trailer carries it (gRFC A6): the next retry waits
+// exactly d (capped by the retry's MaxHint) in place of its backoff delay,
+// where a retry-after hint ([WithRetryAfter]) is only the least wait. A
+// pushback is a retry-after hint too, so [RetryAfter] finds it. The result
+// wraps err. WithPushback(nil, d) is nil; a negative d is taken as zero.
+func WithPushback(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &pushbackError{retryAfterError{err: err, after: max(d, 0)}}
+}
+
+type pushbackError struct{ retryAfterError }
+
+// Pushback reports the pushback carried by err ([WithPushback]): that of
+// the first pushback in err's tree.
+func Pushback(err error) (time.Duration, bool) {
+	if p, ok := errors.AsType[*pushbackError](err); ok {
+		return p.after, true
 	}
 	return 0, false
 }

@@ -15,10 +15,18 @@ import (
 
 // ErrOpen is returned when the breaker refuses a call: it is open, forced
 // open, or half-open with every probe slot taken. It matches
-// seawall.ErrRejected with errors.Is. While the breaker is open after a trip,
+// seawall.ErrRejected and seawall.ErrCircuitOpen with errors.Is, so a
+// retry does not wait it out by default (retry.DefaultRetryable). While the breaker is open after a trip,
 // the error returned carries a retry-after hint (seawall.RetryAfter): the time
 // left until the breaker admits probes.
-var ErrOpen = seawall.NewRejection("breaker: open")
+var ErrOpen error = &openSentinel{"breaker: open"}
+
+type openSentinel struct{ msg string }
+
+func (e *openSentinel) Error() string { return e.msg }
+func (e *openSentinel) Is(target error) bool {
+	return target == seawall.ErrRejected || target == seawall.ErrCircuitOpen
+}
 
 // State is the state of a breaker.
 type State uint8
@@ -514,8 +522,10 @@ type openError struct {
 	until int64 // breaker time at which the period ends
 }
 
-func (e *openError) Error() string        { return ErrOpen.Error() }
-func (e *openError) Is(target error) bool { return target == ErrOpen || target == seawall.ErrRejected }
+func (e *openError) Error() string { return ErrOpen.Error() }
+func (e *openError) Is(target error) bool {
+	return target == ErrOpen || target == seawall.ErrRejected || target == seawall.ErrCircuitOpen
+}
 
 // RetryAfter returns the time left until the breaker admits probes.
 func (e *openError) RetryAfter() time.Duration { return time.Duration(max(e.until-e.b.now(), 0)) }

@@ -166,8 +166,9 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		} else {
 			// Which codes are retried is decided per call (CallRetryCodes),
 			// before the loop sees the error: what is not retried is marked
-			// permanent.
-			cfg.Retryable = func(error) bool { return true }
+			// permanent. The default then refuses what it refuses
+			// everywhere, such as a local open breaker.
+			cfg.Retryable = retry.DefaultRetryable
 		}
 		r, err := retry.New(cfg)
 		if err != nil {
@@ -258,7 +259,7 @@ func (c *Client) classify(s *call, err error, trailer metadata.MD, timedOut bool
 	if !ok {
 		return seawall.Permanent(err) // the server says: do not retry
 	}
-	return retry.Pushback(err, time.Duration(ms)*time.Millisecond)
+	return seawall.WithPushback(err, time.Duration(ms)*time.Millisecond)
 }
 
 // parsePushback parses the values of a PushbackKey trailer: exactly one
@@ -310,7 +311,7 @@ func (c *Client) permit(cc *grpc.ClientConn, method string) (breaker.Permit, err
 		if d, ok := seawall.RetryAfter(err); ok {
 			msg += "; it lets a call through in " + d.Round(time.Millisecond).String()
 		}
-		return p, seawall.Permanent(&rejectedError{err: err, status: status.New(codes.Unavailable, msg)})
+		return p, &rejectedError{err: err, status: status.New(codes.Unavailable, msg)}
 	}
 	return p, nil
 }

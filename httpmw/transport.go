@@ -288,7 +288,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	if t.breakers != nil {
 		p, err := t.breakers.Get(req.URL.Host).Allow()
 		if err != nil {
-			return nil, seawall.Permanent(err) // fail fast: no retry waits out an open breaker
+			return nil, err // fails fast: retry.DefaultRetryable does not wait out an open breaker
 		}
 		permit = p
 	}

@@ -19,16 +19,27 @@ import (
 var ErrDeadline = errors.New("retry: the next attempt would start past the deadline")
 
 // DefaultRetryable is the default [Config.Retryable]. It does not retry
-// context errors (the caller gave up or ran out of time), nor rejections
-// by local policies (seawall.ErrRejected) that carry no retry-after hint: an
-// open breaker will still be open in 100 ms. Everything else is retried.
-// (Errors marked seawall.Permanent are never retried, whatever the
-// classification says.)
+// context errors (the caller gave up or ran out of time), a local open
+// circuit breaker (seawall.ErrCircuitOpen, whatever its hint: callers that
+// waited it out would all probe the breaker at the same instant), nor
+// other rejections by local policies (seawall.ErrRejected) that carry no
+// retry-after hint. Everything else is retried, including a rejection with
+// a hint, such as a rate limiter's. (Errors marked seawall.Permanent are
+// never retried, whatever the classification says.)
+//
+// To wait out an open breaker after all, use a Retryable that accepts it:
+//
+//	Retryable: func(err error) bool {
+//		return errors.Is(err, seawall.ErrCircuitOpen) || retry.DefaultRetryable(err)
+//	}
 func DefaultRetryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	if errors.Is(err, seawall.ErrRejected) {
+		if errors.Is(err, seawall.ErrCircuitOpen) {
+			return false
+		}
 		_, hinted := seawall.RetryAfter(err)
 		return hinted
 	}
@@ -412,38 +423,14 @@ func (l *Loop) nextDelay(err error) (time.Duration, bool) {
 	if d < 0 {
 		return 0, false
 	}
-	var p *pushbackError
-	if errors.As(err, &p) {
-		return min(p.after, c.MaxHint), true
+	if p, ok := seawall.Pushback(err); ok {
+		return min(p, c.MaxHint), true
 	}
 	if hint, ok := seawall.RetryAfter(err); ok {
 		d = max(d, min(hint, c.MaxHint))
 	}
 	return d, true
 }
-
-// Pushback returns err annotated with a server's pushback, as gRPC's
-// grpc-retry-pushback-ms trailer carries it (gRFC A6): the next retry waits
-// exactly d, capped by MaxHint, in place of the backoff delay (which goes
-// on from there for later retries), where a retry-after hint
-// (seawall.WithRetryAfter) is only the least wait. It is a retry-after hint
-// too, so seawall.RetryAfter finds it. The result wraps err. Pushback(nil,
-// d) is nil; a negative d is taken as zero.
-func Pushback(err error, d time.Duration) error {
-	if err == nil {
-		return nil
-	}
-	return &pushbackError{err: err, after: max(d, 0)}
-}
-
-type pushbackError struct {
-	err   error
-	after time.Duration
-}
-
-func (e *pushbackError) Error() string             { return e.err.Error() }
-func (e *pushbackError) Unwrap() error             { return e.err }
-func (e *pushbackError) RetryAfter() time.Duration { return e.after }
 
 // exponential returns the jittered exponential delay before retry n.
 func (l *Loop) exponential(n int) time.Duration {

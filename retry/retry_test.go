@@ -245,23 +245,23 @@ func TestPushback(t *testing.T) {
 			{-time.Second, []time.Duration{0, 2 * time.Second}},
 			{time.Hour, []time.Duration{time.Minute, 2 * time.Second}}, // capped
 		} {
-			a := &attempts{errs: []error{Pushback(errBoom, tc.pushback), errBoom}}
+			a := &attempts{errs: []error{seawall.WithPushback(errBoom, tc.pushback), errBoom}}
 			require.NoError(t, r.Do(t.Context(), a.op))
 			assert.Equal(t, tc.want, a.gaps(), "pushback %v", tc.pushback)
 		}
 
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		defer cancel()
-		a := &attempts{errs: []error{Pushback(errBoom, 30*time.Second)}}
+		a := &attempts{errs: []error{seawall.WithPushback(errBoom, 30*time.Second)}}
 		assert.ErrorIs(t, r.Do(ctx, a.op), ErrDeadline)
 		assert.Len(t, a.starts, 1)
 
-		err := Pushback(errBoom, time.Second)
+		err := seawall.WithPushback(errBoom, time.Second)
 		assert.ErrorIs(t, err, errBoom)
 		d, ok := seawall.RetryAfter(err)
 		assert.True(t, ok)
 		assert.Equal(t, time.Second, d)
-		assert.Nil(t, Pushback(nil, time.Second))
+		assert.Nil(t, seawall.WithPushback(nil, time.Second))
 	})
 }
 
