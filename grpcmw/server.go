@@ -37,7 +37,7 @@ import (
 //
 // Every rejection carries a PushbackKey trailer when a wait is known: the
 // limiter's exact time until its next token, or the one set with
-// WithPushback for rejections that have none (a full bulkhead).
+// WithDefaultPushback for rejections that have none (a full bulkhead).
 //
 //	s, err := grpcmw.NewServer(grpcmw.WithRateLimit(limiter), grpcmw.WithLoadShed(bh, codes.Unavailable))
 //	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(s.Unary), grpc.ChainStreamInterceptor(s.Stream))
@@ -102,12 +102,12 @@ func WithLoadShed(b *bulkhead.Bulkhead, code codes.Code) ServerOption {
 	}
 }
 
-// WithPushback sets the pushback of rejections that carry no wait of their
+// WithDefaultPushback sets the pushback of rejections that carry no wait of their
 // own: a full bulkhead, a limiter with only Allow. Default none.
-func WithPushback(d time.Duration) ServerOption {
+func WithDefaultPushback(d time.Duration) ServerOption {
 	return func(s *Server) error {
 		if d < 0 {
-			return fmt.Errorf("grpcmw: WithPushback(%v): negative", d)
+			return fmt.Errorf("grpcmw: WithDefaultPushback(%v): negative", d)
 		}
 		s.pushback = d
 		return nil

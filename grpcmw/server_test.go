@@ -54,7 +54,7 @@ func TestServerRateLimit(t *testing.T) {
 
 func TestServerAllowerPushback(t *testing.T) {
 	svc := &service{}
-	client := serve(t, svc, withServer(newServer(t, WithRateLimit(&allower{}), WithPushback(300*time.Millisecond))))
+	client := serve(t, svc, withServer(newServer(t, WithRateLimit(&allower{}), WithDefaultPushback(300*time.Millisecond))))
 	var trailer metadata.MD
 	_, err := client.EmptyCall(t.Context(), &testpb.Empty{}, grpc.Trailer(&trailer))
 	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
@@ -150,7 +150,7 @@ func TestServerLoadShed(t *testing.T) {
 			b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
 			require.NoError(t, err)
 			svc := &service{block: true}
-			client := serve(t, svc, withServer(newServer(t, WithLoadShed(b, code), WithPushback(250*time.Millisecond))))
+			client := serve(t, svc, withServer(newServer(t, WithLoadShed(b, code), WithDefaultPushback(250*time.Millisecond))))
 			ctx, cancel := context.WithCancel(t.Context())
 			done := make(chan struct{})
 			go func() {
@@ -248,7 +248,7 @@ func TestNewServerErrors(t *testing.T) {
 		{WithKeyedRateLimit(nil, nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
 		{WithLoadShed(nil, codes.Unavailable), "grpcmw: WithLoadShed with a nil bulkhead"},
 		{WithLoadShed(b, codes.Internal), "grpcmw: WithLoadShed code Internal is neither Unavailable nor ResourceExhausted"},
-		{WithPushback(-time.Second), "grpcmw: WithPushback(-1s): negative"},
+		{WithDefaultPushback(-time.Second), "grpcmw: WithDefaultPushback(-1s): negative"},
 	} {
 		s, err := NewServer(tc.opt)
 		assert.Nil(t, s)
