@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/seawall-go/seawall/internal/memnet"
 )
 
 func TestMain(m *testing.M) {
@@ -338,8 +339,8 @@ func TestDefaultScenarioOverHTTP(t *testing.T) {
 	s := Default()
 	s.HTTP = true
 	s.inMemory = func() (net.Listener, func(context.Context, string, string) (net.Conn, error)) {
-		ln := bufconn.Listen(1 << 20)
-		return ln, func(ctx context.Context, _, _ string) (net.Conn, error) { return ln.DialContext(ctx) }
+		ln := memnet.Listen()
+		return ln, ln.Dial
 	}
 	res := runAll(t, s, []Strategy{Backoff, ServerSide})
 	logResults(t, s, res)
