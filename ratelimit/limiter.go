@@ -45,6 +45,15 @@ type Allower interface {
 	Allow() bool
 }
 
+// A KeyedLimiter is a limit per key (per client, per tenant) that admits
+// or refuses n events for a key now: a *Keyed, or a limit a fleet shares.
+// Try returns nil if the events may happen, or an error matching
+// [ErrLimited] whose retry-after hint (seawall.RetryAfter) says when they
+// could. The middleware packages (httpmw, grpcmw) accept any KeyedLimiter.
+type KeyedLimiter interface {
+	Try(key string, n int) error
+}
+
 // InfDuration is the delay of a Reservation that is not OK.
 const InfDuration = time.Duration(math.MaxInt64)
 
