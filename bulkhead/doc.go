@@ -63,11 +63,10 @@
 // The calls in flight and the calls waiting share one atomic word: a free
 // slot is taken with one compare-and-swap, and given back with one atomic
 // add that takes a lock only when someone waits. The slots given are
-// counted per P (scheduler processor), without a locked instruction. On
-// this project's 2-core development machine, where one locked instruction
-// costs 9 to 14 ns, TryAcquire plus Release costs about 25 ns, two locked
-// instructions and nothing more; two goroutines taking and releasing slots
-// of one bulkhead in parallel contend on its word. A call that waits
+// counted per P (scheduler processor), without a locked instruction. So
+// TryAcquire plus Release costs two locked instructions and nothing more;
+// two goroutines taking and releasing slots of one bulkhead in parallel
+// contend on its word. BENCHMARKS.md has the figures. A call that waits
 // allocates its place in the queue (and a timer, with MaxWait) and reads the
 // clock twice, to measure its wait.
 package bulkhead

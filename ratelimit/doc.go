@@ -41,10 +41,8 @@
 // # Cost
 //
 // Allow reads the monotonic clock once, as time.Since of the limiter's
-// creation (about 35 ns of the call on this project's 2-core development
-// machine, where a whole Allow costs about 40 ns) and makes one
-// compare-and-swap; an infinite rate reads no clock. Callers on many cores
-// contend for the single word, as they would for a mutex, but never block.
-// A Keyed Allow on a known key adds a hash and a shard mutex, about 70 ns in
-// all.
+// creation (most of the call's cost), and makes one compare-and-swap; an
+// infinite rate reads no clock. Callers on many cores contend for the
+// single word, as they would for a mutex, but never block. A Keyed Allow on
+// a known key adds a hash and a shard mutex. BENCHMARKS.md has the figures.
 package ratelimit

@@ -17,9 +17,9 @@
 // A P whose index is beyond the lines allocated (GOMAXPROCS can grow at run
 // time) shares an overflow line updated with atomic adds.
 //
-// Picking a shard at random instead costs about 7 ns a call
-// (math/rand/v2) and collides; hashing a goroutine's stack address collides
-// for the goroutines' lifetime; a locked add costs about 5-9 ns on its own.
+// Picking a shard at random instead costs a random draw a call and
+// collides; hashing a goroutine's stack address collides for the
+// goroutines' lifetime; a locked add contends on one cache line.
 package shard
 
 import (
@@ -92,9 +92,31 @@ func Pin() int { return procPin() }
 // Unpin undoes Pin.
 func Unpin() { procUnpin() }
 
-// runtime.procPin and runtime.procUnpin are reachable by linkname on purpose:
-// the runtime documents them as used by widely used packages and promises
-// not to remove them or change their signatures.
+// runtime.procPin and runtime.procUnpin are reached by linkname. Since Go
+// 1.23 the linker refuses "pull" linknames to runtime internals unless the
+// runtime marks them as kept for packages that already use them
+// (go.dev/issue/67401); these two are marked so ("Do not remove or change
+// the type signature"), sync.Pool's own per-P storage is built on them, and
+// shard_test.go fails if a Go release changes what they do.
+//
+// Why a plain increment under procPin, read by atomic loads elsewhere, is
+// sound. It depends on three things:
+//   - procPin disables preemption of the calling goroutine (it increments
+//     the M's lock count): until procUnpin the goroutine stays on its P, and
+//     no other goroutine runs on that P. So each line has one writer at a
+//     time, and a read-modify-write of it loses no increment.
+//   - Successive writers of a line (goroutines that ran on the same P one
+//     after the other, possibly on different threads) are ordered by the
+//     scheduler's own synchronisation when it hands the P from one to the
+//     next, so each sees the last one's value.
+//   - The inc_plain.go build is used only where a 64-bit store is a single
+//     instruction (and never under the race detector, which would report the
+//     deliberate race): the Go memory model promises that a racing read of a
+//     machine word observes some earlier write, never a torn value, so a
+//     reader's atomic load sees the old count or the new one.
+//
+// If GOMAXPROCS grows past the lines allocated, the extra Ps use the
+// overflow counters with atomic adds.
 
 //go:linkname procPin runtime.procPin
 func procPin() int
