@@ -163,8 +163,24 @@ func TestKeyedFullOfActiveKeys(t *testing.T) {
 
 // TestKeyedMemoryBound floods a Keyed with a million distinct keys: it
 // never remembers more than MaxKeys, and its memory stays proportional to
-// MaxKeys. It reports the bytes per remembered key.
+// MaxKeys. It reports the bytes per remembered key, for keys of 13 bytes
+// ("client-123456") and of 21 bytes (an IPv6 address's length, say): a
+// key's own bytes are part of what it costs.
 func TestKeyedMemoryBound(t *testing.T) {
+	for _, tc := range []struct {
+		prefix string
+		max    float64 // bytes per key kept
+	}{
+		{"client-", 120},         // 13-byte keys
+		{"tenant-0000000-", 160}, // 21-byte keys
+	} {
+		t.Run(fmt.Sprintf("%dB keys", len(tc.prefix)+6), func(t *testing.T) {
+			testKeyedMemoryBound(t, tc.prefix, tc.max)
+		})
+	}
+}
+
+func testKeyedMemoryBound(t *testing.T, prefix string, maxPerKey float64) {
 	distinct := 1_000_000
 	if testing.Short() {
 		distinct = 100_000
@@ -177,7 +193,9 @@ func TestKeyedMemoryBound(t *testing.T) {
 	k := mustNewKeyed(t, KeyedConfig{Config: Config{Rate: 1, Burst: 1}, MaxKeys: maxKeys})
 	buf := make([]byte, 0, 32)
 	for i := range distinct {
-		buf = strconv.AppendInt(append(buf[:0], "client-"...), int64(i), 10)
+		// prefix and 6 digits: 1_000_000+i without its leading 1.
+		buf = strconv.AppendInt(append(buf[:0], prefix...), int64(1_000_000+i), 10)
+		buf = append(buf[:len(prefix)], buf[len(prefix)+1:]...)
 		if !k.Allow(string(buf)) {
 			t.Fatalf("key %d refused: a new key has a full bucket", i)
 		}
@@ -198,9 +216,10 @@ func TestKeyedMemoryBound(t *testing.T) {
 		distinct, maxKeys, n, heap, perKey, buf, len(buf))
 	// A key costs its map slot (16 B string header, 4 B slot index padded
 	// to 8, a control byte, load factor 7/8, a table growing by doubling),
-	// its TAT (8 B), a free-list entry (4 B) and its copied bytes (13, in a
-	// 16 B size class): about 75 B; 200 B would mean a leak.
-	assert.Less(t, perKey, 200.0)
+	// its TAT (8 B), a free-list entry (4 B) and its copied bytes, in their
+	// size class (13 B in 16, 21 B in 24): about 75 B plus the key; more
+	// than maxPerKey would mean a leak.
+	assert.Less(t, perKey, maxPerKey)
 }
 
 // TestKeyedConcurrent hammers a few keys from many goroutines: each key is
