@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +171,58 @@ func TestInField(t *testing.T) {
 	err := InField("a", InField("b", &UnknownFieldError{Config: "c", Field: "x"}))
 	assert.Equal(t, &UnknownFieldError{Config: "c", Field: "a.b.x"}, err)
 	assert.Equal(t, `c: unknown field "a.b.x"`, err.Error())
+}
+
+// FuzzDecodeConfig decodes arbitrary bytes through a Config-like aux
+// struct. Decoding directly and through json.Unmarshal must agree, every
+// error must carry the config's prefix, and a key reported unknown must
+// really match no field, ignoring case as encoding/json does.
+func FuzzDecodeConfig(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `null`, `{"name":"a","rate":0.5,"timeout":"250ms","inner":{"window":"1s"}}`,
+		`{"nmae":1}`, `{"inner":{"windw":1}}`, `{"TIMEOUT":1,"Inner":{"WINDOW":2}}`, `{"hook":1}`,
+		`{"plain":{}}`, `{} x`, `[`, `{"inner":[]}`, "{\"\u212aey\":1}",
+	} {
+		f.Add([]byte(s))
+	}
+	known := map[string][]string{"": {"name", "rate", "timeout", "inner"}, "inner": {"window"}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c testConfig
+		err := c.UnmarshalJSON(b)
+		var viaJSON testConfig
+		errJSON := json.Unmarshal(b, &viaJSON)
+		if (err == nil) != (errJSON == nil) {
+			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
+		}
+		if err == nil {
+			if c.Hook != nil || !assert.ObjectsAreEqual(c, viaJSON) {
+				t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, c, viaJSON)
+			}
+			return
+		}
+		if !strings.HasPrefix(err.Error(), "test: config: ") {
+			t.Fatalf("%q: error %q lacks the prefix", b, err)
+		}
+		u, ok := errors.AsType[*UnknownFieldError](err)
+		if !ok {
+			return
+		}
+		// The key is top-level if the object has it as written (a key may
+		// hold a dot); otherwise it is under "inner".
+		var top map[string]json.RawMessage
+		_ = json.Unmarshal(b, &top)
+		parent, key := "", u.Field
+		if _, isTop := top[u.Field]; !isTop {
+			p, k, nested := strings.Cut(u.Field, ".")
+			if !nested || !strings.EqualFold(p, "inner") {
+				t.Fatalf("%q: key %q reported unknown is neither at the top nor under inner", b, u.Field)
+			}
+			parent, key = "inner", k
+		}
+		for _, name := range known[parent] {
+			if strings.EqualFold(key, name) {
+				t.Fatalf("%q: key %q reported unknown, but it matches %q", b, u.Field, name)
+			}
+		}
+	})
 }
