@@ -19,6 +19,8 @@ import (
 //
 // Config is JSON-taggable so operators can keep it in a file; durations are
 // written as Go duration strings ("250ms", "1m30s") or integer nanoseconds.
+// A key that names no field is an error (see [Config.UnmarshalJSON]), and
+// every float field must be finite, in Go as in JSON.
 type Config struct {
 	// Name identifies the breaker in OnStateChange calls. In a [Group], each
 	// breaker is named by its key.
@@ -227,8 +229,14 @@ func (c Config) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes c, accepting durations as Go duration strings
-// ("250ms") or integer nanoseconds. Unknown fields are ignored, as by
-// encoding/json; New validates the values.
+// ("250ms") or integer nanoseconds; New validates the values.
+//
+// A key that matches no field, such as a misspelt "failureRte", is always
+// an error naming it (`breaker: config: unknown field "failureRte"`), even
+// when the caller's json.Decoder allows unknown fields: a typo in an
+// operator's file must not silently leave a field at its default. Keys
+// match as encoding/json matches them, ignoring case ("FailureRate" is
+// "failureRate"); Classify and OnStateChange have no key.
 func (c *Config) UnmarshalJSON(b []byte) error {
 	type plain Config
 	aux := struct {
@@ -244,8 +252,5 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		OpenDuration:      (*jsonx.Duration)(&c.OpenDuration),
 		MaxOpenDuration:   (*jsonx.Duration)(&c.MaxOpenDuration),
 	}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return fmt.Errorf("breaker: config: %w", err)
-	}
-	return nil
+	return jsonx.DecodeConfig("breaker: config", b, &aux)
 }

@@ -261,7 +261,8 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 // operatorJSON is a configuration file as an operator would write it:
-// durations as strings, one as integer nanoseconds, an unknown field.
+// durations as strings, one as integer nanoseconds. (An unknown field would
+// be an error: see json_test.go.)
 const operatorJSON = `{
 	"name": "payments",
 	"consecutiveFailures": 7,
@@ -276,8 +277,7 @@ const operatorJSON = `{
 	"maxOpenDuration": "1m30s",
 	"openJitter": 0.2,
 	"halfOpenProbes": 3,
-	"halfOpenSuccesses": 2,
-	"comment": "unknown fields are ignored"
+	"halfOpenSuccesses": 2
 }`
 
 // allJSONFields sets every field that has a JSON name (validity aside).
@@ -400,8 +400,14 @@ func TestConfigJSON(t *testing.T) {
 		assert.NotContains(t, strings.ToLower(string(out)), "classify")
 		assert.NotContains(t, strings.ToLower(string(out)), "onstatechange")
 
+		// The functions have no key: naming one is an error.
+		for _, key := range []string{"classify", "onStateChange"} {
+			err := json.Unmarshal([]byte(`{"`+key+`":"x","openDuration":"1s"}`), &cfg)
+			assert.EqualError(t, err, `breaker: config: unknown field "`+key+`"`)
+		}
+
 		// Unmarshalling leaves the functions the caller set.
-		require.NoError(t, json.Unmarshal([]byte(`{"classify":"x","onStateChange":1,"openDuration":"1s"}`), &cfg))
+		require.NoError(t, json.Unmarshal([]byte(`{"openDuration":"1s"}`), &cfg))
 		assert.NotNil(t, cfg.Classify)
 		assert.NotNil(t, cfg.OnStateChange)
 		assert.Equal(t, time.Second, cfg.OpenDuration)

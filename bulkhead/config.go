@@ -14,6 +14,7 @@ import (
 //
 // Config is JSON-taggable so operators can keep it in a file; MaxWait is
 // written as a Go duration string ("250ms", "1m30s") or integer nanoseconds.
+// A key that names no field is an error (see [Config.UnmarshalJSON]).
 type Config struct {
 	// MaxConcurrent is how many calls may be in flight at once, from 1 to
 	// 1<<30; default 25. [Bulkhead.SetLimit] changes it at run time.
@@ -69,8 +70,13 @@ func (c Config) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes c, accepting MaxWait as a Go duration string
-// ("250ms") or integer nanoseconds. Unknown fields are ignored, as by
-// encoding/json; New validates the values.
+// ("250ms") or integer nanoseconds; New validates the values.
+//
+// A key that matches no field, such as a misspelt "maxWaitng", is always an
+// error naming it (`bulkhead: config: unknown field "maxWaitng"`), even when
+// the caller's json.Decoder allows unknown fields: a typo in an operator's
+// file must not silently leave a field at its default. Keys match as
+// encoding/json matches them, ignoring case ("MaxWaiting" is "maxWaiting").
 func (c *Config) UnmarshalJSON(b []byte) error {
 	type plain Config
 	aux := struct {
@@ -80,8 +86,5 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		plain:   (*plain)(c),
 		MaxWait: (*jsonx.Duration)(&c.MaxWait),
 	}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return fmt.Errorf("bulkhead: config: %w", err)
-	}
-	return nil
+	return jsonx.DecodeConfig("bulkhead: config", b, &aux)
 }

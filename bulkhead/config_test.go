@@ -97,12 +97,12 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, want, cfg, "the caller's Config is not modified")
 }
 
-// operatorJSON is a configuration file as an operator would write it.
+// operatorJSON is a configuration file as an operator would write it. (An
+// unknown field would be an error: see json_test.go.)
 const operatorJSON = `{
 	"maxConcurrent": 40,
 	"maxWaiting": 100,
-	"maxWait": "250ms",
-	"comment": "unknown fields are ignored"
+	"maxWait": "250ms"
 }`
 
 func TestConfigJSON(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/seawall-go/seawall/internal/jsonx"
 )
 
 // Config configures a [Limiter]: a token bucket of Burst tokens, initially
@@ -16,13 +18,24 @@ import (
 // no limit.
 //
 // Config is JSON-taggable so operators can keep it in a file:
-// {"rate": 100, "burst": 20}, or {"rate": "inf"} for no limit.
+// {"rate": 100, "burst": 20}, or {"rate": "inf"} for no limit. A key that
+// names no field is an error (see [Config.UnmarshalJSON]).
 type Config struct {
 	// Rate is the number of events allowed per second on average, in
-	// (0, 1e9], or math.Inf(1) (JSON "inf") for no limit: every event is
-	// allowed and the limiter reads no clock. The time between two events,
-	// 1/Rate, is kept rounded to the nanosecond, so rates above about 1e6/s
-	// are approximate (off by at most 0.5 ns per event).
+	// (0, 1e9], or +Inf for no limit: every event is allowed and the
+	// limiter reads no clock. The time between two events, 1/Rate, is kept
+	// rounded to the nanosecond, so rates above about 1e6/s are
+	// approximate (off by at most 0.5 ns per event).
+	//
+	// No limit is one value, accepted the same way everywhere: math.Inf(1)
+	// in Go (by New, NewKeyed and SetRate), the string "inf" in JSON (in
+	// any case, with or without a "+"; MarshalJSON writes "inf"). Nothing
+	// else means no limit: 0, a negative rate, -Inf and NaN are refused by
+	// New and SetRate with an error naming Rate, as is a rate above 1e9
+	// (math.MaxFloat64, x/time/rate's Inf, included); JSON has no number
+	// for infinity, and no other string is a rate. Rate is the only float of
+	// seawall's configs where infinity has a meaning: every other must be
+	// finite.
 	Rate float64 `json:"rate"`
 
 	// Burst is the size of the bucket: the number of events allowed at once
@@ -107,7 +120,8 @@ func fmtRefill(ns float64) string {
 	return time.Duration(ns).String()
 }
 
-// jsonRate is a rate in JSON: a number, or the string "inf" for no limit.
+// jsonRate is a rate in JSON: a number, or the string "inf" (in any case,
+// with or without a "+") for no limit. See Config.Rate.
 type jsonRate float64
 
 func (r jsonRate) MarshalJSON() ([]byte, error) {
@@ -146,23 +160,27 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	}{jsonRate(c.Rate), c.Burst})
 }
 
-// UnmarshalJSON decodes c, accepting Rate as a number or the string "inf".
-// Unknown fields are ignored, as by encoding/json; New validates the values.
+// UnmarshalJSON decodes c, accepting Rate as a number or the string "inf";
+// New validates the values.
+//
+// A key that matches no field, such as a misspelt "brust", is always an
+// error naming it (`ratelimit: config: unknown field "brust"`), even when
+// the caller's json.Decoder allows unknown fields: a typo in an operator's
+// file must not silently leave a field at its default. Keys match as
+// encoding/json matches them, ignoring case ("Rate" is "rate").
 func (c *Config) UnmarshalJSON(b []byte) error {
 	aux := struct {
 		Rate  *jsonRate `json:"rate"`
 		Burst *int      `json:"burst"`
 	}{(*jsonRate)(&c.Rate), &c.Burst}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return fmt.Errorf("ratelimit: config: %w", err)
-	}
-	return nil
+	return jsonx.DecodeConfig("ratelimit: config", b, &aux)
 }
 
 // KeyedConfig configures a [Keyed] limiter: one bucket per key, each
 // configured by the embedded Config, and at most MaxKeys keys.
 //
-// It is JSON-taggable like Config: {"rate": 10, "burst": 5, "maxKeys": 100000}.
+// It is JSON-taggable like Config: {"rate": 10, "burst": 5, "maxKeys": 100000},
+// and a key that names no field is an error (see [KeyedConfig.UnmarshalJSON]).
 type KeyedConfig struct {
 	Config
 
@@ -200,17 +218,16 @@ func (c KeyedConfig) MarshalJSON() ([]byte, error) {
 	}{jsonRate(c.Rate), c.Burst, c.MaxKeys})
 }
 
-// UnmarshalJSON decodes c, accepting Rate as a number or the string "inf".
-// Unknown fields are ignored, as by encoding/json; NewKeyed validates the
-// values.
+// UnmarshalJSON decodes c, accepting Rate as a number or the string "inf";
+// NewKeyed validates the values. As for [Config.UnmarshalJSON], a key that
+// matches no field is always an error naming it
+// (`ratelimit: keyed config: unknown field "maxKey"`); keys match ignoring
+// case.
 func (c *KeyedConfig) UnmarshalJSON(b []byte) error {
 	aux := struct {
 		Rate    *jsonRate `json:"rate"`
 		Burst   *int      `json:"burst"`
 		MaxKeys *int      `json:"maxKeys"`
 	}{(*jsonRate)(&c.Rate), &c.Burst, &c.MaxKeys}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return fmt.Errorf("ratelimit: config: %w", err)
-	}
-	return nil
+	return jsonx.DecodeConfig("ratelimit: keyed config", b, &aux)
 }

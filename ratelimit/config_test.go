@@ -95,8 +95,10 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigJSON(t *testing.T) {
 	var c Config
-	require.NoError(t, json.Unmarshal([]byte(`{"rate": 2.5, "burst": 4, "unknown": 1}`), &c))
+	require.NoError(t, json.Unmarshal([]byte(`{"rate": 2.5, "burst": 4}`), &c))
 	assert.Equal(t, Config{Rate: 2.5, Burst: 4}, c)
+	assert.EqualError(t, json.Unmarshal([]byte(`{"rate": 2.5, "burst": 4, "unknown": 1}`), &c),
+		`ratelimit: config: unknown field "unknown"`, "an unknown field is an error (see json_test.go)")
 	out, err := json.Marshal(c)
 	require.NoError(t, err)
 	assert.JSONEq(t, `{"rate":2.5,"burst":4}`, string(out))

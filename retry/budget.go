@@ -33,7 +33,9 @@ const (
 // likely a mistake.
 //
 // BudgetConfig is JSON-taggable so operators can keep it in a file; Window
-// is written as a Go duration string ("10s") or integer nanoseconds.
+// is written as a Go duration string ("10s") or integer nanoseconds. A key
+// that names no field is an error (see [BudgetConfig.UnmarshalJSON]), and
+// every float field must be finite, in Go as in JSON.
 type BudgetConfig struct {
 	// Disabled turns the budget off: NewBudget returns a nil *Budget, on
 	// which every method is a no-op and every retry is allowed. The other
@@ -204,8 +206,14 @@ func (c BudgetConfig) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes c, accepting Window as a Go duration string ("10s")
-// or integer nanoseconds. Unknown fields are ignored, as by encoding/json;
-// NewBudget validates the values.
+// or integer nanoseconds; NewBudget validates the values.
+//
+// A key that matches no field, such as a misspelt "windw", is always an
+// error naming it (`retry: budget config: unknown field "windw"`; within a
+// [Config], `retry: config: unknown field "budget.windw"`), even when the
+// caller's json.Decoder allows unknown fields: a typo in an operator's file
+// must not silently leave a field at its default. Keys match as
+// encoding/json matches them, ignoring case ("MaxTokens" is "maxTokens").
 func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 	type plain BudgetConfig
 	aux := struct {
@@ -215,10 +223,7 @@ func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 		plain:  (*plain)(c),
 		Window: (*jsonx.Duration)(&c.Window),
 	}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return fmt.Errorf("retry: budget config: %w", err)
-	}
-	return nil
+	return jsonx.DecodeConfig("retry: budget config", b, &aux)
 }
 
 // A Budget bounds retries to a share of requests, so that when a dependency

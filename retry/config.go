@@ -42,7 +42,9 @@ type BackOff interface {
 // 1 retry a second) per Retry.
 //
 // Config is JSON-taggable so operators can keep it in a file; durations are
-// written as Go duration strings ("250ms") or integer nanoseconds.
+// written as Go duration strings ("250ms") or integer nanoseconds. A key
+// that names no field, here or in the budget, is an error (see
+// [Config.UnmarshalJSON]), and Multiplier must be finite, in Go as in JSON.
 type Config struct {
 	// MaxAttempts is the number of attempts, including the first: 1 means
 	// no retry. Default 3; at most 1000.
@@ -186,7 +188,16 @@ func (c Config) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON decodes c, accepting durations as Go duration strings
-// ("250ms") or integer nanoseconds. New validates the values.
+// ("250ms") or integer nanoseconds; New validates the values.
+//
+// A key that matches no field, such as a misspelt "maxAttemps", is always
+// an error naming it (`retry: config: unknown field "maxAttemps"`), even
+// when the caller's json.Decoder allows unknown fields: a typo in an
+// operator's file must not silently leave a field at its default. A key
+// unknown to the budget is named by its path from the top
+// (`retry: config: unknown field "budget.windw"`). Keys match as
+// encoding/json matches them, ignoring case ("MaxAttempts" is
+// "maxAttempts"); the function fields and SharedBudget have no key.
 func (c *Config) UnmarshalJSON(b []byte) error {
 	type plain Config
 	aux := struct {
@@ -196,6 +207,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		MaxDelay       *jsonx.Duration `json:"maxDelay,omitempty"`
 		MaxHint        *jsonx.Duration `json:"maxHint,omitempty"`
 		AttemptTimeout *jsonx.Duration `json:"attemptTimeout,omitempty"`
+		Budget         *budgetJSON     `json:"budget"`
 	}{
 		plain:          (*plain)(c),
 		MaxElapsed:     (*jsonx.Duration)(&c.MaxElapsed),
@@ -203,9 +215,15 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		MaxDelay:       (*jsonx.Duration)(&c.MaxDelay),
 		MaxHint:        (*jsonx.Duration)(&c.MaxHint),
 		AttemptTimeout: (*jsonx.Duration)(&c.AttemptTimeout),
+		Budget:         (*budgetJSON)(&c.Budget),
 	}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return fmt.Errorf("retry: config: %w", err)
-	}
-	return nil
+	return jsonx.DecodeConfig("retry: config", b, &aux)
+}
+
+// budgetJSON decodes Config.Budget, naming a key unknown to the budget by
+// its path from the top of the file ("budget.windw").
+type budgetJSON BudgetConfig
+
+func (b *budgetJSON) UnmarshalJSON(data []byte) error {
+	return jsonx.InField("budget", (*BudgetConfig)(b).UnmarshalJSON(data))
 }

@@ -1,0 +1,163 @@
+package breaker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seawall-go/seawall/internal/jsonx"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestConfigJSONUnknownField: a key that names no field is an error naming
+// it, however the Config is decoded.
+func TestConfigJSONUnknownField(t *testing.T) {
+	for _, tt := range []struct{ doc, key string }{
+		{`{"failureRte":0.5,"countWindow":10}`, "failureRte"},
+		{`{"openDuraton":"1s"}`, "openDuraton"}, // a duration, decoded through its override
+		{`{"timeWindow":"1m","timeWindowBucket":6}`, "timeWindowBucket"},
+		{`{"comment":"an operator's note"}`, "comment"},
+		{`{"name ":"x"}`, "name "},
+		{`{"classify":"x"}`, "classify"}, // a function has no key
+		{`{"consecutiveFailures":3,"Consecutive_Failures":4}`, "Consecutive_Failures"},
+	} {
+		t.Run(tt.doc, func(t *testing.T) {
+			want := `breaker: config: unknown field "` + tt.key + `"`
+			run := func(t *testing.T, err error) {
+				t.Helper()
+				require.Error(t, err)
+				assert.Equal(t, want, err.Error())
+				u, ok := errors.AsType[*jsonx.UnknownFieldError](err)
+				require.True(t, ok, "%T is not an *UnknownFieldError", err)
+				assert.Equal(t, tt.key, u.Field)
+			}
+			var c Config
+			run(t, json.Unmarshal([]byte(tt.doc), &c))
+			run(t, c.UnmarshalJSON([]byte(tt.doc)))
+			for _, disallow := range []bool{false, true} {
+				dec := json.NewDecoder(strings.NewReader(tt.doc))
+				if disallow {
+					dec.DisallowUnknownFields()
+				}
+				run(t, dec.Decode(&c))
+			}
+			var file struct {
+				Breakers map[string]Config `json:"breakers"`
+			}
+			run(t, json.Unmarshal([]byte(`{"breakers":{"db":`+tt.doc+`}}`), &file))
+		})
+	}
+}
+
+// TestConfigJSONCase: keys match field names ignoring case, as encoding/json
+// matches them; what matters is that no key is dropped.
+func TestConfigJSONCase(t *testing.T) {
+	const doc = `{"FailureRate":0.5,"COUNTWINDOW":20,"OpenDuration":"2s","minimumcalls":5}`
+	want := Config{FailureRate: 0.5, CountWindow: 20, OpenDuration: 2 * time.Second, MinimumCalls: 5}
+	var c Config
+	require.NoError(t, json.Unmarshal([]byte(doc), &c))
+	assert.Equal(t, want, c)
+	c = Config{}
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&c))
+	assert.Equal(t, want, c)
+}
+
+// TestConfigFloatsFinite: no float field of Config means anything when
+// infinite, so infinity is refused in Go (by New) and in JSON (which has no
+// infinite number, and no "inf" string for these fields), as NaN is.
+func TestConfigFloatsFinite(t *testing.T) {
+	// A config valid but for the field under test.
+	base := Config{CountWindow: 10, SlowCallThreshold: time.Second}
+	for _, field := range []string{"FailureRate", "SlowCallRate", "OpenBackoff", "OpenJitter"} {
+		key := strings.ToLower(field[:1]) + field[1:]
+		t.Run(field, func(t *testing.T) {
+			for _, v := range []float64{math.Inf(1), math.Inf(-1), math.NaN()} {
+				cfg := base
+				reflect.ValueOf(&cfg).Elem().FieldByName(field).SetFloat(v)
+				_, err := New(cfg)
+				require.Error(t, err, "%s %v", field, v)
+				assert.Contains(t, err.Error(), "breaker: "+field+" "+fmt.Sprint(v))
+			}
+			for _, doc := range []string{`{"` + key + `":"inf"}`, `{"` + key + `":"+Inf"}`, `{"` + key + `":1e999}`, `{"` + key + `":"NaN"}`} {
+				var c Config
+				err := json.Unmarshal([]byte(doc), &c)
+				require.Error(t, err, doc)
+				assert.True(t, strings.HasPrefix(err.Error(), "breaker: config: "), err.Error())
+				assert.Contains(t, err.Error(), key)
+			}
+		})
+	}
+}
+
+// fuzzSeeds are configuration files, valid and not, for FuzzConfigJSON.
+var fuzzSeeds = []string{
+	operatorJSON,
+	`{}`,
+	`null`,
+	`{"failureRate":0.5,"countWindow":10,"minimumCalls":4}`,
+	`{"slowCallRate":0.5,"slowCallThreshold":"3ms","timeWindow":"50ms","minimumCalls":5}`,
+	`{"consecutiveFailures":2,"openDuration":"1s","openBackoff":2,"maxOpenDuration":"8s","openJitter":0.5,"halfOpenProbes":3,"halfOpenSuccesses":2}`,
+	`{"FailureRate":1,"TimeWindow":"10s","TimeWindowBuckets":1000}`,
+	`{"failureRte":0.5}`,
+	`{"openBackoff":"inf"}`,
+	`{"openDuration":-1,"maxOpenDuration":"-1s"}`,
+	`{"timeWindow":"1h","timeWindowBuckets":0,"countWindow":100000}`,
+	`{"halfOpenProbes":65535,"halfOpenSuccesses":65536}`,
+	`{"name":"\u00fc\u003c","openJitter":0.999999}`,
+}
+
+// FuzzConfigJSON decodes arbitrary bytes into a Config. Decoding directly
+// and through json.Unmarshal must agree; a decoded Config must survive its
+// JSON round trip unchanged; and New must return a breaker or an error
+// prefixed "breaker: ", never panic.
+func FuzzConfigJSON(f *testing.F) {
+	for _, s := range fuzzSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Config
+		err := c.UnmarshalJSON(b)
+		var viaJSON Config
+		errJSON := json.Unmarshal(b, &viaJSON)
+		if (err == nil) != (errJSON == nil) {
+			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
+		}
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "breaker: config: ") {
+				t.Fatalf("%q: error %q lacks the prefix", b, err)
+			}
+			return
+		}
+		if !reflect.DeepEqual(c, viaJSON) {
+			t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, c, viaJSON)
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, c, err)
+		}
+		var back Config
+		if err := json.Unmarshal(out, &back); err != nil || !reflect.DeepEqual(back, c) {
+			t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, c, out, back, err)
+		}
+		br, err := New(c)
+		if err != nil {
+			if br != nil || !strings.HasPrefix(err.Error(), "breaker: ") {
+				t.Fatalf("New(%+v) = %v, %v", c, br, err)
+			}
+			return
+		}
+		// An accepted breaker works: a call through it does not panic.
+		p, err := br.Allow()
+		if err == nil {
+			p.Done(nil)
+		}
+	})
+}

@@ -1,0 +1,199 @@
+package retry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seawall-go/seawall/internal/jsonx"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// checkUnknownField checks that decoding doc into a fresh value, by any
+// route, fails with want, an *UnknownFieldError for field.
+func checkUnknownField[T any](t *testing.T, doc, want, field string) {
+	t.Helper()
+	run := func(route string, err error) {
+		t.Helper()
+		require.Error(t, err, route)
+		assert.Equal(t, want, err.Error(), route)
+		u, ok := errors.AsType[*jsonx.UnknownFieldError](err)
+		require.True(t, ok, "%s: %T is not an *UnknownFieldError", route, err)
+		assert.Equal(t, field, u.Field, route)
+	}
+	var v T
+	run("json.Unmarshal", json.Unmarshal([]byte(doc), &v))
+	run("UnmarshalJSON", any(&v).(json.Unmarshaler).UnmarshalJSON([]byte(doc)))
+	for _, disallow := range []bool{false, true} {
+		dec := json.NewDecoder(strings.NewReader(doc))
+		if disallow {
+			dec.DisallowUnknownFields()
+		}
+		run(fmt.Sprintf("Decoder, DisallowUnknownFields %v", disallow), dec.Decode(&v))
+	}
+	var file struct {
+		Policies map[string]T `json:"policies"`
+	}
+	run("in a file", json.Unmarshal([]byte(`{"policies":{"db":`+doc+`}}`), &file))
+}
+
+// TestConfigJSONUnknownField: a key that names no field, in a Config or in
+// its budget, is an error naming it by its path, however it is decoded.
+func TestConfigJSONUnknownField(t *testing.T) {
+	for _, tt := range []struct{ doc, key string }{
+		{`{"maxAttemps":5}`, "maxAttemps"},
+		{`{"dealy":"1s"}`, "dealy"},
+		{`{"delay":"1s","maxDelay":"2s","attemptTimout":"1s"}`, "attemptTimout"},
+		{`{"comment":"an operator's note"}`, "comment"},
+		{`{"retryable":true}`, "retryable"},     // a function has no key
+		{`{"sharedBudget":{}}`, "sharedBudget"}, // nor has SharedBudget
+		{`{"budget":{"windw":"10s"}}`, "budget.windw"},
+		{`{"maxAttempts":2,"budget":{"mode":"tokens","maxToken":5}}`, "budget.maxToken"},
+		{`{"Budget":{"Ratio":0.2,"noFloo":true}}`, "budget.noFloo"},
+	} {
+		t.Run(tt.doc, func(t *testing.T) {
+			checkUnknownField[Config](t, tt.doc, `retry: config: unknown field "`+tt.key+`"`, tt.key)
+		})
+	}
+}
+
+func TestBudgetConfigJSONUnknownField(t *testing.T) {
+	for _, tt := range []struct{ doc, key string }{
+		{`{"windw":"10s"}`, "windw"},
+		{`{"mode":"tokens","tokenRatoi":0.5}`, "tokenRatoi"},
+		{`{"enabled":true}`, "enabled"},
+	} {
+		t.Run(tt.doc, func(t *testing.T) {
+			checkUnknownField[BudgetConfig](t, tt.doc, `retry: budget config: unknown field "`+tt.key+`"`, tt.key)
+		})
+	}
+}
+
+// TestConfigJSONCase: keys match field names ignoring case, as encoding/json
+// matches them; what matters is that no key is dropped.
+func TestConfigJSONCase(t *testing.T) {
+	const doc = `{"MaxAttempts":4,"DELAY":"1s","jitter":"none","Budget":{"MODE":"tokens","MaxTokens":20}}`
+	want := Config{MaxAttempts: 4, Delay: time.Second, Jitter: NoJitter, Budget: BudgetConfig{Mode: "tokens", MaxTokens: 20}}
+	var c Config
+	require.NoError(t, json.Unmarshal([]byte(doc), &c))
+	assert.Equal(t, want, c)
+	c = Config{}
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&c))
+	assert.Equal(t, want, c)
+}
+
+// TestConfigFloatsFinite: no float field of Config or BudgetConfig means
+// anything when infinite, so infinity is refused in Go (by New) and in JSON
+// (which has no infinite number, and no "inf" string for these fields), as
+// NaN is.
+func TestConfigFloatsFinite(t *testing.T) {
+	for _, tt := range []struct {
+		field string // the Go field, under Config or Config.Budget
+		mode  string // the budget's mode, for a budget field
+	}{
+		{"Multiplier", ""},
+		{"Budget.Ratio", "ratio"},
+		{"Budget.MinRetriesPerSecond", "ratio"},
+		{"Budget.MaxTokens", "tokens"},
+		{"Budget.TokenRatio", "tokens"},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			goName, inBudget := strings.CutPrefix(tt.field, "Budget.")
+			key := strings.ToLower(goName[:1]) + goName[1:]
+			prefix := "retry: "
+			if inBudget {
+				prefix = "retry: budget "
+			}
+			for _, v := range []float64{math.Inf(1), math.Inf(-1), math.NaN()} {
+				cfg := Config{Budget: BudgetConfig{Mode: tt.mode}}
+				target := reflect.ValueOf(&cfg).Elem()
+				if inBudget {
+					target = target.FieldByName("Budget")
+				}
+				target.FieldByName(goName).SetFloat(v)
+				_, err := New(cfg)
+				require.Error(t, err, "%s %v", tt.field, v)
+				assert.Contains(t, err.Error(), prefix+goName+" "+fmt.Sprint(v))
+			}
+			for _, val := range []string{`"inf"`, `"+Inf"`, `1e999`, `"NaN"`} {
+				doc := `{"` + key + `":` + val + `}`
+				if inBudget {
+					doc = `{"budget":{"mode":"` + tt.mode + `","` + key + `":` + val + `}}`
+				}
+				var c Config
+				err := json.Unmarshal([]byte(doc), &c)
+				require.Error(t, err, doc)
+				assert.True(t, strings.HasPrefix(err.Error(), "retry: config: "), err.Error())
+				assert.Contains(t, err.Error(), key)
+			}
+		})
+	}
+}
+
+// FuzzConfigJSON decodes arbitrary bytes into a Config. Decoding directly
+// and through json.Unmarshal must agree; a decoded Config must survive its
+// JSON round trip unchanged; and New must return a Retry or an error
+// prefixed "retry: ", never panic.
+func FuzzConfigJSON(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `null`,
+		`{"maxAttempts":4,"maxElapsed":"30s","delay":"250ms","maxDelay":"5s","multiplier":1.5,
+			"jitter":"equal","maxHint":"1m","attemptTimeout":2000000000,"budget":{"ratio":0.2}}`,
+		`{"maxAttempts":1000,"delay":1,"maxDelay":"2562047h","multiplier":100,"jitter":"decorrelated"}`,
+		`{"maxAttempts":-1,"multiplier":0.5,"jitter":"lots"}`,
+		`{"budget":{"mode":"tokens","maxTokens":1000,"tokenRatio":1000}}`,
+		`{"budget":{"disabled":true,"noFloor":true,"window":"1h"}}`,
+		`{"budget":{"mode":"bogus","ratio":"inf"}}`,
+		`{"budget":{"windw":"10s"}}`,
+		`{"Budget":{"Mode":"tokens"},"budget":{"ratio":0.5}}`,
+		`{"multiplier":"inf"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Config
+		err := c.UnmarshalJSON(b)
+		var viaJSON Config
+		errJSON := json.Unmarshal(b, &viaJSON)
+		if (err == nil) != (errJSON == nil) {
+			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
+		}
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "retry: config: ") {
+				t.Fatalf("%q: error %q lacks the prefix", b, err)
+			}
+			return
+		}
+		if !reflect.DeepEqual(c, viaJSON) {
+			t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, c, viaJSON)
+		}
+		out, err := json.Marshal(c)
+		if err != nil {
+			t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, c, err)
+		}
+		var back Config
+		if err := json.Unmarshal(out, &back); err != nil || !reflect.DeepEqual(back, c) {
+			t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, c, out, back, err)
+		}
+		r, err := New(c)
+		if err != nil {
+			if r != nil || !strings.HasPrefix(err.Error(), "retry: ") {
+				t.Fatalf("New(%+v) = %v, %v", c, r, err)
+			}
+			return
+		}
+		// An accepted Retry works: a call that succeeds at once returns nil.
+		if err := r.Do(context.Background(), func(context.Context) error { return nil }); err != nil {
+			t.Fatalf("Do with %+v: %v", c, err)
+		}
+	})
+}
