@@ -47,8 +47,9 @@ const PushbackKey = "grpc-retry-pushback-ms"
 // [CallRetryCodes] override the client's settings for one call.
 //
 // Streams are retried only while nothing has been received from the
-// server: a stream is committed by its first response header or message,
-// and a committed stream is never replayed. A server-streaming call (one
+// server: a stream is committed by its first response header (whether or
+// not the caller asks for it) or message, and a committed stream is never
+// replayed (gRFC A6). A server-streaming call (one
 // request message, many responses) is retried until it commits, its one
 // request replayed; client-streaming and bidirectional calls are retried
 // only when the stream cannot be opened, never once a message has been
@@ -71,8 +72,11 @@ const PushbackKey = "grpc-retry-pushback-ms"
 //
 // With WithAttemptTimeout, each attempt of a unary call has its own
 // timeout, and one that runs out of it is retried. An attempt of a
-// server-streaming call has that long to commit (its first response); once
-// committed, the stream lives as long as the call. Client-streaming and
+// server-streaming call has that long to commit: to receive its first
+// message, or its header if the caller asks for it (Header); once
+// committed, the stream lives as long as the call. An attempt cut by its
+// timeout after its header arrived unasked is committed all the same: it
+// is not retried, and the call ends with DEADLINE_EXCEEDED. Client-streaming and
 // bidirectional calls have no attempt timeout, only the call's deadline.
 // An attempt that runs out of its timeout counts as a failure for the
 // breaker.
@@ -468,6 +472,10 @@ func (cs *clientStream) open(ctx context.Context) error {
 	return nil
 }
 
+// errAttemptTimedOut is the outcome of a streaming attempt cut by its
+// attempt timeout: a failure, where the cut itself reads as a cancellation.
+var errAttemptTimedOut = status.Error(codes.DeadlineExceeded, "grpcmw: attempt timed out")
+
 // attemptTimer is the attempt timeout of a server-streaming attempt.
 type attemptTimer struct {
 	timer  *time.Timer
@@ -550,11 +558,21 @@ func (cs *clientStream) RecvMsg(m any) error {
 		}
 		timedOut := cs.endAttempt() && cs.ctx.Err() == nil
 		if timedOut {
-			cs.done(status.Error(codes.DeadlineExceeded, "grpcmw: attempt timed out")) // a failure, not a cancellation
+			cs.done(errAttemptTimedOut) // a failure, not a cancellation
 		} else {
 			cs.done(err)
 		}
 		if !cs.replay {
+			return err
+		}
+		if cs.headerReceived() {
+			// Committed by its header, which the caller did not ask for:
+			// never replayed (gRFC A6), the attempt's error is the call's.
+			cs.replay = false
+			cs.loop.Record(seawall.Permanent(err))
+			if timedOut {
+				return errAttemptTimedOut // not the context.Canceled of the cut
+			}
 			return err
 		}
 		// Nothing has been received: the attempt failed, and may be retried.
@@ -566,6 +584,16 @@ func (cs *clientStream) RecvMsg(m any) error {
 			return err
 		}
 	}
+}
+
+// headerReceived reports, once RecvMsg has returned an error, whether the
+// attempt received a response header. Header does not block then (the
+// stream has ended), and it returns nil metadata, with a nil error, for a
+// stream that ended without a header: a trailers-only answer, or an
+// attempt cut before any response (grpc.ClientStream's doc).
+func (cs *clientStream) headerReceived() bool {
+	md, err := cs.ClientStream.Header()
+	return err == nil && md != nil
 }
 
 // retryStream opens the streams of the next attempts, replaying the

@@ -197,6 +197,47 @@ func TestServerStreamRetriedUntilCommit(t *testing.T) {
 	assert.Equal(t, 1, svc.count(), "a committed stream is never replayed")
 }
 
+// TestServerStreamCommittedByHeader checks that a server-streaming call
+// whose response header has arrived is committed, as gRFC A6 says, even if
+// the caller never looks at the header: a server that sends its header and
+// then fails is not called again, and the caller gets its error.
+func TestServerStreamCommittedByHeader(t *testing.T) {
+	req := &testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("req")}}
+	for _, tc := range []struct {
+		name   string
+		header bool // the caller asks for the header before it receives
+	}{
+		{"Recv only", false},
+		{"Header, then Recv", true},
+	} {
+		svc := &service{fail: always(codes.Unavailable, ""), sendHeader: true}
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+		stream, err := client.StreamingOutputCall(t.Context(), req)
+		require.NoError(t, err, tc.name)
+		if tc.header {
+			md, err := stream.Header()
+			require.NoError(t, err, tc.name)
+			assert.Equal(t, []string{"sent"}, md.Get("x-attempt"), tc.name)
+		}
+		_, err = stream.Recv()
+		assert.Equal(t, codes.Unavailable, status.Code(err), "%s: %v", tc.name, err)
+		assert.Equal(t, 1, svc.count(), "%s: a stream whose header arrived is never replayed", tc.name)
+		md, err := stream.Header()
+		assert.NoError(t, err, tc.name)
+		assert.Equal(t, []string{"sent"}, md.Get("x-attempt"), "%s: the header is the committed attempt's", tc.name)
+	}
+
+	// A stream that fails before any header (trailers only) is still
+	// retried.
+	svc := &service{fail: always(codes.Unavailable, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	stream, err := client.StreamingOutputCall(t.Context(), req)
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Equal(t, 3, svc.count(), "no header, no commit: retried")
+}
+
 // TestServerStreamAttemptTimeout checks that an attempt of a
 // server-streaming call that gets no response within the attempt timeout
 // is retried, and that a committed stream outlives the timeout.
@@ -222,6 +263,24 @@ func TestServerStreamAttemptTimeout(t *testing.T) {
 		assert.Equal(t, 3, n)
 		assert.Equal(t, 2, svc.count())
 		assert.Equal(t, 2100*time.Millisecond, time.Since(start), "once committed, the stream is not cut by the attempt timeout")
+	})
+}
+
+// TestServerStreamHeaderThenTimeout checks that an attempt cut by its
+// attempt timeout after its header arrived, unasked, is committed: not
+// retried, and the call ends with DEADLINE_EXCEEDED.
+func TestServerStreamHeaderThenTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc := &service{block: true, sendHeader: true}
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay), WithAttemptTimeout(100*time.Millisecond)))...)
+		start := time.Now()
+		stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start))
+		synctest.Wait()
+		assert.Equal(t, 1, svc.count(), "committed by its header: not retried")
 	})
 }
 
