@@ -3,7 +3,6 @@ package grpcmw
 import (
 	"context"
 	"errors"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,11 +30,11 @@ func (c *Client) classify(s *call, err error, trailer metadata.MD) error {
 	if len(vs) == 0 {
 		return err
 	}
-	ms, ok := parsePushback(vs)
+	d, ok := parsePushback(vs)
 	if !ok {
 		return seawall.Permanent(err) // the server says: do not retry
 	}
-	return seawall.WithPushback(err, time.Duration(ms)*time.Millisecond)
+	return seawall.WithPushback(err, d)
 }
 
 // attemptTimeoutError is the error of an attempt that ran out of its
@@ -71,7 +70,7 @@ func (c *Client) permit(cc *grpc.ClientConn, method string) (breaker.Permit, err
 	if err != nil {
 		msg := "grpcmw: circuit breaker open for " + key
 		if d, ok := seawall.RetryAfter(err); ok {
-			msg += "; it lets a call through in " + d.Round(time.Millisecond).String()
+			msg += "; it lets a call through in " + waitText(d)
 		}
 		return p, &rejectedError{err: err, status: status.New(codes.Unavailable, msg)}
 	}

@@ -348,6 +348,22 @@ func TestBreaker(t *testing.T) {
 	assert.Equal(t, 1, svc.count())
 }
 
+// TestBreakerMessageRoundedUp checks that the open breaker's message
+// rounds its wait up to the millisecond, as a pushback trailer would.
+func TestBreakerMessageRoundedUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: 4200*time.Millisecond + 400*time.Microsecond}, 0)
+		require.NoError(t, err)
+		svc := &service{fail: always(codes.Unavailable, "")}
+		client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerMethod)))...)
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{}) // trips the breaker
+		require.Equal(t, codes.Unavailable, status.Code(err))
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+		require.ErrorIs(t, err, breaker.ErrOpen)
+		assert.Equal(t, "grpcmw: circuit breaker open for /grpc.testing.TestService/EmptyCall; it lets a call through in 4.201s", status.Convert(err).Message())
+	})
+}
+
 // TestAbandonedStreamFreesProbe checks that a stream dropped before its
 // first response gives its breaker permit back: a half-open breaker is not
 // left waiting for a probe that never reports.
@@ -424,12 +440,13 @@ func FuzzPushback(f *testing.F) {
 		if second != "" {
 			vs = append(vs, second)
 		}
-		ms, ok := parsePushback(vs)
+		d, ok := parsePushback(vs)
 		if !ok {
 			return
 		}
 		require.Len(t, vs, 1, "two values are ambiguous")
-		assert.GreaterOrEqual(t, ms, int64(0))
+		assert.GreaterOrEqual(t, d, time.Duration(0))
+		assert.Zero(t, d%time.Millisecond, "whole milliseconds")
 		assert.LessOrEqual(t, len(v), 9)
 		for i := 0; i < len(v); i++ {
 			assert.True(t, v[i] >= '0' && v[i] <= '9', "%q accepted", v)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -216,20 +215,18 @@ func (s *Server) reject(code codes.Code, msg string, err error) *rejection {
 		r.pushback, r.has = s.pushback, true
 	}
 	if r.has {
-		msg += "; retry in " + r.pushback.Round(time.Millisecond).String()
+		msg += "; retry in " + waitText(r.pushback)
 	}
 	r.err = status.Error(code, msg)
 	return r
 }
 
-// trailer returns the rejection's pushback trailer, nil if none: the wait in
-// whole milliseconds, rounded up.
+// trailer returns the rejection's pushback trailer, nil if none.
 func (r *rejection) trailer() metadata.MD {
 	if !r.has {
 		return nil
 	}
-	ms := (r.pushback + time.Millisecond - 1) / time.Millisecond
-	return metadata.Pairs(PushbackKey, strconv.FormatInt(int64(ms), 10))
+	return pushbackTrailer(r.pushback)
 }
 
 // Unary is the unary server interceptor (a grpc.UnaryServerInterceptor).

@@ -68,6 +68,19 @@ func TestServerAllowerPushback(t *testing.T) {
 	assert.Zero(t, svc.count())
 }
 
+// TestServerPushbackRoundedUp checks that a wait with a fraction of a
+// millisecond is rounded up, the same way in the trailer and in the
+// status message: a client told "3" finds the server ready, and the text
+// says what the trailer says.
+func TestServerPushbackRoundedUp(t *testing.T) {
+	client := serve(t, &service{}, withServer(newServer(t, WithRateLimit(&allower{}), WithDefaultPushback(2400*time.Microsecond))))
+	var trailer metadata.MD
+	_, err := client.EmptyCall(t.Context(), &testpb.Empty{}, grpc.Trailer(&trailer))
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	assert.Equal(t, []string{"3"}, trailer.Get(PushbackKey))
+	assert.Equal(t, "grpcmw: rate limited; retry in 3ms", status.Convert(err).Message())
+}
+
 // allower is a limiter with only Allow.
 type allower struct{ ok bool }
 
