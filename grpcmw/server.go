@@ -45,7 +45,7 @@ import (
 type Server struct {
 	limiter  ratelimit.Allower
 	tryer    interface{ Try(int) error }
-	keyed    *ratelimit.Keyed
+	keyed    ratelimit.KeyedLimiter
 	key      KeyFunc
 	bulkhead *bulkhead.Bulkhead
 	shedCode codes.Code
@@ -69,13 +69,18 @@ func WithRateLimit(l ratelimit.Allower) ServerOption {
 	}
 }
 
-// WithKeyedRateLimit gives each client its own bucket in k, the client
-// being named by key: nil means the peer's IP address; [MetadataKey] names
-// it by a metadata value (an API key, a tenant). Keys appear in no status,
-// trailer or log.
-func WithKeyedRateLimit(k *ratelimit.Keyed, key KeyFunc) ServerOption {
+// WithKeyedRateLimit gives each client its own limit in k (a
+// *ratelimit.Keyed, or a limit a fleet shares), the client being named by
+// key: nil means the peer's IP address; [MetadataKey] names it by a
+// metadata value (an API key, a tenant). Keys appear in no status, trailer
+// or log.
+//
+// The key k.Try is given may share its bytes with the connection's peer
+// address (see peerKey): k may read it during the call, and must copy a
+// key it keeps, as ratelimit.KeyedLimiter requires.
+func WithKeyedRateLimit(k ratelimit.KeyedLimiter, key KeyFunc) ServerOption {
 	return func(s *Server) error {
-		if k == nil {
+		if k == nil || k == (*ratelimit.Keyed)(nil) {
 			return errors.New("grpcmw: WithKeyedRateLimit with a nil limiter")
 		}
 		if key == nil {
@@ -142,6 +147,14 @@ func peerKey(ctx context.Context) string {
 		if v4 := ip.To4(); v4 != nil {
 			ip = v4 // one key for 192.0.2.1 and ::ffff:192.0.2.1
 		}
+		// The key aliases the address's bytes, without a copy. That is
+		// sound because nothing writes them (the transport sets a peer's
+		// address once), and because the limiter reads the key only during
+		// Try and copies a key it keeps: ratelimit.Keyed clones it when it
+		// remembers a new key (strings.Clone in insert), and the
+		// ratelimit.KeyedLimiter contract requires as much of any limiter
+		// given to WithKeyedRateLimit: a kept key must not share bytes
+		// that belong to the transport.
 		return unsafe.String(unsafe.SliceData(ip), len(ip))
 	}
 	addr := p.Addr.String()

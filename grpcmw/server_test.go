@@ -3,6 +3,7 @@ package grpcmw
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
@@ -107,6 +109,30 @@ func TestServerKeyedByMetadata(t *testing.T) {
 		assert.NotContains(t, err.Error(), "secret-key-42", "keys stay inside")
 		assert.Equal(t, []string{"1000"}, trailer.Get(PushbackKey))
 	})
+}
+
+// TestServerKeyedLimiter checks that any ratelimit.KeyedLimiter will do
+// (a limit a fleet shares), its refusal's hint becoming the pushback.
+func TestServerKeyedLimiter(t *testing.T) {
+	k := &refuser{after: 700 * time.Millisecond}
+	client := serve(t, &service{}, withServer(newServer(t, WithKeyedRateLimit(k, MetadataKey("tenant")))))
+	var trailer metadata.MD
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "tenant", "acme")
+	_, err := client.EmptyCall(ctx, &testpb.Empty{}, grpc.Trailer(&trailer))
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	assert.Equal(t, []string{"700"}, trailer.Get(PushbackKey))
+	assert.Equal(t, []string{"acme"}, k.keys)
+}
+
+// refuser is a KeyedLimiter that refuses every event, with a hint.
+type refuser struct {
+	after time.Duration
+	keys  []string
+}
+
+func (r *refuser) Try(key string, n int) error {
+	r.keys = append(r.keys, strings.Clone(key))
+	return seawall.WithRetryAfter(ratelimit.ErrLimited, r.after)
 }
 
 // TestServerKeyedByPeer runs over a real loopback listener: the default key
@@ -259,6 +285,7 @@ func TestNewServerErrors(t *testing.T) {
 		{WithRateLimit(nil), "grpcmw: WithRateLimit with a nil limiter"},
 		{WithRateLimit((*ratelimit.Limiter)(nil)), "grpcmw: WithRateLimit with a nil limiter"},
 		{WithKeyedRateLimit(nil, nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
+		{WithKeyedRateLimit((*ratelimit.Keyed)(nil), nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
 		{WithLoadShed(nil, codes.Unavailable), "grpcmw: WithLoadShed with a nil bulkhead"},
 		{WithLoadShed(b, codes.Internal), "grpcmw: WithLoadShed code Internal is neither Unavailable nor ResourceExhausted"},
 		{WithDefaultPushback(-time.Second), "grpcmw: WithDefaultPushback(-1s): negative"},
