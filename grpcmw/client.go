@@ -1,6 +1,7 @@
 package grpcmw
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,8 +75,9 @@ type Client struct {
 	userRetryable  bool // the retry.Config had its own Retryable
 }
 
-// A ClientOption configures a [Client].
-type ClientOption func(*clientOptions)
+// A ClientOption configures a [Client]. An option given a bad value makes
+// NewClient return an error that names the option and the value.
+type ClientOption func(*clientOptions) error
 
 type clientOptions struct {
 	retry          *retry.Config
@@ -89,14 +91,27 @@ type clientOptions struct {
 // default 3), backoff, MaxHint (which caps pushback too), budget. If cfg has
 // a Retryable, it decides which errors are retried in place of the codes
 // (WithRetryCodes). Its AttemptTimeout is the client's attempt timeout, as
-// if set by WithAttemptTimeout.
+// if set by WithAttemptTimeout. NewClient validates cfg as retry.New does.
 func WithRetry(cfg retry.Config) ClientOption {
-	return func(o *clientOptions) { o.retry = &cfg }
+	return func(o *clientOptions) error {
+		o.retry = &cfg
+		return nil
+	}
 }
 
-// WithRetryCodes sets the codes that are retried, in place of UNAVAILABLE.
+// WithRetryCodes sets the codes that are retried, in place of UNAVAILABLE;
+// none means that no code is retried. A code that does not exist is an
+// error.
 func WithRetryCodes(c ...codes.Code) ClientOption {
-	return func(o *clientOptions) { o.codes = append([]codes.Code{}, c...) }
+	return func(o *clientOptions) error {
+		for _, code := range c {
+			if code > codes.Unauthenticated {
+				return fmt.Errorf("grpcmw: WithRetryCodes: code %d does not exist", uint32(code))
+			}
+		}
+		o.codes = append([]codes.Code{}, c...)
+		return nil
+	}
 }
 
 // BreakerPerTarget is a BreakerKey: one breaker per connection target.
@@ -111,40 +126,56 @@ type BreakerKey int
 
 // WithBreakers puts a breaker of g in front of every attempt: one per full
 // method name ("/pkg.Service/Method"), or per connection target with
-// BreakerPerTarget.
+// BreakerPerTarget. A nil g, or a key that does not exist, is an error.
 func WithBreakers(g *breaker.Group, key BreakerKey) ClientOption {
-	return func(o *clientOptions) { o.breakers, o.perTarget = g, key == BreakerPerTarget }
+	return func(o *clientOptions) error {
+		if g == nil {
+			return errors.New("grpcmw: WithBreakers with a nil breaker group")
+		}
+		if key != BreakerPerMethod && key != BreakerPerTarget {
+			return fmt.Errorf("grpcmw: WithBreakers: BreakerKey %d does not exist", int(key))
+		}
+		o.breakers, o.perTarget = g, key == BreakerPerTarget
+		return nil
+	}
 }
 
 // WithAttemptTimeout gives each attempt of a unary call a timeout of d,
 // and each attempt of a server-streaming call that long to commit (see
-// [Client]).
+// [Client]); 0 means none. A negative d is an error.
 func WithAttemptTimeout(d time.Duration) ClientOption {
-	return func(o *clientOptions) { o.attemptTimeout = d }
+	return func(o *clientOptions) error {
+		if d < 0 {
+			return fmt.Errorf("grpcmw: WithAttemptTimeout(%v): negative", d)
+		}
+		o.attemptTimeout = d
+		return nil
+	}
 }
 
 // NewClient returns a Client configured by opts, or an error naming the
-// first invalid setting: a field of the retry.Config, a negative attempt
-// timeout, a code that does not exist, a BreakerKey that does not exist.
+// first invalid option and its value: a nil option, a field of the
+// retry.Config, a negative attempt timeout, a code that does not exist, a
+// nil breaker group, a BreakerKey that does not exist. It never panics on
+// its options.
 func NewClient(opts ...ClientOption) (*Client, error) {
 	o := clientOptions{codes: []codes.Code{codes.Unavailable}}
-	for _, opt := range opts {
-		opt(&o)
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("grpcmw: NewClient: opts[%d] is nil", i)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	c := &Client{breakers: o.breakers, perTarget: o.perTarget, attemptTimeout: o.attemptTimeout}
-	if o.attemptTimeout < 0 {
-		return nil, fmt.Errorf("grpcmw: attempt timeout %v is negative", o.attemptTimeout)
-	}
 	for _, code := range o.codes {
-		if code > codes.Unauthenticated {
-			return nil, fmt.Errorf("grpcmw: retry code %d does not exist", uint32(code))
-		}
 		c.codes.add(code)
 	}
 	if o.retry != nil {
 		cfg := *o.retry
 		if cfg.AttemptTimeout < 0 {
-			return nil, fmt.Errorf("grpcmw: retry: AttemptTimeout %v is negative", cfg.AttemptTimeout)
+			return nil, fmt.Errorf("grpcmw: WithRetry: retry: AttemptTimeout %v is negative", cfg.AttemptTimeout)
 		}
 		if c.attemptTimeout == 0 {
 			c.attemptTimeout = cfg.AttemptTimeout
@@ -161,7 +192,7 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		}
 		r, err := retry.New(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("grpcmw: %w", err)
+			return nil, fmt.Errorf("grpcmw: WithRetry: %w", err)
 		}
 		c.retry = r
 	}

@@ -389,20 +389,37 @@ func TestAbandonedStreamFreesProbe(t *testing.T) {
 	})
 }
 
+// TestNewClientErrors checks that every misuse of an option is an error
+// from NewClient that names the option and the bad value, never a panic.
 func TestNewClientErrors(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
+	require.NoError(t, err)
 	for _, tc := range []struct {
-		opts []ClientOption
-		err  string
+		opts   []ClientOption
+		err    string
+		prefix bool // the rest of the message is retry's
 	}{
-		{[]ClientOption{WithAttemptTimeout(-time.Second)}, "grpcmw: attempt timeout -1s is negative"},
-		{[]ClientOption{WithRetryCodes(codes.Code(42))}, "grpcmw: retry code 42 does not exist"},
-		{[]ClientOption{WithRetry(retry.Config{MaxAttempts: -1})}, "grpcmw: retry: MaxAttempts -1"},
-		{[]ClientOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "grpcmw: retry: AttemptTimeout -1ns is negative"},
+		{[]ClientOption{WithAttemptTimeout(-time.Second)}, "grpcmw: WithAttemptTimeout(-1s): negative", false},
+		{[]ClientOption{WithRetryCodes(codes.Code(42))}, "grpcmw: WithRetryCodes: code 42 does not exist", false},
+		{[]ClientOption{WithRetryCodes(codes.OK, codes.Code(17))}, "grpcmw: WithRetryCodes: code 17 does not exist", false},
+		{[]ClientOption{WithRetry(retry.Config{MaxAttempts: -1})}, "grpcmw: WithRetry: retry: MaxAttempts -1", true},
+		{[]ClientOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "grpcmw: WithRetry: retry: AttemptTimeout -1ns is negative", false},
+		{[]ClientOption{WithBreakers(nil, BreakerPerMethod)}, "grpcmw: WithBreakers with a nil breaker group", false},
+		{[]ClientOption{WithBreakers(g, BreakerKey(2))}, "grpcmw: WithBreakers: BreakerKey 2 does not exist", false},
+		{[]ClientOption{WithBreakers(g, BreakerKey(-1))}, "grpcmw: WithBreakers: BreakerKey -1 does not exist", false},
+		{[]ClientOption{WithRetry(noDelay), nil}, "grpcmw: NewClient: opts[1] is nil", false},
 	} {
-		c, err := NewClient(tc.opts...)
-		assert.Nil(t, c)
-		if assert.Error(t, err) {
+		var c *Client
+		var err error
+		require.NotPanics(t, func() { c, err = NewClient(tc.opts...) }, tc.err)
+		assert.Nil(t, c, tc.err)
+		if !assert.Error(t, err, tc.err) {
+			continue
+		}
+		if tc.prefix {
 			assert.True(t, strings.HasPrefix(err.Error(), tc.err), "%q does not start with %q", err, tc.err)
+		} else {
+			assert.EqualError(t, err, tc.err)
 		}
 	}
 }

@@ -52,7 +52,8 @@ type Server struct {
 	pushback time.Duration
 }
 
-// A ServerOption configures a [Server].
+// A ServerOption configures a [Server]. An option given a bad value makes
+// NewServer return an error that names the option and the value.
 type ServerOption func(*Server) error
 
 // WithRateLimit limits the calls of the server, all methods together, with
@@ -119,11 +120,15 @@ func WithDefaultPushback(d time.Duration) ServerOption {
 }
 
 // NewServer returns a Server configured by opts, or an error naming the
-// first invalid setting: a nil limiter or bulkhead, a load-shedding code
-// other than UNAVAILABLE and RESOURCE_EXHAUSTED, a negative pushback.
+// first invalid option and its value: a nil option, a nil limiter or
+// bulkhead, a load-shedding code other than UNAVAILABLE and
+// RESOURCE_EXHAUSTED, a negative pushback. It never panics on its options.
 func NewServer(opts ...ServerOption) (*Server, error) {
 	s := &Server{}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("grpcmw: NewServer: opts[%d] is nil", i)
+		}
 		if err := opt(s); err != nil {
 			return nil, err
 		}

@@ -275,6 +275,8 @@ func TestBackpressureEndToEnd(t *testing.T) {
 	})
 }
 
+// TestNewServerErrors checks that every misuse of an option is an error
+// from NewServer that names the option and the bad value, never a panic.
 func TestNewServerErrors(t *testing.T) {
 	b, err := bulkhead.New(bulkhead.Config{})
 	require.NoError(t, err)
@@ -288,9 +290,13 @@ func TestNewServerErrors(t *testing.T) {
 		{WithKeyedRateLimit((*ratelimit.Keyed)(nil), nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
 		{WithLoadShed(nil, codes.Unavailable), "grpcmw: WithLoadShed with a nil bulkhead"},
 		{WithLoadShed(b, codes.Internal), "grpcmw: WithLoadShed code Internal is neither Unavailable nor ResourceExhausted"},
+		{WithLoadShed(b, codes.Code(42)), "grpcmw: WithLoadShed code Code(42) is neither Unavailable nor ResourceExhausted"},
 		{WithDefaultPushback(-time.Second), "grpcmw: WithDefaultPushback(-1s): negative"},
+		{nil, "grpcmw: NewServer: opts[0] is nil"},
 	} {
-		s, err := NewServer(tc.opt)
+		var s *Server
+		var err error
+		require.NotPanics(t, func() { s, err = NewServer(tc.opt) }, tc.err)
 		assert.Nil(t, s)
 		assert.EqualError(t, err, tc.err)
 	}
