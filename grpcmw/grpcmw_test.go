@@ -44,8 +44,9 @@ type service struct {
 	// sendFirst makes StreamingOutputCall send one response before it fails.
 	sendFirst bool
 	// sendHeader makes StreamingOutputCall send its response header first,
-	// before it blocks or fails.
+	// before it blocks or fails; with header in it, if not nil.
 	sendHeader bool
+	header     metadata.MD
 }
 
 func (s *service) begin(ctx context.Context, payload string) (int, string, error) {
@@ -96,7 +97,7 @@ func (s *service) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*te
 
 func (s *service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, stream testpb.TestService_StreamingOutputCallServer) error {
 	if s.sendHeader {
-		if err := stream.SendHeader(metadata.Pairs("x-attempt", "sent")); err != nil {
+		if err := stream.SendHeader(s.header); err != nil {
 			return err
 		}
 	}
