@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/seawall-go/seawall/breaker"
@@ -197,6 +198,50 @@ func TestServerStreamRetriedUntilCommit(t *testing.T) {
 	assert.Equal(t, 1, svc.count(), "a committed stream is never replayed")
 }
 
+// TestServerStreamCommittedByHeader checks that a server-streaming call
+// whose response header has arrived is committed, as gRFC A6 says, even if
+// the caller never looks at the header: a server that sends its header and
+// then fails is not called again, and the caller gets its error.
+func TestServerStreamCommittedByHeader(t *testing.T) {
+	req := &testpb.StreamingOutputCallRequest{Payload: &testpb.Payload{Body: []byte("req")}}
+	for _, tc := range []struct {
+		name   string
+		header bool // the caller asks for the header before it receives
+		md     metadata.MD
+	}{
+		{"Recv only", false, metadata.Pairs("x-attempt", "sent")},
+		{"Header, then Recv", true, metadata.Pairs("x-attempt", "sent")},
+		{"Recv only, empty header", false, nil},
+	} {
+		svc := &service{fail: always(codes.Unavailable, ""), sendHeader: true, header: tc.md}
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+		stream, err := client.StreamingOutputCall(t.Context(), req)
+		require.NoError(t, err, tc.name)
+		if tc.header {
+			md, err := stream.Header()
+			require.NoError(t, err, tc.name)
+			assert.Equal(t, tc.md.Get("x-attempt"), md.Get("x-attempt"), tc.name)
+		}
+		_, err = stream.Recv()
+		assert.Equal(t, codes.Unavailable, status.Code(err), "%s: %v", tc.name, err)
+		assert.Equal(t, 1, svc.count(), "%s: a stream whose header arrived is never replayed", tc.name)
+		md, err := stream.Header()
+		assert.NoError(t, err, tc.name)
+		assert.NotNil(t, md, "%s: a header came", tc.name)
+		assert.Equal(t, tc.md.Get("x-attempt"), md.Get("x-attempt"), "%s: the header is the committed attempt's", tc.name)
+	}
+
+	// A stream that fails before any header (trailers only) is still
+	// retried.
+	svc := &service{fail: always(codes.Unavailable, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay)))...)
+	stream, err := client.StreamingOutputCall(t.Context(), req)
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Equal(t, 3, svc.count(), "no header, no commit: retried")
+}
+
 // TestServerStreamAttemptTimeout checks that an attempt of a
 // server-streaming call that gets no response within the attempt timeout
 // is retried, and that a committed stream outlives the timeout.
@@ -222,6 +267,24 @@ func TestServerStreamAttemptTimeout(t *testing.T) {
 		assert.Equal(t, 3, n)
 		assert.Equal(t, 2, svc.count())
 		assert.Equal(t, 2100*time.Millisecond, time.Since(start), "once committed, the stream is not cut by the attempt timeout")
+	})
+}
+
+// TestServerStreamHeaderThenTimeout checks that an attempt cut by its
+// attempt timeout after its header arrived, unasked, is committed: not
+// retried, and the call ends with DEADLINE_EXCEEDED.
+func TestServerStreamHeaderThenTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		svc := &service{block: true, sendHeader: true}
+		client := serve(t, svc, nil, withClient(newClient(t, WithRetry(noDelay), WithAttemptTimeout(100*time.Millisecond)))...)
+		start := time.Now()
+		stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
+		assert.Equal(t, 100*time.Millisecond, time.Since(start))
+		synctest.Wait()
+		assert.Equal(t, 1, svc.count(), "committed by its header: not retried")
 	})
 }
 
@@ -289,6 +352,22 @@ func TestBreaker(t *testing.T) {
 	assert.Equal(t, 1, svc.count())
 }
 
+// TestBreakerMessageRoundedUp checks that the open breaker's message
+// rounds its wait up to the millisecond, as a pushback trailer would.
+func TestBreakerMessageRoundedUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: 4200*time.Millisecond + 400*time.Microsecond}, 0)
+		require.NoError(t, err)
+		svc := &service{fail: always(codes.Unavailable, "")}
+		client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerMethod)))...)
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{}) // trips the breaker
+		require.Equal(t, codes.Unavailable, status.Code(err))
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+		require.ErrorIs(t, err, breaker.ErrOpen)
+		assert.Equal(t, "grpcmw: circuit breaker open for /grpc.testing.TestService/EmptyCall; it lets a call through in 4.201s", status.Convert(err).Message())
+	})
+}
+
 // TestAbandonedStreamFreesProbe checks that a stream dropped before its
 // first response gives its breaker permit back: a half-open breaker is not
 // left waiting for a probe that never reports.
@@ -314,20 +393,37 @@ func TestAbandonedStreamFreesProbe(t *testing.T) {
 	})
 }
 
+// TestNewClientErrors checks that every misuse of an option is an error
+// from NewClient that names the option and the bad value, never a panic.
 func TestNewClientErrors(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
+	require.NoError(t, err)
 	for _, tc := range []struct {
-		opts []ClientOption
-		err  string
+		opts   []ClientOption
+		err    string
+		prefix bool // the rest of the message is retry's
 	}{
-		{[]ClientOption{WithAttemptTimeout(-time.Second)}, "grpcmw: attempt timeout -1s is negative"},
-		{[]ClientOption{WithRetryCodes(codes.Code(42))}, "grpcmw: retry code 42 does not exist"},
-		{[]ClientOption{WithRetry(retry.Config{MaxAttempts: -1})}, "grpcmw: retry: MaxAttempts -1"},
-		{[]ClientOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "grpcmw: retry: AttemptTimeout -1ns is negative"},
+		{[]ClientOption{WithAttemptTimeout(-time.Second)}, "grpcmw: WithAttemptTimeout(-1s): negative", false},
+		{[]ClientOption{WithRetryCodes(codes.Code(42))}, "grpcmw: WithRetryCodes: code 42 does not exist", false},
+		{[]ClientOption{WithRetryCodes(codes.OK, codes.Code(17))}, "grpcmw: WithRetryCodes: code 17 does not exist", false},
+		{[]ClientOption{WithRetry(retry.Config{MaxAttempts: -1})}, "grpcmw: WithRetry: retry: MaxAttempts -1", true},
+		{[]ClientOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "grpcmw: WithRetry: retry: AttemptTimeout -1ns is negative", false},
+		{[]ClientOption{WithBreakers(nil, BreakerPerMethod)}, "grpcmw: WithBreakers with a nil breaker group", false},
+		{[]ClientOption{WithBreakers(g, BreakerKey(2))}, "grpcmw: WithBreakers: BreakerKey 2 does not exist", false},
+		{[]ClientOption{WithBreakers(g, BreakerKey(-1))}, "grpcmw: WithBreakers: BreakerKey -1 does not exist", false},
+		{[]ClientOption{WithRetry(noDelay), nil}, "grpcmw: NewClient: opts[1] is nil", false},
 	} {
-		c, err := NewClient(tc.opts...)
-		assert.Nil(t, c)
-		if assert.Error(t, err) {
+		var c *Client
+		var err error
+		require.NotPanics(t, func() { c, err = NewClient(tc.opts...) }, tc.err)
+		assert.Nil(t, c, tc.err)
+		if !assert.Error(t, err, tc.err) {
+			continue
+		}
+		if tc.prefix {
 			assert.True(t, strings.HasPrefix(err.Error(), tc.err), "%q does not start with %q", err, tc.err)
+		} else {
+			assert.EqualError(t, err, tc.err)
 		}
 	}
 }
@@ -365,12 +461,13 @@ func FuzzPushback(f *testing.F) {
 		if second != "" {
 			vs = append(vs, second)
 		}
-		ms, ok := parsePushback(vs)
+		d, ok := parsePushback(vs)
 		if !ok {
 			return
 		}
 		require.Len(t, vs, 1, "two values are ambiguous")
-		assert.GreaterOrEqual(t, ms, int64(0))
+		assert.GreaterOrEqual(t, d, time.Duration(0))
+		assert.Zero(t, d%time.Millisecond, "whole milliseconds")
 		assert.LessOrEqual(t, len(v), 9)
 		for i := 0; i < len(v); i++ {
 			assert.True(t, v[i] >= '0' && v[i] <= '9', "%q accepted", v)

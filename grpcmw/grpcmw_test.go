@@ -43,6 +43,10 @@ type service struct {
 	pause time.Duration
 	// sendFirst makes StreamingOutputCall send one response before it fails.
 	sendFirst bool
+	// sendHeader makes StreamingOutputCall send its response header first,
+	// before it blocks or fails; with header in it, if not nil.
+	sendHeader bool
+	header     metadata.MD
 }
 
 func (s *service) begin(ctx context.Context, payload string) (int, string, error) {
@@ -92,6 +96,11 @@ func (s *service) UnaryCall(ctx context.Context, req *testpb.SimpleRequest) (*te
 }
 
 func (s *service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, stream testpb.TestService_StreamingOutputCallServer) error {
+	if s.sendHeader {
+		if err := stream.SendHeader(s.header); err != nil {
+			return err
+		}
+	}
 	_, pushback, err := s.begin(stream.Context(), string(req.GetPayload().GetBody()))
 	if pushback != "" {
 		stream.SetTrailer(metadata.Pairs(PushbackKey, pushback))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 	"unsafe"
@@ -46,14 +45,15 @@ import (
 type Server struct {
 	limiter  ratelimit.Allower
 	tryer    interface{ Try(int) error }
-	keyed    *ratelimit.Keyed
+	keyed    ratelimit.KeyedLimiter
 	key      KeyFunc
 	bulkhead *bulkhead.Bulkhead
 	shedCode codes.Code
 	pushback time.Duration
 }
 
-// A ServerOption configures a [Server].
+// A ServerOption configures a [Server]. An option given a bad value makes
+// NewServer return an error that names the option and the value.
 type ServerOption func(*Server) error
 
 // WithRateLimit limits the calls of the server, all methods together, with
@@ -70,13 +70,18 @@ func WithRateLimit(l ratelimit.Allower) ServerOption {
 	}
 }
 
-// WithKeyedRateLimit gives each client its own bucket in k, the client
-// being named by key: nil means the peer's IP address; [MetadataKey] names
-// it by a metadata value (an API key, a tenant). Keys appear in no status,
-// trailer or log.
-func WithKeyedRateLimit(k *ratelimit.Keyed, key KeyFunc) ServerOption {
+// WithKeyedRateLimit gives each client its own limit in k (a
+// *ratelimit.Keyed, or a limit a fleet shares), the client being named by
+// key: nil means the peer's IP address; [MetadataKey] names it by a
+// metadata value (an API key, a tenant). Keys appear in no status, trailer
+// or log.
+//
+// The key k.Try is given may share its bytes with the connection's peer
+// address (see peerKey): k may read it during the call, and must copy a
+// key it keeps, as ratelimit.KeyedLimiter requires.
+func WithKeyedRateLimit(k ratelimit.KeyedLimiter, key KeyFunc) ServerOption {
 	return func(s *Server) error {
-		if k == nil {
+		if k == nil || k == (*ratelimit.Keyed)(nil) {
 			return errors.New("grpcmw: WithKeyedRateLimit with a nil limiter")
 		}
 		if key == nil {
@@ -115,11 +120,15 @@ func WithDefaultPushback(d time.Duration) ServerOption {
 }
 
 // NewServer returns a Server configured by opts, or an error naming the
-// first invalid setting: a nil limiter or bulkhead, a load-shedding code
-// other than UNAVAILABLE and RESOURCE_EXHAUSTED, a negative pushback.
+// first invalid option and its value: a nil option, a nil limiter or
+// bulkhead, a load-shedding code other than UNAVAILABLE and
+// RESOURCE_EXHAUSTED, a negative pushback. It never panics on its options.
 func NewServer(opts ...ServerOption) (*Server, error) {
 	s := &Server{}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("grpcmw: NewServer: opts[%d] is nil", i)
+		}
 		if err := opt(s); err != nil {
 			return nil, err
 		}
@@ -143,6 +152,14 @@ func peerKey(ctx context.Context) string {
 		if v4 := ip.To4(); v4 != nil {
 			ip = v4 // one key for 192.0.2.1 and ::ffff:192.0.2.1
 		}
+		// The key aliases the address's bytes, without a copy. That is
+		// sound because nothing writes them (the transport sets a peer's
+		// address once), and because the limiter reads the key only during
+		// Try and copies a key it keeps: ratelimit.Keyed clones it when it
+		// remembers a new key (strings.Clone in insert), and the
+		// ratelimit.KeyedLimiter contract requires as much of any limiter
+		// given to WithKeyedRateLimit: a kept key must not share bytes
+		// that belong to the transport.
 		return unsafe.String(unsafe.SliceData(ip), len(ip))
 	}
 	addr := p.Addr.String()
@@ -216,20 +233,18 @@ func (s *Server) reject(code codes.Code, msg string, err error) *rejection {
 		r.pushback, r.has = s.pushback, true
 	}
 	if r.has {
-		msg += "; retry in " + r.pushback.Round(time.Millisecond).String()
+		msg += "; retry in " + waitText(r.pushback)
 	}
 	r.err = status.Error(code, msg)
 	return r
 }
 
-// trailer returns the rejection's pushback trailer, nil if none: the wait in
-// whole milliseconds, rounded up.
+// trailer returns the rejection's pushback trailer, nil if none.
 func (r *rejection) trailer() metadata.MD {
 	if !r.has {
 		return nil
 	}
-	ms := (r.pushback + time.Millisecond - 1) / time.Millisecond
-	return metadata.Pairs(PushbackKey, strconv.FormatInt(int64(ms), 10))
+	return pushbackTrailer(r.pushback)
 }
 
 // Unary is the unary server interceptor (a grpc.UnaryServerInterceptor).

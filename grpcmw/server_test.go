@@ -3,6 +3,7 @@ package grpcmw
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
@@ -68,6 +70,19 @@ func TestServerAllowerPushback(t *testing.T) {
 	assert.Zero(t, svc.count())
 }
 
+// TestServerPushbackRoundedUp checks that a wait with a fraction of a
+// millisecond is rounded up, the same way in the trailer and in the
+// status message: a client told "3" finds the server ready, and the text
+// says what the trailer says.
+func TestServerPushbackRoundedUp(t *testing.T) {
+	client := serve(t, &service{}, withServer(newServer(t, WithRateLimit(&allower{}), WithDefaultPushback(2400*time.Microsecond))))
+	var trailer metadata.MD
+	_, err := client.EmptyCall(t.Context(), &testpb.Empty{}, grpc.Trailer(&trailer))
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	assert.Equal(t, []string{"3"}, trailer.Get(PushbackKey))
+	assert.Equal(t, "grpcmw: rate limited; retry in 3ms", status.Convert(err).Message())
+}
+
 // allower is a limiter with only Allow.
 type allower struct{ ok bool }
 
@@ -94,6 +109,30 @@ func TestServerKeyedByMetadata(t *testing.T) {
 		assert.NotContains(t, err.Error(), "secret-key-42", "keys stay inside")
 		assert.Equal(t, []string{"1000"}, trailer.Get(PushbackKey))
 	})
+}
+
+// TestServerKeyedLimiter checks that any ratelimit.KeyedLimiter will do
+// (a limit a fleet shares), its refusal's hint becoming the pushback.
+func TestServerKeyedLimiter(t *testing.T) {
+	k := &refuser{after: 700 * time.Millisecond}
+	client := serve(t, &service{}, withServer(newServer(t, WithKeyedRateLimit(k, MetadataKey("tenant")))))
+	var trailer metadata.MD
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "tenant", "acme")
+	_, err := client.EmptyCall(ctx, &testpb.Empty{}, grpc.Trailer(&trailer))
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	assert.Equal(t, []string{"700"}, trailer.Get(PushbackKey))
+	assert.Equal(t, []string{"acme"}, k.keys)
+}
+
+// refuser is a KeyedLimiter that refuses every event, with a hint.
+type refuser struct {
+	after time.Duration
+	keys  []string
+}
+
+func (r *refuser) Try(key string, n int) error {
+	r.keys = append(r.keys, strings.Clone(key))
+	return seawall.WithRetryAfter(ratelimit.ErrLimited, r.after)
 }
 
 // TestServerKeyedByPeer runs over a real loopback listener: the default key
@@ -236,6 +275,8 @@ func TestBackpressureEndToEnd(t *testing.T) {
 	})
 }
 
+// TestNewServerErrors checks that every misuse of an option is an error
+// from NewServer that names the option and the bad value, never a panic.
 func TestNewServerErrors(t *testing.T) {
 	b, err := bulkhead.New(bulkhead.Config{})
 	require.NoError(t, err)
@@ -246,11 +287,16 @@ func TestNewServerErrors(t *testing.T) {
 		{WithRateLimit(nil), "grpcmw: WithRateLimit with a nil limiter"},
 		{WithRateLimit((*ratelimit.Limiter)(nil)), "grpcmw: WithRateLimit with a nil limiter"},
 		{WithKeyedRateLimit(nil, nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
+		{WithKeyedRateLimit((*ratelimit.Keyed)(nil), nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
 		{WithLoadShed(nil, codes.Unavailable), "grpcmw: WithLoadShed with a nil bulkhead"},
 		{WithLoadShed(b, codes.Internal), "grpcmw: WithLoadShed code Internal is neither Unavailable nor ResourceExhausted"},
+		{WithLoadShed(b, codes.Code(42)), "grpcmw: WithLoadShed code Code(42) is neither Unavailable nor ResourceExhausted"},
 		{WithDefaultPushback(-time.Second), "grpcmw: WithDefaultPushback(-1s): negative"},
+		{nil, "grpcmw: NewServer: opts[0] is nil"},
 	} {
-		s, err := NewServer(tc.opt)
+		var s *Server
+		var err error
+		require.NotPanics(t, func() { s, err = NewServer(tc.opt) }, tc.err)
 		assert.Nil(t, s)
 		assert.EqualError(t, err, tc.err)
 	}

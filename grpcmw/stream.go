@@ -1,0 +1,261 @@
+package grpcmw
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/retry"
+)
+
+// Stream is the streaming client interceptor (a
+// grpc.StreamClientInterceptor).
+func (c *Client) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s := c.settings(opts)
+	if c.breakers == nil && (c.retry == nil || s.maxAttempts == 1) {
+		return streamer(ctx, desc, cc, method, opts...) // nothing to do
+	}
+	cs := &clientStream{c: c, s: s, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}
+	if c.retry == nil || s.maxAttempts == 1 {
+		if err := cs.open(ctx); err != nil {
+			return nil, err
+		}
+		return cs, nil
+	}
+	cs.replay = desc.ServerStreams && !desc.ClientStreams
+	cs.loop = c.retry.Loop(ctx)
+	if s.maxAttempts > 0 {
+		cs.loop.SetMaxAttempts(s.maxAttempts)
+	}
+	for cs.loop.Next() {
+		err := cs.open(ctx)
+		if err == nil {
+			if !cs.replay {
+				cs.loop.Record(nil) // committed: nothing more to retry
+			}
+			return cs, nil
+		}
+		cs.loop.Record(c.classify(&s, err, nil))
+	}
+	return nil, cs.loop.Err()
+}
+
+// clientStream is a client stream with its breaker permit and, for a
+// server-streaming call, what it needs to retry until it commits.
+type clientStream struct {
+	grpc.ClientStream // the current attempt's
+	c                 *Client
+	s                 call
+	ctx               context.Context
+	desc              *grpc.StreamDesc
+	cc                *grpc.ClientConn
+	method            string
+	streamer          grpc.Streamer
+	opts              []grpc.CallOption
+
+	mu        sync.Mutex
+	permit    breaker.Permit
+	recorded  bool
+	stopAfter func() bool
+
+	replay    bool          // a server-streaming call that has not committed yet
+	timer     *attemptTimer // the current attempt's timeout, if any
+	loop      retry.Loop
+	sent      any  // the request message, to replay
+	closeSent bool // CloseSend was called
+}
+
+// open opens a stream for a new attempt.
+func (cs *clientStream) open(ctx context.Context) error {
+	p, err := cs.c.permit(cs.cc, cs.method)
+	if err != nil {
+		return err
+	}
+	sctx := ctx
+	cs.timer = nil
+	if cs.replay && cs.c.attemptTimeout > 0 {
+		// The attempt timeout bounds the wait for the first response:
+		// commit stops the timer, and the stream then lives as long as
+		// the call.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithCancel(ctx)
+		t := &attemptTimer{cancel: cancel}
+		t.timer = time.AfterFunc(cs.c.attemptTimeout, func() { t.fired.Store(true); cancel() })
+		cs.timer = t
+	}
+	st, err := cs.streamer(sctx, cs.desc, cs.cc, cs.method, cs.opts...)
+	if err != nil {
+		cs.endAttempt()
+		record(p, err)
+		return err
+	}
+	cs.ClientStream = st
+	if cs.c.breakers != nil {
+		cs.mu.Lock()
+		cs.permit, cs.recorded = p, false
+		cs.mu.Unlock()
+		// A stream abandoned before its first response (its context
+		// cancelled) must still give its permit back.
+		cs.stopAfter = context.AfterFunc(ctx, func() { cs.done(context.Canceled) })
+	}
+	return nil
+}
+
+// errAttemptTimedOut is the outcome of a streaming attempt cut by its
+// attempt timeout: a failure, where the cut itself reads as a cancellation.
+var errAttemptTimedOut = status.Error(codes.DeadlineExceeded, "grpcmw: attempt timed out")
+
+// attemptTimer is the attempt timeout of a server-streaming attempt.
+type attemptTimer struct {
+	timer  *time.Timer
+	cancel context.CancelFunc
+	fired  atomic.Bool
+}
+
+// endAttempt stops the current attempt's timer and ends its context, and
+// reports whether the timer had fired.
+func (cs *clientStream) endAttempt() (timedOut bool) {
+	t := cs.timer
+	if t == nil {
+		return false
+	}
+	t.timer.Stop()
+	t.cancel()
+	return t.fired.Load()
+}
+
+// done records the outcome of the current attempt with its breaker, once.
+func (cs *clientStream) done(err error) {
+	if cs.c.breakers == nil {
+		return
+	}
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.recorded {
+		return
+	}
+	cs.recorded = true
+	record(cs.permit, err)
+	if cs.stopAfter != nil {
+		cs.stopAfter()
+	}
+}
+
+func (cs *clientStream) SendMsg(m any) error {
+	if cs.replay {
+		cs.sent = m
+	}
+	return cs.ClientStream.SendMsg(m)
+}
+
+func (cs *clientStream) CloseSend() error {
+	cs.closeSent = true
+	return cs.ClientStream.CloseSend()
+}
+
+func (cs *clientStream) Header() (metadata.MD, error) {
+	md, err := cs.ClientStream.Header()
+	if err == nil && md != nil {
+		cs.commit()
+	}
+	return md, err
+}
+
+// commit marks the stream as committed: a response has come.
+func (cs *clientStream) commit() {
+	cs.done(nil)
+	if cs.timer != nil {
+		cs.timer.timer.Stop()
+	}
+	if cs.replay {
+		cs.replay = false
+		cs.loop.Record(nil)
+	}
+}
+
+func (cs *clientStream) RecvMsg(m any) error {
+	for {
+		err := cs.ClientStream.RecvMsg(m)
+		switch {
+		case err == nil:
+			cs.commit()
+			return nil
+		case err == io.EOF:
+			cs.commit()
+			cs.endAttempt()
+			return err
+		}
+		timedOut := cs.endAttempt() && cs.ctx.Err() == nil
+		if timedOut {
+			cs.done(errAttemptTimedOut) // a failure, not a cancellation
+		} else {
+			cs.done(err)
+		}
+		if !cs.replay {
+			return err
+		}
+		if cs.headerReceived() {
+			// Committed by its header, which the caller did not ask for:
+			// never replayed (gRFC A6), the attempt's error is the call's.
+			cs.replay = false
+			cs.loop.Record(seawall.Permanent(err))
+			if timedOut {
+				return errAttemptTimedOut // not the context.Canceled of the cut
+			}
+			return err
+		}
+		// Nothing has been received: the attempt failed, and may be retried.
+		if timedOut {
+			cs.loop.Record(&attemptTimeoutError{err: err})
+		} else {
+			cs.loop.Record(cs.c.classify(&cs.s, err, cs.ClientStream.Trailer()))
+		}
+		if !cs.retryStream() {
+			if lerr := cs.loop.Err(); lerr != nil {
+				return lerr
+			}
+			return err
+		}
+	}
+}
+
+// headerReceived reports, once RecvMsg has returned an error, whether the
+// attempt received a response header. Header does not block then (the
+// stream has ended), and it returns nil metadata, with a nil error, for a
+// stream that ended without a header: a trailers-only answer, or an
+// attempt cut before any response (grpc.ClientStream's doc).
+func (cs *clientStream) headerReceived() bool {
+	md, err := cs.ClientStream.Header()
+	return err == nil && md != nil
+}
+
+// retryStream opens the streams of the next attempts, replaying the
+// request, until one opens or the loop ends; it reports whether one did.
+func (cs *clientStream) retryStream() bool {
+	for cs.loop.Next() {
+		err := cs.open(cs.ctx)
+		if err == nil && cs.sent != nil {
+			err = cs.ClientStream.SendMsg(cs.sent)
+		}
+		if err == nil && cs.closeSent {
+			err = cs.ClientStream.CloseSend()
+		}
+		if err == nil {
+			return true
+		}
+		cs.endAttempt()
+		cs.done(err)
+		cs.loop.Record(cs.c.classify(&cs.s, err, nil))
+	}
+	cs.replay = false
+	return false
+}
