@@ -50,6 +50,11 @@ type Allower interface {
 // Try returns nil if the events may happen, or an error matching
 // [ErrLimited] whose retry-after hint (seawall.RetryAfter) says when they
 // could. The middleware packages (httpmw, grpcmw) accept any KeyedLimiter.
+//
+// Try must not keep key, or any part of it, after it returns: a limiter
+// that remembers a key copies it first (strings.Clone), as Keyed does,
+// because a caller may pass a key that shares its bytes with memory it
+// does not own, such as the peer address by which grpcmw names a client.
 type KeyedLimiter interface {
 	Try(key string, n int) error
 }
