@@ -292,9 +292,21 @@ func (b *Breaker) doSlowChain(ctx context.Context, c seawall.Chain) error {
 	return err
 }
 
-// State returns the breaker's current state. An open breaker whose open
-// duration has passed reports Open until the next call moves it to HalfOpen.
-func (b *Breaker) State() State { return stateOf(b.state.Load()) }
+// State returns the state a call would see now. An open breaker whose open
+// period has passed reports HalfOpen, as the next call would be admitted as a
+// probe, even if no call has arrived since: State reads the clock, and no
+// goroutine is needed to keep it true. Reading is not a transition: the
+// transition to HalfOpen, counted in [Metrics] and reported to
+// [Config.OnStateChange], is made by the call that arrives.
+func (b *Breaker) State() State {
+	w := b.state.Load()
+	if stateOf(w) == Open {
+		if oe := b.open.Load(); oe != nil && oe.gen == genOf(w) && b.now() >= oe.until {
+			return HalfOpen
+		}
+	}
+	return stateOf(w)
+}
 
 // ForceOpen moves the breaker to ForcedOpen: every call is rejected until
 // Reset.
@@ -310,7 +322,7 @@ func (b *Breaker) Reset() { b.set(Closed) }
 
 // Metrics is a snapshot of a breaker's counters since it was created.
 type Metrics struct {
-	State State `json:"state"`
+	State State `json:"state"` // as returned by [Breaker.State]
 	// Calls is the number of admitted calls whose outcome was recorded:
 	// Successes + Failures + Ignored.
 	Calls       uint64 `json:"calls"`

@@ -483,3 +483,44 @@ func TestClockBeforeEpoch(t *testing.T) {
 		assert.Equal(t, Open, b.State())
 	})
 }
+
+// TestStateIsTrueWithoutCalls: State reports what a call would see now, read
+// from the clock: an open breaker whose open period has passed reads
+// half-open before any call arrives. A read is no transition: it neither
+// fires OnStateChange nor counts in Metrics().Transitions.
+func TestStateIsTrueWithoutCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenBackoff: 2, OnStateChange: rec.hook})
+		run(t, b, 1, errBoom)
+		bubble.Sleep(time.Second - time.Nanosecond)
+		assert.Equal(t, Open, b.State(), "a nanosecond before the period ends")
+		assert.Equal(t, Open, b.Metrics().State)
+
+		bubble.Sleep(time.Nanosecond)
+		assert.Equal(t, HalfOpen, b.State(), "a probe would be admitted now")
+		m := b.Metrics()
+		assert.Equal(t, HalfOpen, m.State, "Metrics agrees with State")
+		assert.Equal(t, uint64(1), m.Transitions, "reading is no transition")
+		assert.Equal(t, []string{"closed>open"}, rec.transitions(), "nor a state change to report")
+
+		// The call that reads half-open is admitted as a probe, and the
+		// transition happens, once, now.
+		p, err := b.Allow()
+		require.NoError(t, err, "State said half-open: a call is admitted")
+		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, uint64(2), b.Metrics().Transitions)
+		p.Done(errBoom) // re-opens for 2s
+
+		bubble.Sleep(2*time.Second - time.Nanosecond)
+		assert.Equal(t, Open, b.State())
+		bubble.Sleep(time.Nanosecond)
+		assert.Equal(t, HalfOpen, b.State(), "the second open period ends too")
+		assert.Equal(t, []string{"closed>open", "open>half-open", "half-open>open"}, rec.transitions())
+		assert.Equal(t, uint64(3), b.Metrics().Transitions)
+
+		b.ForceOpen()
+		bubble.Sleep(time.Hour)
+		assert.Equal(t, ForcedOpen, b.State(), "forced open has no open period")
+	})
+}

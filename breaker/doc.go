@@ -42,7 +42,9 @@
 //
 // [Breaker.Metrics] returns counters read from atomics, and
 // [Config.OnStateChange] reports each transition exactly once, outside any
-// lock.
+// lock. [Breaker.State] is true when it is read, without a background
+// goroutine: an open breaker whose open period has passed reads half-open,
+// though no call has yet made the transition.
 //
 // # Many dependencies
 //

@@ -215,6 +215,9 @@ func (r *refBreaker) snapshot() Metrics {
 	defer r.mu.Unlock()
 	m := r.metrics
 	m.State = r.state
+	if r.state == Open && r.now() >= r.until {
+		m.State = HalfOpen // what a call would see now
+	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
 	return m
 }
