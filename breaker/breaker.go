@@ -13,10 +13,18 @@ import (
 
 // ErrOpen is returned when the breaker refuses a call: it is open, forced
 // open, or half-open with every probe slot taken. It matches
-// seawall.ErrRejected and seawall.ErrCircuitOpen with errors.Is, so a
-// retry does not wait it out by default (retry.DefaultRetryable). While the breaker is open after a trip,
-// the error returned carries a retry-after hint (seawall.RetryAfter): the time
-// left until the breaker admits probes.
+// seawall.ErrRejected and seawall.ErrCircuitOpen with errors.Is, so a retry
+// does not wait it out by default (retry.DefaultRetryable).
+//
+// The error returned by a tripped breaker carries a retry-after hint
+// (seawall.RetryAfter). While open, it is the time left until the breaker
+// admits probes. While half-open, it is the open duration the breaker would
+// re-open for if a probe failed now (before jitter: the longest that period
+// may be), since the probes' outcome is awaited: a refused caller comes back
+// when the breaker has closed or when the period a failed probe started is
+// about over, instead of hammering a breaker that is probing. A forced-open
+// breaker's rejection carries no hint: it stays open until an operator
+// resets it.
 var ErrOpen error = &openSentinel{"breaker: open"}
 
 type openSentinel struct{ msg string }

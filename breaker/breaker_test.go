@@ -218,8 +218,9 @@ func TestHalfOpenProbes(t *testing.T) {
 		require.NoError(t, err)
 		_, err = b.Allow()
 		require.ErrorIs(t, err, ErrOpen, "a third concurrent probe is refused")
-		_, hinted := seawall.RetryAfter(err)
-		assert.False(t, hinted, "no hint while probes are in flight")
+		d, hinted := seawall.RetryAfter(err)
+		assert.True(t, hinted, "a hint while probes are in flight")
+		assert.Equal(t, time.Second, d, "the open duration a failed probe would re-open for")
 
 		p1.Done(nil)
 		p3, err := b.Allow() // the freed slot
@@ -522,5 +523,51 @@ func TestStateIsTrueWithoutCalls(t *testing.T) {
 		b.ForceOpen()
 		bubble.Sleep(time.Hour)
 		assert.Equal(t, ForcedOpen, b.State(), "forced open has no open period")
+	})
+}
+
+// TestHalfOpenRejectionHint: a call refused because every probe slot is taken
+// carries a retry-after hint: the open duration the breaker would re-open for
+// if a probe failed now, without jitter. It does not shrink as time passes:
+// the probes' outcome is awaited.
+func TestHalfOpenRejectionHint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenBackoff: 2, MaxOpenDuration: 3 * time.Second})
+		hint := func() time.Duration {
+			t.Helper()
+			_, err := b.Allow()
+			require.ErrorIs(t, err, ErrOpen)
+			require.ErrorIs(t, err, seawall.ErrRejected)
+			require.ErrorIs(t, err, seawall.ErrCircuitOpen)
+			assert.Equal(t, "breaker: open", err.Error())
+			d, ok := seawall.RetryAfter(err)
+			require.True(t, ok, "a rejection of a tripped breaker carries a hint")
+			return d
+		}
+		run(t, b, 1, errBoom) // trip 1: open 1s
+		bubble.Sleep(time.Second)
+		probe, err := b.Allow()
+		require.NoError(t, err)
+		require.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, 2*time.Second, hint(), "a failed probe would re-open for 1s × 2")
+		bubble.Sleep(time.Minute)
+		assert.Equal(t, 2*time.Second, hint(), "the probe's outcome is awaited: the hint does not run down")
+
+		probe.Done(errBoom) // trip 2: open 2s
+		assert.Equal(t, 2*time.Second, hint())
+		bubble.Sleep(2 * time.Second)
+		probe, err = b.Allow()
+		require.NoError(t, err)
+		assert.Equal(t, 3*time.Second, hint(), "1s × 4, capped at MaxOpenDuration")
+		probe.Done(nil)
+		require.Equal(t, Closed, b.State())
+
+		// With jitter, the hint is the longest the re-opened period may be.
+		b = mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenJitter: 0.5})
+		run(t, b, 1, errBoom)
+		bubble.Sleep(time.Second)
+		_, err = b.Allow()
+		require.NoError(t, err)
+		assert.Equal(t, time.Second, hint())
 	})
 }

@@ -31,9 +31,10 @@
 //
 // # Errors and classification
 //
-// A rejection matches [ErrOpen] and seawall.ErrRejected; while the breaker is
-// open after a trip it carries a retry-after hint, the time left until
-// probes are admitted (seawall.RetryAfter). What counts as a failure is
+// A rejection matches [ErrOpen] and seawall.ErrRejected; after a trip it
+// carries a retry-after hint (seawall.RetryAfter): while open, the time left
+// until probes are admitted; while half-open with every probe slot taken,
+// the open duration a failed probe would start. What counts as a failure is
 // decided by [Config.Classify]; by default an error wrapping
 // context.Canceled is ignored and any other error is a failure. A panic in
 // Do is a failure, and continues.

@@ -93,7 +93,16 @@ func (b *Breaker) allowSlow() (Permit, error) {
 			}
 		case HalfOpen:
 			if inflightOf(w) >= uint64(b.cfg.HalfOpenProbes) {
-				return b.reject(ErrOpen)
+				// The open period this half-open period follows is published
+				// before the transition into it, and replaced only after the
+				// transition out of it: if it does not match, w is stale.
+				if oe := b.open.Load(); oe != nil && oe.gen+1 == genOf(w) {
+					return b.reject(&oe.probing)
+				}
+				if b.state.Load() == w {
+					return b.reject(ErrOpen) // unreachable, but never spin
+				}
+				continue
 			}
 			if b.state.CompareAndSwap(w, w+1<<inflightShift) {
 				p := Permit{b: b, word: pack(HalfOpen, 0, 0, genOf(w))}
@@ -183,12 +192,15 @@ func (b *Breaker) transition(from, to uint64) bool {
 	}
 	switch stateOf(to) {
 	case Open:
-		d := b.openDuration(b.trips.Add(1))
-		until := now + int64(d)
+		n := b.trips.Add(1)
+		until := now + int64(b.openDuration(n))
 		if until < now { // an open duration of centuries; saturate
 			until = math.MaxInt64
 		}
-		b.open.Store(&openError{b: b, gen: genOf(to), until: until})
+		// One allocation per trip holds the rejections of the open period and
+		// of the half-open period that follows it.
+		b.open.Store(&openError{b: b, gen: genOf(to), until: until,
+			probing: probingError{wait: toDuration(b.backoff(n + 1))}})
 	case Closed:
 		b.trips.Store(0)
 	}
@@ -208,13 +220,24 @@ func (b *Breaker) notify(from, to State) {
 
 // openDuration returns how long the n-th consecutive trip stays open.
 func (b *Breaker) openDuration(n uint32) time.Duration {
-	d := float64(b.cfg.OpenDuration) * math.Pow(b.cfg.OpenBackoff, float64(n-1))
-	d = min(d, float64(b.cfg.MaxOpenDuration))
+	d := b.backoff(n)
 	if b.cfg.OpenJitter > 0 {
 		d *= 1 - b.cfg.OpenJitter*rand.Float64()
 	}
-	// float64(math.MaxInt64) rounds up to 2^63, which would convert to a
-	// negative Duration.
+	return toDuration(d)
+}
+
+// backoff returns the open duration of the n-th consecutive trip, in
+// nanoseconds, before jitter: the longest it may be.
+func (b *Breaker) backoff(n uint32) float64 {
+	d := float64(b.cfg.OpenDuration) * math.Pow(b.cfg.OpenBackoff, float64(n-1))
+	return min(d, float64(b.cfg.MaxOpenDuration))
+}
+
+// toDuration converts nanoseconds to a Duration, saturating:
+// float64(math.MaxInt64) rounds up to 2^63, which would convert to a negative
+// Duration.
+func toDuration(d float64) time.Duration {
 	if d >= math.MaxInt64 {
 		return math.MaxInt64
 	}
@@ -227,6 +250,9 @@ type openError struct {
 	b     *Breaker
 	gen   uint64
 	until int64 // breaker time at which the period ends
+
+	// probing is the rejection of the half-open period that follows.
+	probing probingError
 }
 
 func (e *openError) Error() string { return ErrOpen.Error() }
@@ -236,6 +262,19 @@ func (e *openError) Is(target error) bool {
 
 // RetryAfter returns the time left until the breaker admits probes.
 func (e *openError) RetryAfter() time.Duration { return time.Duration(max(e.until-e.b.now(), 0)) }
+
+// probingError is the rejection of a half-open breaker whose probe slots are
+// all taken: it matches ErrOpen and carries, as its hint, the open duration
+// the breaker would re-open for if a probe failed now, before jitter.
+type probingError struct{ wait time.Duration }
+
+func (e *probingError) Error() string { return ErrOpen.Error() }
+func (e *probingError) Is(target error) bool {
+	return target == ErrOpen || target == seawall.ErrRejected || target == seawall.ErrCircuitOpen
+}
+
+// RetryAfter returns the open duration a failed probe would start.
+func (e *probingError) RetryAfter() time.Duration { return e.wait }
 
 // set moves the breaker to st, whatever its state: the operator overrides.
 func (b *Breaker) set(st State) {
