@@ -42,9 +42,9 @@ func hammer(t *testing.T, cfg Config) {
 		hookMu   sync.Mutex
 		reported = map[[2]State]int{}
 	)
-	cfg.OnStateChange = func(_ string, from, to State) {
+	cfg.OnStateChange = func(c StateChange) {
 		hookMu.Lock()
-		reported[[2]State{from, to}]++
+		reported[[2]State{c.From, c.To}]++
 		hookMu.Unlock()
 	}
 	b := mustNew(t, cfg)

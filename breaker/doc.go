@@ -43,7 +43,9 @@
 //
 // [Breaker.Metrics] returns counters read from atomics, and
 // [Config.OnStateChange] reports each transition exactly once, outside any
-// lock. [Breaker.State] is true when it is read, without a background
+// lock, as a [StateChange]: its [Cause] (the rule that tripped, a probe's
+// outcome, an operator's override) and the [Counts] the rules judged, which
+// the transition resets. [Breaker.State] is true when it is read, without a background
 // goroutine: an open breaker whose open period has passed reads half-open,
 // though no call has yet made the transition.
 //

@@ -65,7 +65,7 @@ func (b *Breaker) recordSlow(p Permit, failed, slow bool, now int64) {
 	}
 	switch stateOf(p.word) {
 	case HalfOpen:
-		b.recordProbe(p, failed || slow)
+		b.recordProbe(p, failed, slow)
 		return
 	case Disabled:
 		return
@@ -73,32 +73,62 @@ func (b *Breaker) recordSlow(p Permit, failed, slow bool, now int64) {
 	if b.state.Load() != p.word {
 		return // issued before a transition
 	}
-	trip := false
+	var c Counts
+	var cause Cause // 0 while no rule trips
 	if failed {
-		trip = b.cfg.ConsecutiveFailures > 0 && b.consec.Add(1) >= int64(b.cfg.ConsecutiveFailures)
+		if b.cfg.ConsecutiveFailures > 0 {
+			n := b.consec.Add(1)
+			c.ConsecutiveFailures = uint64(max(n, 0))
+			if n >= int64(b.cfg.ConsecutiveFailures) {
+				cause = CauseConsecutiveFailures
+			}
+		}
 	} else if b.consec.Load() != 0 {
 		b.consec.Store(0)
 	}
-	if !trip && b.rateRules {
+	if b.rateRules {
+		// Recorded even when the consecutive rule tripped, so that the
+		// reported counts include this call.
 		b.mu.Lock()
 		if b.state.Load() == p.word {
-			trip = b.rateTrips(b.windowRecord(now, failed, slow))
+			c.Calls, c.Failures, c.SlowCalls = b.windowRecord(now, failed, slow)
+			if cause == 0 {
+				cause = b.rateTrips(c)
+			}
 		}
 		b.mu.Unlock()
 	}
-	if trip && b.transition(p.word, pack(Open, 0, 0, genOf(p.word)+1)) {
-		b.notify(Closed, Open)
+	if cause != 0 && b.transition(p.word, pack(Open, 0, 0, genOf(p.word)+1)) {
+		b.notify(StateChange{From: Closed, To: Open, Cause: cause, Counts: c})
 	}
 }
 
-// rateTrips reports whether a window's counts trip a rate rule.
-func (b *Breaker) rateTrips(calls, failures, slow uint64) bool {
-	if calls == 0 || calls < uint64(b.cfg.MinimumCalls) {
-		return false
+// rateTrips returns the rate rule a window's counts trip, or 0.
+func (b *Breaker) rateTrips(c Counts) Cause {
+	if c.Calls == 0 || c.Calls < uint64(b.cfg.MinimumCalls) {
+		return 0
 	}
-	n := float64(calls)
-	return b.cfg.FailureRate > 0 && float64(failures)/n >= b.cfg.FailureRate ||
-		b.cfg.SlowCallRate > 0 && float64(slow)/n >= b.cfg.SlowCallRate
+	n := float64(c.Calls)
+	switch {
+	case b.cfg.FailureRate > 0 && float64(c.Failures)/n >= b.cfg.FailureRate:
+		return CauseFailureRate
+	case b.cfg.SlowCallRate > 0 && float64(c.SlowCalls)/n >= b.cfg.SlowCallRate:
+		return CauseSlowCallRate
+	}
+	return 0
+}
+
+// closedCounts returns the counts of the closed state. b.mu must be held.
+func (b *Breaker) closedCounts() Counts {
+	c := Counts{ConsecutiveFailures: uint64(max(b.consec.Load(), 0))}
+	switch {
+	case !b.rateRules:
+	case b.tw != nil:
+		c.Calls, c.Failures, c.SlowCalls = b.tw.counts(b.now())
+	default:
+		c.Calls, c.Failures, c.SlowCalls = b.cw.counts(b.fastSuccesses())
+	}
+	return c
 }
 
 // windowRecord adds a failure or slow call to the window and returns the

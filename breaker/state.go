@@ -88,7 +88,7 @@ func (b *Breaker) allowSlow() (Permit, error) {
 			}
 			half := pack(HalfOpen, 1, 0, genOf(w)+1)
 			if b.transition(w, half) {
-				b.notify(Open, HalfOpen)
+				b.notify(StateChange{From: Open, To: HalfOpen, Cause: CauseOpenDurationElapsed})
 				return Permit{b: b, word: pack(HalfOpen, 0, 0, genOf(half)), start: now}, nil
 			}
 		case HalfOpen:
@@ -123,17 +123,21 @@ func (b *Breaker) reject(err error) (Permit, error) {
 	return Permit{}, err
 }
 
-// recordProbe records a half-open probe's outcome: bad re-opens the breaker,
-// enough successes close it.
-func (b *Breaker) recordProbe(p Permit, bad bool) {
+// recordProbe records a half-open probe's outcome: a failed or slow probe
+// re-opens the breaker, enough successes close it.
+func (b *Breaker) recordProbe(p Permit, failed, slow bool) {
 	for {
 		w := b.state.Load()
 		if stateOf(w) != HalfOpen || genOf(w) != genOf(p.word) {
 			return // issued before a transition
 		}
-		if bad {
+		if failed || slow {
 			if b.transition(w, pack(Open, 0, 0, genOf(w)+1)) {
-				b.notify(HalfOpen, Open)
+				cause := CauseProbeFailed
+				if !failed {
+					cause = CauseSlowProbe
+				}
+				b.notify(StateChange{From: HalfOpen, To: Open, Cause: cause})
 				return
 			}
 			continue
@@ -144,7 +148,7 @@ func (b *Breaker) recordProbe(p Permit, bad bool) {
 			ok := b.transition(w, pack(Closed, 0, 0, genOf(w)+1))
 			b.mu.Unlock()
 			if ok {
-				b.notify(HalfOpen, Closed)
+				b.notify(StateChange{From: HalfOpen, To: Closed, Cause: CauseProbesSucceeded})
 				return
 			}
 			continue
@@ -210,14 +214,6 @@ func (b *Breaker) transition(from, to uint64) bool {
 	return true
 }
 
-// notify calls OnStateChange for a transition that changed the state. It must
-// be called outside any lock.
-func (b *Breaker) notify(from, to State) {
-	if from != to && b.cfg.OnStateChange != nil {
-		b.cfg.OnStateChange(b.cfg.Name, from, to)
-	}
-}
-
 // openDuration returns how long the n-th consecutive trip stays open.
 func (b *Breaker) openDuration(n uint32) time.Duration {
 	d := b.backoff(n)
@@ -278,14 +274,24 @@ func (e *probingError) RetryAfter() time.Duration { return e.wait }
 
 // set moves the breaker to st, whatever its state: the operator overrides.
 func (b *Breaker) set(st State) {
+	c := StateChange{To: st, Cause: CauseReset}
+	switch st {
+	case ForcedOpen:
+		c.Cause = CauseForceOpen
+	case Disabled:
+		c.Cause = CauseDisable
+	}
 	b.mu.Lock()
-	var from uint64
 	for {
-		from = b.state.Load()
+		from := b.state.Load()
+		c.From, c.Counts = stateOf(from), Counts{}
+		if c.From == Closed {
+			c.Counts = b.closedCounts()
+		}
 		if b.transition(from, pack(st, 0, 0, genOf(from)+1)) {
 			break
 		}
 	}
 	b.mu.Unlock()
-	b.notify(stateOf(from), st)
+	b.notify(c)
 }
