@@ -718,3 +718,26 @@ func TestCauseString(t *testing.T) {
 		assert.Equal(t, want, c.String())
 	}
 }
+
+// TestRejectionsAndReadsAllocateNothing: refusing a call, with its hint, and
+// reading the state allocate nothing, whatever the state.
+func TestRejectionsAndReadsAllocateNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second})
+		reject := func() {
+			if _, err := b.Allow(); err == nil {
+				t.Fatal("admitted")
+			}
+		}
+		run(t, b, 1, errBoom)
+		assert.Zero(t, testing.AllocsPerRun(100, reject), "open")
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.State() }), "State while open")
+		bubble.Sleep(time.Second)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.State() }), "State after the open period")
+		_, err := b.Allow()
+		require.NoError(t, err)
+		assert.Zero(t, testing.AllocsPerRun(100, reject), "half-open, probe slot taken")
+		b.ForceOpen()
+		assert.Zero(t, testing.AllocsPerRun(100, reject), "forced open")
+	})
+}
