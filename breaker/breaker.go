@@ -71,9 +71,14 @@ func DefaultClassify(err error) Outcome {
 // evaluated when a failure or slow call is recorded. While open, calls fail
 // fast with [ErrOpen] carrying a retry-after hint. After the open duration
 // (fixed, or growing exponentially over consecutive trips, with optional
-// jitter) the breaker admits up to HalfOpenProbes concurrent probes;
-// HalfOpenSuccesses successful probes close it, one failed probe re-opens it.
-// Operators can force it open, disable it, or reset it.
+// jitter) the breaker admits up to HalfOpenProbes concurrent probes, and
+// refuses other calls with a hint; HalfOpenSuccesses successful probes close
+// it, one failed probe re-opens it. Operators can force it open, disable it,
+// or reset it.
+//
+// [Breaker.State] reports the state a call would see now, read from the
+// clock, so no goroutine runs on the breaker's behalf; [Config.OnStateChange]
+// is told of every transition, its cause and the counts behind it.
 //
 // There are two ways to use it. The primitive: [Breaker.Allow] returns a
 // [Permit] (or ErrOpen), and [Permit.Done] records the call's outcome; this

@@ -679,6 +679,11 @@ func TestStateChangeCauses(t *testing.T) {
 		act:  func(t *testing.T, b *Breaker) { run(t, b, 3, nil); run(t, b, 2, errBoom); b.ForceOpen() },
 		want: StateChange{From: Closed, To: ForcedOpen, Cause: CauseForceOpen, Counts: Counts{ConsecutiveFailures: 2, Calls: 5, Failures: 2}},
 	}, {
+		name: "force open, from closed: the window has slid",
+		cfg:  Config{FailureRate: 0.9, CountWindow: 4, MinimumCalls: 4},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 2, errBoom); run(t, b, 3, nil); b.ForceOpen() },
+		want: StateChange{From: Closed, To: ForcedOpen, Cause: CauseForceOpen, Counts: Counts{Calls: 4, Failures: 1}},
+	}, {
 		name: "disable, from closed over a time window",
 		cfg:  Config{FailureRate: 0.9, TimeWindow: time.Second, MinimumCalls: 10},
 		act:  func(t *testing.T, b *Breaker) { run(t, b, 3, nil); run(t, b, 1, errBoom); b.Disable() },
