@@ -3,8 +3,6 @@ package breaker
 import (
 	"context"
 	"errors"
-	"math"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,10 +13,18 @@ import (
 
 // ErrOpen is returned when the breaker refuses a call: it is open, forced
 // open, or half-open with every probe slot taken. It matches
-// seawall.ErrRejected and seawall.ErrCircuitOpen with errors.Is, so a
-// retry does not wait it out by default (retry.DefaultRetryable). While the breaker is open after a trip,
-// the error returned carries a retry-after hint (seawall.RetryAfter): the time
-// left until the breaker admits probes.
+// seawall.ErrRejected and seawall.ErrCircuitOpen with errors.Is, so a retry
+// does not wait it out by default (retry.DefaultRetryable).
+//
+// The error returned by a tripped breaker carries a retry-after hint
+// (seawall.RetryAfter). While open, it is the time left until the breaker
+// admits probes. While half-open, it is the open duration the breaker would
+// re-open for if a probe failed now (before jitter: the longest that period
+// may be), since the probes' outcome is awaited: a refused caller comes back
+// when the breaker has closed or when the period a failed probe started is
+// about over, instead of hammering a breaker that is probing. A forced-open
+// breaker's rejection carries no hint: it stays open until an operator
+// resets it.
 var ErrOpen error = &openSentinel{"breaker: open"}
 
 type openSentinel struct{ msg string }
@@ -26,35 +32,6 @@ type openSentinel struct{ msg string }
 func (e *openSentinel) Error() string { return e.msg }
 func (e *openSentinel) Is(target error) bool {
 	return target == seawall.ErrRejected || target == seawall.ErrCircuitOpen
-}
-
-// State is the state of a breaker.
-type State uint8
-
-const (
-	// Closed admits every call and measures outcomes.
-	Closed State = iota
-	// Open rejects every call until the open duration has passed.
-	Open
-	// HalfOpen admits a limited number of probes; enough successful probes
-	// close the breaker, one failed probe re-opens it.
-	HalfOpen
-	// ForcedOpen rejects every call until Reset: an operator override.
-	ForcedOpen
-	// Disabled admits every call and keeps counting outcomes, but never
-	// trips, until Reset: an operator override.
-	Disabled
-)
-
-var stateNames = [...]string{"closed", "open", "half-open", "forced-open", "disabled"}
-
-// String returns the state's name: "closed", "open", "half-open",
-// "forced-open" or "disabled".
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "unknown"
 }
 
 // Outcome is the classification of a call's result.
@@ -82,29 +59,6 @@ func DefaultClassify(err error) Outcome {
 	return Failure
 }
 
-// The state word packs, from the low bits: the state (3 bits), the probes in
-// flight and the successful probes of the half-open state (16 bits each), and
-// a generation (29 bits) that every transition increments, so a permit can
-// tell whether the state it was issued in still holds.
-const (
-	stateBits     = 3
-	probeBits     = 16
-	inflightShift = stateBits
-	succShift     = stateBits + probeBits
-	genShift      = stateBits + 2*probeBits
-	stateMask     = 1<<stateBits - 1
-	probeMask     = 1<<probeBits - 1
-)
-
-func pack(st State, inflight, succ uint64, gen uint64) uint64 {
-	return gen<<genShift | succ<<succShift | inflight<<inflightShift | uint64(st)
-}
-
-func stateOf(w uint64) State     { return State(w & stateMask) }
-func genOf(w uint64) uint64      { return w >> genShift }
-func inflightOf(w uint64) uint64 { return w >> inflightShift & probeMask }
-func succOf(w uint64) uint64     { return w >> succShift & probeMask }
-
 // A Breaker is a circuit breaker. It stops calls to a failing dependency
 // (open), lets a few probes through after a pause (half-open), and resumes
 // normal operation when they succeed (closed).
@@ -117,18 +71,24 @@ func succOf(w uint64) uint64     { return w >> succShift & probeMask }
 // evaluated when a failure or slow call is recorded. While open, calls fail
 // fast with [ErrOpen] carrying a retry-after hint. After the open duration
 // (fixed, or growing exponentially over consecutive trips, with optional
-// jitter) the breaker admits up to HalfOpenProbes concurrent probes;
-// HalfOpenSuccesses successful probes close it, one failed probe re-opens it.
-// Operators can force it open, disable it, or reset it.
+// jitter) the breaker admits up to HalfOpenProbes concurrent probes, and
+// refuses other calls with a hint; HalfOpenSuccesses successful probes close
+// it, one failed probe re-opens it. Operators can force it open, disable it,
+// or reset it.
+//
+// [Breaker.State] reports the state a call would see now, read from the
+// clock, so no goroutine runs on the breaker's behalf; [Config.OnStateChange]
+// is told of every transition, its cause and the counts behind it.
 //
 // There are two ways to use it. The primitive: [Breaker.Allow] returns a
 // [Permit] (or ErrOpen), and [Permit.Done] records the call's outcome; this
 // path takes no lock and allocates nothing. The convenience:
 // [Breaker.Do] wraps a function, satisfying seawall.Policy.
 //
-// The success path reads one shared word and writes one counter chosen at
-// random among per-CPU-ish shards, so concurrent callers do not contend on a
-// cache line. Failures, slow calls and state changes take a slower path.
+// The success path reads the shared state word and increments a counter
+// owned by the P (scheduler processor) it runs on, so goroutines on
+// different cores do not write the same cache line. Failures, slow calls and
+// state changes take a slower path.
 //
 // The zero Config is valid (see [Config]). A Breaker is safe for concurrent
 // use by multiple goroutines.
@@ -225,53 +185,6 @@ func (b *Breaker) Allow() (p Permit, err error) {
 	return
 }
 
-func (b *Breaker) allowSlow() (Permit, error) {
-	for {
-		w := b.state.Load()
-		switch stateOf(w) {
-		case Closed, Disabled:
-			p := Permit{b: b, word: w}
-			if b.readStart {
-				p.start = b.now()
-			}
-			return p, nil
-		case Open:
-			oe := b.open.Load()
-			if oe == nil || oe.gen != genOf(w) {
-				// The trip that opened it has not published its period yet.
-				return b.reject(ErrOpen)
-			}
-			now := b.now()
-			if now < oe.until {
-				return b.reject(oe)
-			}
-			half := pack(HalfOpen, 1, 0, genOf(w)+1)
-			if b.transition(w, half) {
-				b.notify(Open, HalfOpen)
-				return Permit{b: b, word: pack(HalfOpen, 0, 0, genOf(half)), start: now}, nil
-			}
-		case HalfOpen:
-			if inflightOf(w) >= uint64(b.cfg.HalfOpenProbes) {
-				return b.reject(ErrOpen)
-			}
-			if b.state.CompareAndSwap(w, w+1<<inflightShift) {
-				p := Permit{b: b, word: pack(HalfOpen, 0, 0, genOf(w))}
-				if b.readStart {
-					p.start = b.now()
-				}
-				return p, nil
-			}
-		default: // ForcedOpen
-			return b.reject(ErrOpen)
-		}
-	}
-}
-
-func (b *Breaker) reject(err error) (Permit, error) {
-	b.counts.Add(cRejected)
-	return Permit{}, err
-}
-
 // Done records the outcome of the call: a nil err is a Success; any other is
 // classified by [Config.Classify].
 func (p Permit) Done(err error) {
@@ -296,17 +209,6 @@ func (p Permit) Done(err error) {
 	b.record(p, o)
 }
 
-// fastSuccess counts a success admitted in the current state, closed or
-// disabled: the hot path.
-func (b *Breaker) fastSuccess() {
-	i := shard.Pin()
-	b.counts.AddPinned(i, cSuccess)
-	shard.Unpin()
-	if b.consec.Load() != 0 {
-		b.consec.Store(0)
-	}
-}
-
 // Record records the outcome o of the call, for callers that classify
 // outcomes themselves.
 func (p Permit) Record(o Outcome) {
@@ -314,221 +216,6 @@ func (p Permit) Record(o Outcome) {
 		p.b.record(p, o)
 	}
 }
-
-func (b *Breaker) record(p Permit, o Outcome) {
-	var now int64
-	slow := false
-	if b.readEnd {
-		now = b.now()
-		slow = b.slowNs > 0 && now-p.start >= b.slowNs
-	}
-	if o == Ignore {
-		b.counts.Add(cIgnored)
-		if stateOf(p.word) == HalfOpen {
-			b.releaseProbe(p)
-		}
-		return
-	}
-	failed := o != Success
-	if failed || slow || stateOf(p.word) == HalfOpen {
-		b.recordSlow(p, failed, slow, now)
-		return
-	}
-	b.countSuccess(p, now)
-}
-
-// countSuccess counts a fast success (closed or disabled) at time now.
-func (b *Breaker) countSuccess(p Permit, now int64) {
-	if b.state.Load() != p.word {
-		// Issued before a transition: count it, but not in the new window.
-		b.otherSuccesses.Add(1)
-		return
-	}
-	if b.tw != nil {
-		b.tw.add(now)
-	}
-	b.fastSuccess()
-}
-
-// recordSlow records a failure, a slow call or a probe's outcome.
-func (b *Breaker) recordSlow(p Permit, failed, slow bool, now int64) {
-	if failed {
-		b.counts.Add(cFailed)
-	} else {
-		b.otherSuccesses.Add(1)
-	}
-	if slow {
-		b.slowCalls.Add(1)
-	}
-	switch stateOf(p.word) {
-	case HalfOpen:
-		b.recordProbe(p, failed || slow)
-		return
-	case Disabled:
-		return
-	}
-	if b.state.Load() != p.word {
-		return // issued before a transition
-	}
-	trip := false
-	if failed {
-		trip = b.cfg.ConsecutiveFailures > 0 && b.consec.Add(1) >= int64(b.cfg.ConsecutiveFailures)
-	} else if b.consec.Load() != 0 {
-		b.consec.Store(0)
-	}
-	if !trip && b.rateRules {
-		b.mu.Lock()
-		if b.state.Load() == p.word {
-			trip = b.rateTrips(b.windowRecord(now, failed, slow))
-		}
-		b.mu.Unlock()
-	}
-	if trip && b.transition(p.word, pack(Open, 0, 0, genOf(p.word)+1)) {
-		b.notify(Closed, Open)
-	}
-}
-
-// rateTrips reports whether a window's counts trip a rate rule.
-func (b *Breaker) rateTrips(calls, failures, slow uint64) bool {
-	if calls == 0 || calls < uint64(b.cfg.MinimumCalls) {
-		return false
-	}
-	n := float64(calls)
-	return b.cfg.FailureRate > 0 && float64(failures)/n >= b.cfg.FailureRate ||
-		b.cfg.SlowCallRate > 0 && float64(slow)/n >= b.cfg.SlowCallRate
-}
-
-// windowRecord adds a failure or slow call to the window and returns the
-// window's calls, failures and slow calls. b.mu must be held.
-func (b *Breaker) windowRecord(now int64, failed, slow bool) (calls, failures, slowCalls uint64) {
-	if b.tw != nil {
-		return b.tw.record(now, failed, slow)
-	}
-	return b.cw.record(b.fastSuccesses(), failed, slow)
-}
-
-func (b *Breaker) fastSuccesses() uint64 { return b.counts.Load(cSuccess) }
-
-// recordProbe records a half-open probe's outcome: bad re-opens the breaker,
-// enough successes close it.
-func (b *Breaker) recordProbe(p Permit, bad bool) {
-	for {
-		w := b.state.Load()
-		if stateOf(w) != HalfOpen || genOf(w) != genOf(p.word) {
-			return // issued before a transition
-		}
-		if bad {
-			if b.transition(w, pack(Open, 0, 0, genOf(w)+1)) {
-				b.notify(HalfOpen, Open)
-				return
-			}
-			continue
-		}
-		succ := succOf(w) + 1
-		if succ >= uint64(b.cfg.HalfOpenSuccesses) {
-			b.mu.Lock()
-			ok := b.transition(w, pack(Closed, 0, 0, genOf(w)+1))
-			b.mu.Unlock()
-			if ok {
-				b.notify(HalfOpen, Closed)
-				return
-			}
-			continue
-		}
-		if b.state.CompareAndSwap(w, pack(HalfOpen, max(inflightOf(w), 1)-1, succ, genOf(w))) {
-			return
-		}
-	}
-}
-
-// releaseProbe frees the probe slot of an ignored half-open call.
-func (b *Breaker) releaseProbe(p Permit) {
-	for {
-		w := b.state.Load()
-		if stateOf(w) != HalfOpen || genOf(w) != genOf(p.word) || inflightOf(w) == 0 {
-			return
-		}
-		if b.state.CompareAndSwap(w, w-1<<inflightShift) {
-			return
-		}
-	}
-}
-
-// transition moves the state word from one value to another with a CAS and,
-// if it won, does what entering the new state takes. Transitions into Closed
-// must hold b.mu, which guards the window they reset. The caller that won
-// reports the transition with notify, after releasing any lock.
-func (b *Breaker) transition(from, to uint64) bool {
-	var now int64
-	if st := stateOf(to); st == Closed || st == Open {
-		now = b.now()
-	}
-	if stateOf(to) == Closed {
-		// Reset before the CAS: no success is counted in the new window
-		// until the CAS publishes it, so the window starts exact.
-		if b.tw != nil {
-			b.tw.reset(now)
-		} else {
-			b.cw.reset(b.fastSuccesses())
-		}
-		b.consec.Store(0)
-	}
-	if !b.state.CompareAndSwap(from, to) {
-		return false
-	}
-	switch stateOf(to) {
-	case Open:
-		d := b.openDuration(b.trips.Add(1))
-		until := now + int64(d)
-		if until < now { // an open duration of centuries; saturate
-			until = math.MaxInt64
-		}
-		b.open.Store(&openError{b: b, gen: genOf(to), until: until})
-	case Closed:
-		b.trips.Store(0)
-	}
-	if stateOf(from) != stateOf(to) {
-		b.transitions.Add(1)
-	}
-	return true
-}
-
-func (b *Breaker) notify(from, to State) {
-	if from != to && b.cfg.OnStateChange != nil {
-		b.cfg.OnStateChange(b.cfg.Name, from, to)
-	}
-}
-
-// openDuration returns how long the n-th consecutive trip stays open.
-func (b *Breaker) openDuration(n uint32) time.Duration {
-	d := float64(b.cfg.OpenDuration) * math.Pow(b.cfg.OpenBackoff, float64(n-1))
-	d = min(d, float64(b.cfg.MaxOpenDuration))
-	if b.cfg.OpenJitter > 0 {
-		d *= 1 - b.cfg.OpenJitter*rand.Float64()
-	}
-	// float64(math.MaxInt64) rounds up to 2^63, which would convert to a
-	// negative Duration.
-	if d >= math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return time.Duration(d)
-}
-
-// openError is the rejection of an open breaker, one per open period: it
-// matches ErrOpen and carries the time left until probes are admitted.
-type openError struct {
-	b     *Breaker
-	gen   uint64
-	until int64 // breaker time at which the period ends
-}
-
-func (e *openError) Error() string { return ErrOpen.Error() }
-func (e *openError) Is(target error) bool {
-	return target == ErrOpen || target == seawall.ErrRejected || target == seawall.ErrCircuitOpen
-}
-
-// RetryAfter returns the time left until the breaker admits probes.
-func (e *openError) RetryAfter() time.Duration { return time.Duration(max(e.until-e.b.now(), 0)) }
 
 // Do runs op if the breaker admits it, records its outcome, and returns its
 // error; if the breaker refuses, Do returns an error matching [ErrOpen]
@@ -618,9 +305,21 @@ func (b *Breaker) doSlowChain(ctx context.Context, c seawall.Chain) error {
 	return err
 }
 
-// State returns the breaker's current state. An open breaker whose open
-// duration has passed reports Open until the next call moves it to HalfOpen.
-func (b *Breaker) State() State { return stateOf(b.state.Load()) }
+// State returns the state a call would see now. An open breaker whose open
+// period has passed reports HalfOpen, as the next call would be admitted as a
+// probe, even if no call has arrived since: State reads the clock, and no
+// goroutine is needed to keep it true. Reading is not a transition: the
+// transition to HalfOpen, counted in [Metrics] and reported to
+// [Config.OnStateChange], is made by the call that arrives.
+func (b *Breaker) State() State {
+	w := b.state.Load()
+	if stateOf(w) == Open {
+		if oe := b.open.Load(); oe != nil && oe.gen == genOf(w) && b.now() >= oe.until {
+			return HalfOpen
+		}
+	}
+	return stateOf(w)
+}
 
 // ForceOpen moves the breaker to ForcedOpen: every call is rejected until
 // Reset.
@@ -634,22 +333,9 @@ func (b *Breaker) Disable() { b.set(Disabled) }
 // and forgets consecutive trips.
 func (b *Breaker) Reset() { b.set(Closed) }
 
-func (b *Breaker) set(st State) {
-	b.mu.Lock()
-	var from uint64
-	for {
-		from = b.state.Load()
-		if b.transition(from, pack(st, 0, 0, genOf(from)+1)) {
-			break
-		}
-	}
-	b.mu.Unlock()
-	b.notify(stateOf(from), st)
-}
-
 // Metrics is a snapshot of a breaker's counters since it was created.
 type Metrics struct {
-	State State `json:"state"`
+	State State `json:"state"` // as returned by [Breaker.State]
 	// Calls is the number of admitted calls whose outcome was recorded:
 	// Successes + Failures + Ignored.
 	Calls       uint64 `json:"calls"`

@@ -52,20 +52,34 @@ func slowCall(t *testing.T, b *Breaker, d time.Duration, err error) {
 
 // recorder collects OnStateChange calls.
 type recorder struct {
-	mu  sync.Mutex
-	got []string
+	mu     sync.Mutex
+	events []StateChange
 }
 
-func (r *recorder) hook(name string, from, to State) {
+func (r *recorder) hook(c StateChange) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.got = append(r.got, from.String()+">"+to.String())
+	r.events = append(r.events, c)
 }
 
+// transitions returns the recorded transitions as "from>to".
 func (r *recorder) transitions() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]string(nil), r.got...)
+	var got []string
+	for _, c := range r.events {
+		got = append(got, c.From.String()+">"+c.To.String())
+	}
+	return got
+}
+
+// last returns the last recorded state change.
+func (r *recorder) last(t *testing.T) StateChange {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.NotEmpty(t, r.events, "no state change reported")
+	return r.events[len(r.events)-1]
 }
 
 func TestZeroConfigTripsAfterFiveConsecutiveFailures(t *testing.T) {
@@ -218,8 +232,9 @@ func TestHalfOpenProbes(t *testing.T) {
 		require.NoError(t, err)
 		_, err = b.Allow()
 		require.ErrorIs(t, err, ErrOpen, "a third concurrent probe is refused")
-		_, hinted := seawall.RetryAfter(err)
-		assert.False(t, hinted, "no hint while probes are in flight")
+		d, hinted := seawall.RetryAfter(err)
+		assert.True(t, hinted, "a hint while probes are in flight")
+		assert.Equal(t, time.Second, d, "the open duration a failed probe would re-open for")
 
 		p1.Done(nil)
 		p3, err := b.Allow() // the freed slot
@@ -436,10 +451,10 @@ func TestHookMayReenter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var b *Breaker
 		var states []State
-		b = mustNew(t, Config{ConsecutiveFailures: 1, OnStateChange: func(_ string, from, to State) {
+		b = mustNew(t, Config{ConsecutiveFailures: 1, OnStateChange: func(c StateChange) {
 			states = append(states, b.State())
 			_ = b.Metrics()
-			if to == Open {
+			if c.To == Open {
 				b.Reset() // re-entering from the hook must not deadlock
 			}
 		}})
@@ -481,5 +496,253 @@ func TestClockBeforeEpoch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		run(t, b, 2, errBoom)
 		assert.Equal(t, Open, b.State())
+	})
+}
+
+// TestStateIsTrueWithoutCalls: State reports what a call would see now, read
+// from the clock: an open breaker whose open period has passed reads
+// half-open before any call arrives. A read is no transition: it neither
+// fires OnStateChange nor counts in Metrics().Transitions.
+func TestStateIsTrueWithoutCalls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := &recorder{}
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenBackoff: 2, OnStateChange: rec.hook})
+		run(t, b, 1, errBoom)
+		bubble.Sleep(time.Second - time.Nanosecond)
+		assert.Equal(t, Open, b.State(), "a nanosecond before the period ends")
+		assert.Equal(t, Open, b.Metrics().State)
+
+		bubble.Sleep(time.Nanosecond)
+		assert.Equal(t, HalfOpen, b.State(), "a probe would be admitted now")
+		m := b.Metrics()
+		assert.Equal(t, HalfOpen, m.State, "Metrics agrees with State")
+		assert.Equal(t, uint64(1), m.Transitions, "reading is no transition")
+		assert.Equal(t, []string{"closed>open"}, rec.transitions(), "nor a state change to report")
+
+		// The call that reads half-open is admitted as a probe, and the
+		// transition happens, once, now.
+		p, err := b.Allow()
+		require.NoError(t, err, "State said half-open: a call is admitted")
+		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, uint64(2), b.Metrics().Transitions)
+		p.Done(errBoom) // re-opens for 2s
+
+		bubble.Sleep(2*time.Second - time.Nanosecond)
+		assert.Equal(t, Open, b.State())
+		bubble.Sleep(time.Nanosecond)
+		assert.Equal(t, HalfOpen, b.State(), "the second open period ends too")
+		assert.Equal(t, []string{"closed>open", "open>half-open", "half-open>open"}, rec.transitions())
+		assert.Equal(t, uint64(3), b.Metrics().Transitions)
+
+		b.ForceOpen()
+		bubble.Sleep(time.Hour)
+		assert.Equal(t, ForcedOpen, b.State(), "forced open has no open period")
+	})
+}
+
+// TestHalfOpenRejectionHint: a call refused because every probe slot is taken
+// carries a retry-after hint: the open duration the breaker would re-open for
+// if a probe failed now, without jitter. It does not shrink as time passes:
+// the probes' outcome is awaited.
+func TestHalfOpenRejectionHint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenBackoff: 2, MaxOpenDuration: 3 * time.Second})
+		hint := func() time.Duration {
+			t.Helper()
+			_, err := b.Allow()
+			require.ErrorIs(t, err, ErrOpen)
+			require.ErrorIs(t, err, seawall.ErrRejected)
+			require.ErrorIs(t, err, seawall.ErrCircuitOpen)
+			assert.Equal(t, "breaker: open", err.Error())
+			d, ok := seawall.RetryAfter(err)
+			require.True(t, ok, "a rejection of a tripped breaker carries a hint")
+			return d
+		}
+		run(t, b, 1, errBoom) // trip 1: open 1s
+		bubble.Sleep(time.Second)
+		probe, err := b.Allow()
+		require.NoError(t, err)
+		require.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, 2*time.Second, hint(), "a failed probe would re-open for 1s × 2")
+		bubble.Sleep(time.Minute)
+		assert.Equal(t, 2*time.Second, hint(), "the probe's outcome is awaited: the hint does not run down")
+
+		probe.Done(errBoom) // trip 2: open 2s
+		assert.Equal(t, 2*time.Second, hint())
+		bubble.Sleep(2 * time.Second)
+		probe, err = b.Allow()
+		require.NoError(t, err)
+		assert.Equal(t, 3*time.Second, hint(), "1s × 4, capped at MaxOpenDuration")
+		probe.Done(nil)
+		require.Equal(t, Closed, b.State())
+
+		// With jitter, the hint is the longest the re-opened period may be.
+		b = mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second, OpenJitter: 0.5})
+		run(t, b, 1, errBoom)
+		bubble.Sleep(time.Second)
+		_, err = b.Allow()
+		require.NoError(t, err)
+		assert.Equal(t, time.Second, hint())
+	})
+}
+
+// TestStateChangeCauses: every transition reports why it happened and, when
+// it leaves the closed state, the counts the rules judged at that moment.
+func TestStateChangeCauses(t *testing.T) {
+	const ms = time.Millisecond
+	slowRule := Config{ConsecutiveFailures: 5, SlowCallRate: 0.5, SlowCallThreshold: 100 * ms, CountWindow: 4, MinimumCalls: 4}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		act  func(t *testing.T, b *Breaker)
+		want StateChange
+	}{{
+		name: "consecutive failures",
+		cfg:  Config{ConsecutiveFailures: 3},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 2, nil); run(t, b, 3, errBoom) },
+		want: StateChange{From: Closed, To: Open, Cause: CauseConsecutiveFailures, Counts: Counts{ConsecutiveFailures: 3}},
+	}, {
+		name: "consecutive failures, with a window",
+		cfg:  Config{ConsecutiveFailures: 3, FailureRate: 0.9, CountWindow: 10, MinimumCalls: 10},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 4, nil); run(t, b, 3, errBoom) },
+		want: StateChange{From: Closed, To: Open, Cause: CauseConsecutiveFailures, Counts: Counts{ConsecutiveFailures: 3, Calls: 7, Failures: 3}},
+	}, {
+		name: "failure rate over a count window",
+		cfg:  Config{FailureRate: 0.5, CountWindow: 4, MinimumCalls: 4},
+		act: func(t *testing.T, b *Breaker) {
+			run(t, b, 1, errBoom) // leaves the window...
+			run(t, b, 3, nil)
+			run(t, b, 1, errBoom) // ...here: 1 of the last 4
+			run(t, b, 1, errBoom) // 2 of the last 4
+		},
+		want: StateChange{From: Closed, To: Open, Cause: CauseFailureRate, Counts: Counts{Calls: 4, Failures: 2}},
+	}, {
+		name: "failure rate over a time window",
+		cfg:  Config{FailureRate: 0.5, TimeWindow: 10 * time.Second, MinimumCalls: 4},
+		act: func(t *testing.T, b *Breaker) {
+			run(t, b, 3, errBoom)
+			bubble.Sleep(10 * time.Second) // those leave the window
+			run(t, b, 3, nil)
+			run(t, b, 3, errBoom)
+		},
+		want: StateChange{From: Closed, To: Open, Cause: CauseFailureRate, Counts: Counts{Calls: 6, Failures: 3}},
+	}, {
+		name: "slow-call rate",
+		cfg:  slowRule,
+		act: func(t *testing.T, b *Breaker) {
+			slowCall(t, b, ms, nil)
+			slowCall(t, b, 100*ms, nil) // slow
+			slowCall(t, b, ms, errBoom)
+			slowCall(t, b, 150*ms, errBoom) // slow: 2 of 4
+		},
+		want: StateChange{From: Closed, To: Open, Cause: CauseSlowCallRate, Counts: Counts{ConsecutiveFailures: 2, Calls: 4, Failures: 2, SlowCalls: 2}},
+	}, {
+		name: "open duration elapsed",
+		cfg:  Config{ConsecutiveFailures: 1, OpenDuration: time.Second},
+		act: func(t *testing.T, b *Breaker) {
+			run(t, b, 1, errBoom)
+			bubble.Sleep(time.Second)
+			_, err := b.Allow()
+			require.NoError(t, err)
+		},
+		want: StateChange{From: Open, To: HalfOpen, Cause: CauseOpenDurationElapsed},
+	}, {
+		name: "failed probe",
+		cfg:  Config{ConsecutiveFailures: 1, OpenDuration: time.Second},
+		act: func(t *testing.T, b *Breaker) {
+			run(t, b, 1, errBoom)
+			bubble.Sleep(time.Second)
+			require.Equal(t, 1, run(t, b, 1, errBoom))
+		},
+		want: StateChange{From: HalfOpen, To: Open, Cause: CauseProbeFailed},
+	}, {
+		name: "slow probe",
+		cfg:  Config{ConsecutiveFailures: 1, OpenDuration: time.Second, SlowCallThreshold: 100 * ms},
+		act: func(t *testing.T, b *Breaker) {
+			run(t, b, 1, errBoom)
+			bubble.Sleep(time.Second)
+			slowCall(t, b, 100*ms, nil)
+		},
+		want: StateChange{From: HalfOpen, To: Open, Cause: CauseSlowProbe},
+	}, {
+		name: "probes succeeded",
+		cfg:  Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenSuccesses: 2, HalfOpenProbes: 2},
+		act: func(t *testing.T, b *Breaker) {
+			run(t, b, 1, errBoom)
+			bubble.Sleep(time.Second)
+			require.Equal(t, 2, run(t, b, 2, nil))
+		},
+		want: StateChange{From: HalfOpen, To: Closed, Cause: CauseProbesSucceeded},
+	}, {
+		name: "force open, from closed",
+		cfg:  Config{ConsecutiveFailures: 5, FailureRate: 0.9, CountWindow: 10, MinimumCalls: 10},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 3, nil); run(t, b, 2, errBoom); b.ForceOpen() },
+		want: StateChange{From: Closed, To: ForcedOpen, Cause: CauseForceOpen, Counts: Counts{ConsecutiveFailures: 2, Calls: 5, Failures: 2}},
+	}, {
+		name: "force open, from closed: the window has slid",
+		cfg:  Config{FailureRate: 0.9, CountWindow: 4, MinimumCalls: 4},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 2, errBoom); run(t, b, 3, nil); b.ForceOpen() },
+		want: StateChange{From: Closed, To: ForcedOpen, Cause: CauseForceOpen, Counts: Counts{Calls: 4, Failures: 1}},
+	}, {
+		name: "disable, from closed over a time window",
+		cfg:  Config{FailureRate: 0.9, TimeWindow: time.Second, MinimumCalls: 10},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 3, nil); run(t, b, 1, errBoom); b.Disable() },
+		want: StateChange{From: Closed, To: Disabled, Cause: CauseDisable, Counts: Counts{Calls: 4, Failures: 1}},
+	}, {
+		name: "reset, from open",
+		cfg:  Config{ConsecutiveFailures: 1},
+		act:  func(t *testing.T, b *Breaker) { run(t, b, 1, errBoom); b.Reset() },
+		want: StateChange{From: Open, To: Closed, Cause: CauseReset},
+	}, {
+		name: "force open, from disabled",
+		cfg:  Config{ConsecutiveFailures: 1},
+		act:  func(t *testing.T, b *Breaker) { b.Disable(); run(t, b, 3, errBoom); b.ForceOpen() },
+		want: StateChange{From: Disabled, To: ForcedOpen, Cause: CauseForceOpen},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := &recorder{}
+				tc.cfg.Name = "accounts"
+				tc.cfg.OnStateChange = rec.hook
+				b := mustNew(t, tc.cfg)
+				tc.act(t, b)
+				tc.want.Name = "accounts"
+				assert.Equal(t, tc.want, rec.last(t))
+			})
+		})
+	}
+}
+
+func TestCauseString(t *testing.T) {
+	for c, want := range map[Cause]string{
+		0: "unknown", CauseConsecutiveFailures: "consecutive-failures", CauseFailureRate: "failure-rate",
+		CauseSlowCallRate: "slow-call-rate", CauseProbeFailed: "probe-failed", CauseSlowProbe: "slow-probe",
+		CauseOpenDurationElapsed: "open-duration-elapsed", CauseProbesSucceeded: "probes-succeeded",
+		CauseForceOpen: "force-open", CauseDisable: "disable", CauseReset: "reset", 99: "unknown",
+	} {
+		assert.Equal(t, want, c.String())
+	}
+}
+
+// TestRejectionsAndReadsAllocateNothing: refusing a call, with its hint, and
+// reading the state allocate nothing, whatever the state.
+func TestRejectionsAndReadsAllocateNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := mustNew(t, Config{ConsecutiveFailures: 1, OpenDuration: time.Second})
+		reject := func() {
+			if _, err := b.Allow(); err == nil {
+				t.Fatal("admitted")
+			}
+		}
+		run(t, b, 1, errBoom)
+		assert.Zero(t, testing.AllocsPerRun(100, reject), "open")
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.State() }), "State while open")
+		bubble.Sleep(time.Second)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.State() }), "State after the open period")
+		_, err := b.Allow()
+		require.NoError(t, err)
+		assert.Zero(t, testing.AllocsPerRun(100, reject), "half-open, probe slot taken")
+		b.ForceOpen()
+		assert.Zero(t, testing.AllocsPerRun(100, reject), "forced open")
 	})
 }

@@ -101,9 +101,12 @@ type Config struct {
 	// OnStateChange, if set, is called exactly once for every state
 	// transition, by the goroutine whose call made the transition, after the
 	// transition and outside any lock: it may call the breaker's methods.
-	// Transitions that race may be reported out of order; a slow hook slows
-	// only the call that made the transition.
-	OnStateChange func(name string, from, to State) `json:"-"`
+	// The [StateChange] says why (the rule that tripped, a probe's outcome,
+	// an operator's override) and carries the counts the rules judged, which
+	// the transition resets. Transitions that race may be reported out of
+	// order; a slow hook slows only the call that made the transition.
+	// Reading [Breaker.State] is never a transition.
+	OnStateChange func(StateChange) `json:"-"`
 }
 
 // Limits on configuration values, beyond which New returns an error.

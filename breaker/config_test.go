@@ -383,7 +383,7 @@ func TestConfigJSON(t *testing.T) {
 	t.Run("functions are not in the JSON", func(t *testing.T) {
 		cfg := allJSONFields
 		cfg.Classify = DefaultClassify
-		cfg.OnStateChange = func(string, State, State) {}
+		cfg.OnStateChange = func(StateChange) {}
 		out, err := json.Marshal(cfg)
 		require.NoError(t, err)
 		var fields map[string]json.RawMessage
@@ -519,11 +519,14 @@ func fuzzWorkload(t *testing.T, cfg Config, ops []byte) {
 			t.Fatalf("%s: state %d is none of the five states", what, s)
 		}
 	}
-	cfg.OnStateChange = func(_ string, from, to State) {
-		validState("OnStateChange from", from)
-		validState("OnStateChange to", to)
-		if from == to {
-			t.Fatalf("OnStateChange(%v, %v): not a change", from, to)
+	cfg.OnStateChange = func(c StateChange) {
+		validState("OnStateChange from", c.From)
+		validState("OnStateChange to", c.To)
+		if c.From == c.To {
+			t.Fatalf("OnStateChange(%+v): not a change", c)
+		}
+		if c.Cause.String() == "unknown" {
+			t.Fatalf("OnStateChange(%+v): no cause", c)
 		}
 	}
 	b, err := New(cfg)

@@ -20,8 +20,9 @@ func Example() {
 		CountWindow:  10,
 		MinimumCalls: 4,
 		OpenDuration: 30 * time.Second,
-		OnStateChange: func(name string, from, to breaker.State) {
-			fmt.Printf("%s: %v -> %v\n", name, from, to)
+		OnStateChange: func(c breaker.StateChange) {
+			fmt.Printf("%s: %v -> %v (%v: %d of %d calls failed)\n",
+				c.Name, c.From, c.To, c.Cause, c.Counts.Failures, c.Counts.Calls)
 		},
 		Name: "accounts",
 	})
@@ -40,7 +41,7 @@ func Example() {
 	// call 0: account service: unavailable (rejected: false, retry-after hint: false)
 	// call 1: account service: unavailable (rejected: false, retry-after hint: false)
 	// call 2: account service: unavailable (rejected: false, retry-after hint: false)
-	// accounts: closed -> open
+	// accounts: closed -> open (failure-rate: 4 of 4 calls failed)
 	// call 3: account service: unavailable (rejected: false, retry-after hint: false)
 	// call 4: breaker: open (rejected: true, retry-after hint: true)
 	// call 5: breaker: open (rejected: true, retry-after hint: true)

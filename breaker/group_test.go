@@ -39,10 +39,10 @@ func TestGroupGet(t *testing.T) {
 	cfg := Config{
 		Name:                "ignored: each breaker is named by its key",
 		ConsecutiveFailures: 1,
-		OnStateChange: func(name string, from, to State) {
+		OnStateChange: func(c StateChange) {
 			mu.Lock()
 			defer mu.Unlock()
-			names = append(names, name+":"+from.String()+">"+to.String())
+			names = append(names, c.Name+":"+c.From.String()+">"+c.To.String())
 		},
 	}
 	g := mustNewGroup(t, cfg, 10)

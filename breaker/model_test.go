@@ -62,11 +62,7 @@ func (r *refBreaker) setState(st State) {
 	switch st {
 	case Open:
 		r.trips++
-		d := float64(r.cfg.OpenDuration)
-		for range r.trips - 1 {
-			d *= r.cfg.OpenBackoff
-		}
-		r.until = r.now() + time.Duration(min(d, float64(r.cfg.MaxOpenDuration)))
+		r.until = r.now() + r.openDuration(r.trips)
 	case HalfOpen:
 		r.probes, r.succ = 1, 0
 	case Closed:
@@ -74,14 +70,28 @@ func (r *refBreaker) setState(st State) {
 	}
 }
 
-// hint returns the retry-after hint an open breaker's rejection carries.
+// openDuration returns the open duration of the n-th consecutive trip.
+func (r *refBreaker) openDuration(n int) time.Duration {
+	d := float64(r.cfg.OpenDuration)
+	for range n - 1 {
+		d *= r.cfg.OpenBackoff
+	}
+	return time.Duration(min(d, float64(r.cfg.MaxOpenDuration)))
+}
+
+// hint returns the retry-after hint a rejection carries: while open, the
+// time left in the open period; while half-open, the open duration a failed
+// probe would start; none when forced open.
 func (r *refBreaker) hint() (time.Duration, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.state != Open {
-		return 0, false
+	switch r.state {
+	case Open:
+		return max(r.until-r.now(), 0), true
+	case HalfOpen:
+		return r.openDuration(r.trips + 1), true
 	}
-	return max(r.until-r.now(), 0), true
+	return 0, false
 }
 
 func (r *refBreaker) allow() (refPermit, bool) {
@@ -215,6 +225,9 @@ func (r *refBreaker) snapshot() Metrics {
 	defer r.mu.Unlock()
 	m := r.metrics
 	m.State = r.state
+	if r.state == Open && r.now() >= r.until {
+		m.State = HalfOpen // what a call would see now
+	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
 	return m
 }

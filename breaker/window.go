@@ -70,6 +70,22 @@ func (w *countWindow) record(fastSuccesses uint64, failed, slow bool) (calls, fa
 	return min(idx, w.size), w.failures, w.slow
 }
 
+// counts returns the calls, failures and slow calls in the window, given the
+// current sum of fast successes, without recording anything.
+func (w *countWindow) counts(fastSuccesses uint64) (calls, failures, slowCalls uint64) {
+	idx := fastSuccesses - w.base + w.events
+	failures, slowCalls = w.failures, w.slow
+	for i := range w.n { // events that have left the window, oldest first
+		e := w.ring[(w.head+i)%len(w.ring)]
+		if e>>2+w.size > idx {
+			break
+		}
+		failures -= e >> 1 & 1
+		slowCalls -= e & 1
+	}
+	return min(idx, w.size), failures, slowCalls
+}
+
 // timeWindow is the window of the last nb buckets of width ns each. Fast
 // successes go to per-shard bucket words (bucket epoch in the high 32 bits,
 // count in the low 32), updated with a CAS; events go to buckets guarded by
@@ -166,6 +182,13 @@ func (w *timeWindow) record(now int64, failed, slow bool) (calls, failures, slow
 	if slow {
 		b.slow++
 	}
+	return w.counts(now)
+}
+
+// counts returns the calls, failures and slow calls in the window at time
+// now, without recording anything.
+func (w *timeWindow) counts(now int64) (calls, failures, slowCalls uint64) {
+	e := now / w.width
 	for k := max(e-w.nb+1, w.startEpoch); k <= e; k++ {
 		s := w.successesAt(k)
 		if k == w.startEpoch {

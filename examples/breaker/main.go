@@ -240,12 +240,12 @@ func (s scenario) run(ctx context.Context, onEvent func(event)) (*result, error)
 	}
 
 	cfg := s.Breaker
-	cfg.OnStateChange = func(_ string, from, to breaker.State) {
+	cfg.OnStateChange = func(c breaker.StateChange) {
 		at := time.Since(start)
 		mu.Lock()
-		res.Protected.Transitions = append(res.Protected.Transitions, transition{At: at, From: from, To: to})
+		res.Protected.Transitions = append(res.Protected.Transitions, transition{At: at, From: c.From, To: c.To})
 		mu.Unlock()
-		logf(at, "with breaker:  %v → %v", from, to)
+		logf(at, "with breaker:  %v → %v", c.From, c.To)
 	}
 	b, err := breaker.New(cfg)
 	if err != nil {

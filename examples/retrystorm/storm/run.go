@@ -303,7 +303,9 @@ func (s Scenario) breakerConfig(speed float64, onState func(string, breaker.Stat
 	bc.MaxOpenDuration = scale(bc.MaxOpenDuration)
 	bc.TimeWindow = scale(bc.TimeWindow)
 	bc.SlowCallThreshold = scale(bc.SlowCallThreshold)
-	bc.OnStateChange = onState
+	if onState != nil {
+		bc.OnStateChange = func(c breaker.StateChange) { onState(c.Name, c.From, c.To) }
+	}
 	return bc
 }
 
