@@ -224,7 +224,7 @@ type loopState struct {
 	actx   context.Context // the current attempt's context
 	cancel context.CancelFunc
 	delay  time.Duration // before the next attempt, set by Record
-	prev   time.Duration // the previous delay, for decorrelated jitter
+	prev   time.Duration // the previous decorrelated delay; 0 before the first
 	bo     BackOff
 	last   error // the last attempt's error
 	final  error // the outcome, once done
@@ -436,7 +436,13 @@ func (l *Loop) nextDelay(err error) (time.Duration, bool) {
 func (l *Loop) exponential(n int) time.Duration {
 	c := &l.r.cfg
 	if c.Jitter == DecorrelatedJitter {
-		hi := max(3*l.st.prev, c.Delay)
+		// AWS's formula: previous starts at Delay (not 0, which would make
+		// the first delay exactly Delay for every caller).
+		prev := max(l.st.prev, c.Delay)
+		hi := time.Duration(math.MaxInt64) // 3 × prev, saturated
+		if prev <= math.MaxInt64/3 {
+			hi = 3 * prev
+		}
 		d := min(c.Delay+randN(hi-c.Delay), c.MaxDelay)
 		l.st.prev = d
 		return d
