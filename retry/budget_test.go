@@ -379,12 +379,13 @@ func TestBudgetEstimate(t *testing.T) {
 	visitAt := func(t *testing.T, b *Budget) (est float64, p, q sample) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
-		now := b.now()
+		w := &b.window
+		now := w.now()
 		cum := b.counts.Load(cRequests)
-		x := now - b.win
-		p, q = b.sample(0), sample{now, cum}
-		for i := 1; i < b.n; i++ {
-			if s := b.sample(i); s.t <= x {
+		x := now - w.win
+		p, q = w.sample(0), sample{now, cum}
+		for i := 1; i < w.n; i++ {
+			if s := w.sample(i); s.t <= x {
 				p = s
 			} else {
 				q = s
@@ -394,7 +395,7 @@ func TestBudgetEstimate(t *testing.T) {
 		if x >= 0 {
 			require.LessOrEqual(t, p.t, x, "a point at or before the window's start")
 		}
-		est = b.visit(now)
+		est = w.visit(now, cum)
 		checkSamples(t, b)
 		return est, p, q
 	}
@@ -468,7 +469,7 @@ func TestBudgetEstimate(t *testing.T) {
 				b.Request()
 				bubble.Sleep(time.Duration(1 + rng.Int64N(int64(delta))))
 				_, p, q := visitAt(t, b)
-				if b.now() >= b.win {
+				if b.window.now() >= b.window.win {
 					assert.LessOrEqual(t, time.Duration(q.t-p.t), window/10+delta)
 				}
 			}
@@ -484,19 +485,20 @@ func checkSamples(t *testing.T, b *Budget) {
 	if b.tokens {
 		return
 	}
-	require.GreaterOrEqual(t, b.n, 1)
-	require.LessOrEqual(t, b.n, nSamples)
-	for i := 1; i < b.n; i++ {
-		require.LessOrEqual(t, b.sample(i-1).t, b.sample(i).t, "sample %d", i)
-		require.LessOrEqual(t, b.sample(i-1).n, b.sample(i).n, "sample %d", i)
+	w := &b.window
+	require.GreaterOrEqual(t, w.n, 1)
+	require.LessOrEqual(t, w.n, nSamples)
+	for i := 1; i < w.n; i++ {
+		require.LessOrEqual(t, w.sample(i-1).t, w.sample(i).t, "sample %d", i)
+		require.LessOrEqual(t, w.sample(i-1).n, w.sample(i).n, "sample %d", i)
 		if i >= 2 {
-			require.GreaterOrEqual(t, b.sample(i).t-b.sample(i-2).t, b.width, "sample %d", i)
+			require.GreaterOrEqual(t, w.sample(i).t-w.sample(i-2).t, w.width, "sample %d", i)
 		}
 	}
-	if b.n == nSamples {
-		require.GreaterOrEqual(t, b.sample(b.n-1).t-b.sample(0).t, b.win)
+	if w.n == nSamples {
+		require.GreaterOrEqual(t, w.sample(w.n-1).t-w.sample(0).t, w.win)
 	} else {
-		require.Equal(t, sample{}, b.sample(0), "the creation sample")
+		require.Equal(t, sample{}, w.sample(0), "the creation sample")
 	}
 }
 
@@ -630,6 +632,30 @@ func TestBudgetConfigErrors(t *testing.T) {
 	}
 }
 
+// TestBudgetMode: the modes are written in JSON as the strings operators
+// already use, the zero Mode is RatioMode, and an unknown one is reported
+// with the field and the value.
+func TestBudgetMode(t *testing.T) {
+	for mode, want := range map[BudgetMode]string{RatioMode: `{"mode":"ratio"}`, TokensMode: `{"mode":"tokens"}`} {
+		out, err := json.Marshal(BudgetConfig{Mode: mode})
+		require.NoError(t, err)
+		assert.JSONEq(t, want, string(out))
+		var back BudgetConfig
+		require.NoError(t, json.Unmarshal([]byte(want), &back))
+		assert.Equal(t, mode, back.Mode)
+		b := mustBudget(t, back)
+		assert.Equal(t, mode, b.cfg.Mode)
+		assert.Equal(t, mode == TokensMode, b.tokens)
+	}
+	assert.Equal(t, RatioMode, mustBudget(t, BudgetConfig{}).cfg.Mode)
+
+	cfg := BudgetConfig{Mode: "leaky"}
+	_, err := NewBudget(cfg)
+	require.EqualError(t, err, `retry: budget Mode "leaky" unknown; want "ratio" or "tokens"`)
+	_, err = New(Config{Budget: cfg})
+	require.EqualError(t, err, `retry: budget Mode "leaky" unknown; want "ratio" or "tokens"`)
+}
+
 func TestBudgetConfigValidEdges(t *testing.T) {
 	for _, cfg := range []BudgetConfig{
 		{Ratio: 10},
@@ -755,13 +781,13 @@ func FuzzBudgetConfig(f *testing.F) {
 		{Window: -1},
 	}
 	for i, c := range seeds {
-		f.Add(c.Disabled, c.Mode, c.Ratio, c.MinRetriesPerSecond, c.NoFloor, int64(c.Window), c.MaxTokens, c.TokenRatio,
+		f.Add(c.Disabled, string(c.Mode), c.Ratio, c.MinRetriesPerSecond, c.NoFloor, int64(c.Window), c.MaxTokens, c.TokenRatio,
 			[]byte{0, 3, 2, 3, byte(i), 4, 1, 3, 12, 20, 3, 0, 2, 3})
 	}
 	f.Fuzz(func(t *testing.T, disabled bool, mode string, ratio, minRetries float64, noFloor bool, window int64,
 		maxTokens, tokenRatio float64, ops []byte) {
 		cfg := BudgetConfig{
-			Disabled: disabled, Mode: mode, Ratio: ratio, MinRetriesPerSecond: minRetries, NoFloor: noFloor,
+			Disabled: disabled, Mode: BudgetMode(mode), Ratio: ratio, MinRetriesPerSecond: minRetries, NoFloor: noFloor,
 			Window: time.Duration(window), MaxTokens: maxTokens, TokenRatio: tokenRatio,
 		}
 		b, err := NewBudget(cfg)
@@ -803,8 +829,8 @@ func FuzzBudgetConfig(f *testing.F) {
 func exerciseBudget(t *testing.T, b *Budget, ops []byte) {
 	t.Helper()
 	window := 10 * time.Second
-	if b != nil && b.win > 0 {
-		window = time.Duration(b.win)
+	if b != nil && b.window.win > 0 {
+		window = time.Duration(b.window.win)
 	}
 	var requests, allowed, refused uint64
 	for _, op := range ops {
