@@ -347,6 +347,13 @@ func (l *Loop) Record(err error) {
 
 func (l *Loop) record(err error) {
 	l.recorded = true
+	if err == nil && l.st == nil {
+		// A first success in tokens mode: count it, without allocating
+		// the state a failure would need.
+		l.r.budget.Success()
+		l.done = true
+		return
+	}
 	st := l.state()
 	attemptTimedOut := st.cancel != nil && st.actx.Err() == context.DeadlineExceeded && l.ctx.Err() == nil
 	l.releaseAttempt()

@@ -550,26 +550,31 @@ func TestLoopNextWithoutRecordPanics(t *testing.T) {
 // TestLoopAllocatesNothing: the loop form allocates nothing on the success
 // path, even with a body that captures variables.
 func TestLoopAllocatesNothing(t *testing.T) {
-	r := mustNew(t, Config{})
-	ctx := context.Background()
-	var sum int
-	call := func(context.Context) (int, error) { return 1, nil }
-	allocs := testing.AllocsPerRun(1000, func() {
-		l := r.Loop(ctx)
-		for l.Next() {
-			v, err := call(l.Context())
-			sum += v
-			l.Record(err)
-		}
-		if l.Err() != nil {
-			t.Fatal(l.Err())
-		}
-	})
-	assert.Zero(t, allocs)
-	allocs = testing.AllocsPerRun(1000, func() {
-		_ = r.Do(ctx, func(context.Context) error { sum++; return nil })
-	})
-	assert.Zero(t, allocs, "nor does Do's success path")
+	for _, budget := range []BudgetConfig{{}, {Mode: TokensMode}, {Disabled: true}} {
+		r := mustNew(t, Config{Budget: budget})
+		ctx := context.Background()
+		var sum int
+		call := func(context.Context) (int, error) { return 1, nil }
+		allocs := testing.AllocsPerRun(1000, func() {
+			l := r.Loop(ctx)
+			for l.Next() {
+				v, err := call(l.Context())
+				sum += v
+				l.Record(err)
+			}
+			if l.Err() != nil {
+				t.Fatal(l.Err())
+			}
+		})
+		assert.Zero(t, allocs, "budget %+v", budget)
+		allocs = testing.AllocsPerRun(1000, func() {
+			_ = r.Do(ctx, func(context.Context) error { sum++; return nil })
+		})
+		assert.Zero(t, allocs, "nor does Do's success path; budget %+v", budget)
+		c := seawall.Op(func(context.Context) error { sum++; return nil })
+		allocs = testing.AllocsPerRun(1000, func() { _ = r.DoChain(ctx, c) })
+		assert.Zero(t, allocs, "nor does DoChain's; budget %+v", budget)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
