@@ -55,10 +55,12 @@ func DefaultRetryable(err error) bool {
 //
 // Use [Retry.Do] (which satisfies seawall.Policy), or the loop form
 // [Retry.Loop], which keeps the call in the caller's own function (no
-// closure; handy when the call returns several values). Neither allocates on
-// the success path. Do's success path costs about 5 ns over calling the
-// operation directly on the project's 2-core machine, most of it the
-// budget's per-CPU request count (about 2 ns without a budget).
+// closure; handy when the call returns several values). On the success path
+// neither takes a lock nor allocates (unless AttemptTimeout is set: a
+// context with a timeout allocates), nor reads the clock unless MaxElapsed
+// or AttemptTimeout is set: beyond the call itself, what it costs is the
+// budget's per-CPU count of the request (and, in tokens mode, of the
+// success). BENCHMARKS.md has the measured figures.
 //
 // A Retry is safe for concurrent use by multiple goroutines.
 type Retry struct {
