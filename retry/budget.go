@@ -18,10 +18,18 @@ import (
 // is known about whether it would have succeeded.
 var ErrBudgetExhausted = seawall.NewRejection("retry: budget exhausted")
 
-// The budget modes, the values of [BudgetConfig.Mode].
+// BudgetMode is the algorithm of a [Budget], the type of
+// [BudgetConfig.Mode]. In JSON it is the constant's string.
+type BudgetMode string
+
+// The budget modes. The zero BudgetMode, "", is RatioMode.
 const (
-	modeRatio  = "ratio"
-	modeTokens = "tokens"
+	// RatioMode bounds the retries of a sliding window to a share of its
+	// requests (Finagle's RetryBudget): the default.
+	RatioMode BudgetMode = "ratio"
+	// TokensMode is gRPC's retry throttling (gRFC A6): a token bucket that
+	// failures drain and successes refill.
+	TokensMode BudgetMode = "tokens"
 )
 
 // BudgetConfig configures a [Budget]. The zero value is valid: ratio mode,
@@ -43,7 +51,7 @@ type BudgetConfig struct {
 	// switched off as when it is on.
 	Disabled bool `json:"disabled,omitempty"`
 
-	// Mode is "ratio" (the default) or "tokens".
+	// Mode is RatioMode ("ratio", the default) or TokensMode ("tokens").
 	//
 	// In ratio mode, the retries of the last Window may number at most
 	// Ratio × the requests of the last Window + MinRetriesPerSecond ×
@@ -55,7 +63,7 @@ type BudgetConfig struct {
 	// (down to 0), each successful attempt gives back TokenRatio (up to
 	// MaxTokens), and a retry is allowed only while the count is above
 	// MaxTokens/2.
-	Mode string `json:"mode,omitempty"`
+	Mode BudgetMode `json:"mode,omitempty"`
 
 	// Ratio is, in ratio mode, the share of requests that may be retried,
 	// in (0, 10]; default 0.1. 10 lets every request of the window be
@@ -117,84 +125,41 @@ func (c BudgetConfig) withDefaults() (BudgetConfig, error) {
 	if err := c.validate(); err != nil {
 		return c, err
 	}
-	if c.Mode == "" {
-		c.Mode = modeRatio
+	if c.Mode == TokensMode {
+		return c.tokensDefaults(), nil
 	}
-	if c.Mode == modeRatio {
-		if c.Ratio == 0 {
-			c.Ratio = defaultRatio
-		}
-		if c.MinRetriesPerSecond == 0 && !c.NoFloor {
-			c.MinRetriesPerSecond = 1
-		}
-		if c.Window == 0 {
-			c.Window = defaultWindow
-		}
-		return c, nil
-	}
-	if c.MaxTokens == 0 {
-		c.MaxTokens = defaultMaxTokens
-	}
-	if c.TokenRatio == 0 {
-		c.TokenRatio = min(defaultTokRatio, c.MaxTokens)
-	}
-	return c, nil
+	c.Mode = RatioMode
+	return c.ratioDefaults(), nil
 }
 
 func (c *BudgetConfig) validate() error {
-	bad := func(field string, v any, want string) error {
-		return fmt.Errorf("retry: budget %s %v %s", field, v, want)
+	switch c.Mode {
+	case "", RatioMode:
+		return c.validateRatio()
+	case TokensMode:
+		return c.validateTokens()
 	}
-	// out reports whether v is NaN or outside [lo, hi]. The ranges that
-	// exclude 0 are checked with lo 0: there, 0 means the default.
-	out := func(v, lo, hi float64) bool { return math.IsNaN(v) || v < lo || v > hi }
+	return fmt.Errorf("retry: budget Mode %q unknown; want %q or %q", c.Mode, RatioMode, TokensMode)
+}
+
+// badBudget returns the error of a budget field whose value v is not what
+// is wanted.
+func badBudget(field string, v any, want string) error {
+	return fmt.Errorf("retry: budget %s %v %s", field, v, want)
+}
+
+// otherMode returns the error of a field of the mode not chosen, set to v.
+func (c *BudgetConfig) otherMode(field string, v any) error {
 	mode := c.Mode
 	if mode == "" {
-		mode = modeRatio
+		mode = RatioMode
 	}
-	other := func(field string, v any) error {
-		return fmt.Errorf("retry: budget %s %v set in mode %q", field, v, mode)
-	}
-	maxTokens := c.MaxTokens // the bound of TokenRatio, once MaxTokens is valid
-	if maxTokens == 0 {
-		maxTokens = defaultMaxTokens
-	}
-	switch c.Mode {
-	case "", modeRatio:
-		switch {
-		case c.MaxTokens != 0:
-			return other("MaxTokens", c.MaxTokens)
-		case c.TokenRatio != 0:
-			return other("TokenRatio", c.TokenRatio)
-		case out(c.Ratio, 0, maxRatio):
-			return bad("Ratio", c.Ratio, fmt.Sprintf("out of range (0,%v]", maxRatio))
-		case out(c.MinRetriesPerSecond, 0, maxMinRetries):
-			return bad("MinRetriesPerSecond", c.MinRetriesPerSecond, fmt.Sprintf("out of range [0,%v]", maxMinRetries))
-		case c.NoFloor && c.MinRetriesPerSecond != 0:
-			return fmt.Errorf("retry: budget NoFloor set with MinRetriesPerSecond %v; choose one", c.MinRetriesPerSecond)
-		case c.Window != 0 && (c.Window < minBudgetWindow || c.Window > maxBudgetWindow):
-			return bad("Window", c.Window, fmt.Sprintf("out of range [%v,%v]", minBudgetWindow, maxBudgetWindow))
-		}
-	case modeTokens:
-		switch {
-		case c.Ratio != 0:
-			return other("Ratio", c.Ratio)
-		case c.MinRetriesPerSecond != 0:
-			return other("MinRetriesPerSecond", c.MinRetriesPerSecond)
-		case c.NoFloor:
-			return other("NoFloor", c.NoFloor)
-		case c.Window != 0:
-			return other("Window", c.Window)
-		case out(c.MaxTokens, 0, maxTokensLimit):
-			return bad("MaxTokens", c.MaxTokens, fmt.Sprintf("out of range (0,%v]", maxTokensLimit))
-		case out(c.TokenRatio, 0, maxTokens):
-			return bad("TokenRatio", c.TokenRatio, fmt.Sprintf("out of range (0,%v] (MaxTokens)", maxTokens))
-		}
-	default:
-		return fmt.Errorf("retry: budget Mode %q unknown; want %q or %q", c.Mode, modeRatio, modeTokens)
-	}
-	return nil
+	return fmt.Errorf("retry: budget %s %v set in mode %q", field, v, mode)
 }
+
+// outside reports whether v is NaN or outside [lo, hi]. The ranges that
+// exclude 0 are checked with lo 0: there, 0 means the default.
+func outside(v, lo, hi float64) bool { return math.IsNaN(v) || v < lo || v > hi }
 
 // MarshalJSON encodes c with Window as a Go duration string.
 func (c BudgetConfig) MarshalJSON() ([]byte, error) {
@@ -290,26 +255,19 @@ func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 // goroutines.
 type Budget struct {
 	// Read by the hot path, written only by New (and, rarely, the overflow
-	// counters): the padding keeps the mutex and the windows, written by the
-	// slow path, off this cache line, so that slow-path writes do not evict
-	// it from the caches of the goroutines on the hot path.
+	// counters): the padding keeps the mutex and the algorithm's state,
+	// written by the slow path, off this cache line, so that slow-path
+	// writes do not evict it from the caches of the goroutines on the hot
+	// path.
 	counts shard.Counters // per-P: cRequests, cSuccesses (tokens mode)
-	tokens bool           // tokens mode
+	tokens bool           // tokens mode: bucket decides; otherwise window
 	_      [64]byte
 
-	cfg   BudgetConfig
-	epoch time.Time // the clock is read as time.Since(epoch): cheap and monotonic
-	width int64     // ratio mode: a bucket's width, and the least spacing of samples, ns
-	win   int64     // ratio mode: Window, ns
+	cfg BudgetConfig // with defaults applied
 
-	mu sync.Mutex
-	// Ratio mode.
-	samples [nSamples]sample // a ring, oldest at head; the newest is the latest visit
-	head, n int
-	buckets [nBuckets]bucket
-	// Tokens mode.
-	tok    float64 // tokens, successes up to folded included
-	folded uint64  // successes folded into tok
+	mu     sync.Mutex
+	window ratioWindow // ratio mode (budget_ratio.go)
+	bucket tokenBucket // tokens mode (budget_tokens.go)
 	// Both modes.
 	retries, exhausted uint64
 }
@@ -320,33 +278,6 @@ const (
 	cSuccesses
 )
 
-const (
-	// nSamples samples, each at least a bucket width (ceil(Window/10))
-	// after the one two places before it, span at least a Window, so when
-	// the ring is full its oldest is at or before the start of the window:
-	// s0 <= s20 - 10 widths <= now - Window. Until then, the oldest is the
-	// creation sample, at or before the start of any window that does not
-	// begin before the budget.
-	nSamples = 21
-	// nBuckets buckets of width ceil(Window/10) hold all the retries of the
-	// last Window: the buckets overlapping (now-Window, now] are at most the
-	// current one and the 10 before it.
-	nBuckets = 11
-)
-
-// sample is the number of requests made by a time, ns since epoch.
-type sample struct {
-	t int64
-	n uint64
-}
-
-// bucket counts the retries made in the bucket-wide interval idx.
-type bucket struct {
-	idx  int64 // time / width of the bucket's retries
-	n    uint64
-	last int64 // time of its latest retry
-}
-
 // NewBudget returns a budget configured by cfg, or an error naming the
 // first invalid field of cfg. If cfg.Disabled, it returns nil, nil (a nil
 // *Budget allows every retry) once cfg is found valid.
@@ -355,27 +286,15 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	if err != nil || cfg.Disabled {
 		return nil, err
 	}
-	b := &Budget{cfg: cfg, tokens: cfg.Mode == modeTokens, epoch: time.Now()}
+	b := &Budget{cfg: cfg, tokens: cfg.Mode == TokensMode}
 	b.counts.Init()
 	if b.tokens {
-		b.tok = cfg.MaxTokens
+		b.bucket.init(cfg)
 	} else {
-		b.win = int64(cfg.Window)
-		b.width = (b.win + 9) / 10
-		b.n = 1 // samples[0] is (creation, 0)
-		for i := range b.buckets {
-			b.buckets[i].idx = -1
-		}
+		b.window.init(cfg)
 	}
 	return b, nil
 }
-
-// now returns the time since the budget's epoch, in nanoseconds.
-// now returns the time since b was made, in nanoseconds. The monotonic
-// clock never goes back, but a budget used under a fake clock that starts
-// earlier (a testing/synctest bubble) would see negative times; clamping
-// keeps every index computed from it in range.
-func (b *Budget) now() int64 { return max(int64(time.Since(b.epoch)), 0) }
 
 // Request records that a request begins: its first attempt is about to be
 // made. Retries of it must not call Request again. It is the hot path: one
@@ -408,8 +327,7 @@ func (b *Budget) Failure() {
 		return
 	}
 	b.mu.Lock()
-	b.fold()
-	b.tok = max(b.tok-1, 0)
+	b.bucket.failure(b.counts.Load(cSuccesses))
 	b.mu.Unlock()
 }
 
@@ -432,15 +350,9 @@ func (b *Budget) AllowRetry() bool {
 	defer b.mu.Unlock()
 	var ok bool
 	if b.tokens {
-		b.fold()
-		ok = b.tok > b.cfg.MaxTokens/2
+		ok = b.bucket.allow(b.counts.Load(cSuccesses))
 	} else {
-		now := b.now()
-		reqs := b.visit(now)
-		allowed := b.cfg.Ratio*reqs + b.cfg.MinRetriesPerSecond*b.cfg.Window.Seconds()
-		if ok = float64(b.windowRetries(now)+1) <= allowed; ok {
-			b.addRetry(now)
-		}
+		ok = b.window.allow(b.counts.Load(cRequests))
 	}
 	if ok {
 		b.retries++
@@ -448,91 +360,6 @@ func (b *Budget) AllowRetry() bool {
 		b.exhausted++
 	}
 	return ok
-}
-
-// fold adds the successes counted since the last visit to the tokens,
-// capped at MaxTokens. b.mu is held.
-func (b *Budget) fold() {
-	s := b.counts.Load(cSuccesses)
-	if s > b.folded {
-		b.tok = min(b.cfg.MaxTokens, b.tok+b.cfg.TokenRatio*float64(s-b.folded))
-		b.folded = s
-	}
-}
-
-// visit records a slow-path visit at now and returns the estimated number
-// of requests made in (now-Window, now]. b.mu is held.
-//
-// The newest sample follows the visits (each overwrites it) until a visit
-// comes a bucket width or more after the sample before it; that visit is
-// appended, and the sample it follows is kept. So every sample is at least
-// a width after the one two places before it, and the latest visit before
-// a silence longer than a width is kept.
-func (b *Budget) visit(now int64) float64 {
-	cum := max(b.counts.Load(cRequests), b.sample(b.n-1).n) // Load is monotonic; be sure
-	reqs := b.windowRequests(now, cum)
-	s := sample{now, cum}
-	switch {
-	case b.n >= 2 && now-b.sample(b.n-2).t < b.width:
-		b.samples[(b.head+b.n-1)%nSamples] = s
-	case b.n == nSamples:
-		b.samples[b.head] = s // the oldest makes room
-		b.head = (b.head + 1) % nSamples
-	default:
-		b.samples[(b.head+b.n)%nSamples] = s
-		b.n++
-	}
-	return reqs
-}
-
-// sample returns the i-th oldest sample.
-func (b *Budget) sample(i int) sample { return b.samples[(b.head+i)%nSamples] }
-
-// windowRequests estimates the requests made in (now-Window, now], given
-// the number cum made so far, from the samples and (now, cum). b.mu is held.
-func (b *Budget) windowRequests(now int64, cum uint64) float64 {
-	x := now - b.win // the start of the window, excluded
-	if x < 0 {
-		return float64(cum) // the window began before the budget
-	}
-	// p, q: the last point at or before x, and the one after it. The oldest
-	// sample is at or before x (see nSamples), and now is after it.
-	p, q := b.sample(0), sample{now, cum}
-	for i := 1; i < b.n; i++ {
-		if s := b.sample(i); s.t > x {
-			q = s
-			break
-		} else {
-			p = s
-		}
-	}
-	at := float64(p.n) + float64(q.n-p.n)*(float64(x-p.t)/float64(q.t-p.t))
-	return float64(cum) - at
-}
-
-// windowRetries returns the retries counted in the window at now: those of
-// the buckets whose latest retry is in (now-Window, now]. A bucket older
-// than the 10 before the current one ended by now-Window (10 bucket widths
-// are at least a Window), so it holds no retry of the window. b.mu is held.
-func (b *Budget) windowRetries(now int64) uint64 {
-	var n uint64
-	for _, bk := range b.buckets {
-		if bk.last > now-b.win {
-			n += bk.n
-		}
-	}
-	return n
-}
-
-// addRetry counts a retry made at now. b.mu is held.
-func (b *Budget) addRetry(now int64) {
-	cur := now / b.width
-	bk := &b.buckets[cur%nBuckets]
-	if bk.idx != cur {
-		*bk = bucket{idx: cur}
-	}
-	bk.n++
-	bk.last = now
 }
 
 // BudgetMetrics is a snapshot of a budget's counters since it was created.
@@ -558,12 +385,11 @@ func (b *Budget) Metrics() BudgetMetrics {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := BudgetMetrics{Retries: b.retries, Exhausted: b.exhausted}
-	if b.tokens {
-		b.fold()
-		m.Tokens = b.tok
-	} else {
-		b.visit(b.now())
-	}
 	m.Requests = b.counts.Load(cRequests)
+	if b.tokens {
+		m.Tokens = b.bucket.tokens(b.counts.Load(cSuccesses))
+	} else {
+		b.window.visit(b.window.now(), m.Requests)
+	}
 	return m
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,423 +80,6 @@ func drain(b *Budget, limit int) int {
 		n++
 	}
 	return n
-}
-
-// TestBudgetBoundsRetryStorm is the budget's reason to be: an always-failing
-// dependency, 10,000 requests over 10 seconds, each making up to 4
-// attempts. Without a budget that is 40,000 attempts; with the default
-// budget (10% + 1 retry a second over 10s) at most 10% more than the
-// requests, plus the floor.
-func TestBudgetBoundsRetryStorm(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const requests = 10_000
-		b := mustBudget(t, window10s)
-		r := storm(b, requests, time.Millisecond, 4) // 0 … 9.999s
-
-		// The storm lies within the budget's first window, where the budget
-		// counts every request exactly (see windowRequests), so no estimate
-		// tolerance is needed; and the float error of 0.1 × R (< 1e-12)
-		// cannot admit an extra whole retry. Hence tolerance 0.
-		const floor = 1 * 10 // MinRetriesPerSecond × Window in seconds
-		assert.LessOrEqual(t, r.attempts, requests+requests/10+floor)
-		assert.GreaterOrEqual(t, float64(r.retries), 0.09*requests, "the budget lets the 10% through")
-		assert.Equal(t, requests/10+floor, r.retries, "within one window, exactly 10% + the floor")
-
-		m := b.Metrics()
-		assert.Equal(t, uint64(requests), m.Requests)
-		assert.Equal(t, uint64(r.retries), m.Retries)
-		assert.Equal(t, uint64(r.refused), m.Exhausted)
-		assert.Equal(t, r.requests+r.retries, r.attempts)
-	})
-}
-
-// TestBudgetBoundsEveryWindow runs a storm across several windows, at a
-// steady rate, and checks the budget's rule over every window that ends at
-// a retry: retries ≤ 0.1 × requests + 10, with the requests counted
-// exactly by the test.
-func TestBudgetBoundsEveryWindow(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const (
-			requests = 30_000
-			window   = 10 * time.Second
-		)
-		b := mustBudget(t, window10s)
-		r := storm(b, requests, time.Millisecond, 4) // 0 … 29.999s
-
-		// Tolerance: after the first window, the requests of a window are
-		// estimated by interpolating between samples; at a steady one
-		// request per ms that is off by at most a request or so (requests
-		// are discrete), 0.1 retry. 1 covers it.
-		const tolerance = 1
-		assert.LessOrEqual(t, r.attempts, requests+requests/10+3*10+3*tolerance)
-		assert.GreaterOrEqual(t, float64(r.retries), 0.09*requests)
-		worst := math.Inf(-1)
-		for _, end := range r.retryAt {
-			retries := countIn(r.retryAt, end-window, end)
-			reqs := countIn(r.requestAt, end-window, end)
-			excess := float64(retries) - (0.1*float64(reqs) + 10)
-			worst = max(worst, excess)
-			if excess > tolerance {
-				t.Fatalf("window ending at %v: %d retries for %d requests", end, retries, reqs)
-			}
-		}
-		t.Logf("%d requests, %d retries; worst window: %+.1f retries over the rule", r.requests, r.retries, worst)
-	})
-}
-
-// countIn returns how many of the sorted times are in (from, to].
-func countIn(times []time.Duration, from, to time.Duration) int {
-	lo := sort.Search(len(times), func(i int) bool { return times[i] > from })
-	hi := sort.Search(len(times), func(i int) bool { return times[i] > to })
-	return hi - lo
-}
-
-// TestBudgetFloorAtLowTraffic: at 1 request a second, 10% of requests is
-// one retry per 10 seconds; the floor (1 retry a second by default) keeps
-// retries possible.
-func TestBudgetFloorAtLowTraffic(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, window10s)
-		r := storm(b, 30, time.Second, 4) // requests at 0, 1, …, 29s
-		// Each 10s window holds 10 requests, so allows 0.1 × 10 + 10 = 11
-		// retries; three disjoint windows cover the run: at most 33.
-		// Demand (3 a request) always exceeds that, so each of the windows
-		// (-1,9], (9,19] and (19,29] is filled to at least the floor's 10
-		// when its last request is refused: at least 30.
-		assert.GreaterOrEqual(t, r.retries, 30)
-		assert.LessOrEqual(t, r.retries, 33)
-		t.Logf("%d retries in 30s", r.retries)
-	})
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{NoFloor: true, Window: 10 * time.Second})
-		r := storm(b, 30, time.Second, 4)
-		// Without the floor, 10 requests earn exactly one retry: at 9, 19
-		// and 29s, when each window holds 10 requests.
-		assert.Equal(t, 3, r.retries)
-		assert.Equal(t, []time.Duration{9 * time.Second, 19 * time.Second, 29 * time.Second}, r.retryAt)
-	})
-}
-
-// TestBudgetWindowSlides: a burst that exhausts the budget is forgotten one
-// Window later.
-func TestBudgetWindowSlides(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, window10s)
-		r := storm(b, 100, 0, 4) // all at once
-		assert.Equal(t, 20, r.retries, "0.1 × 100 requests + 10")
-		assert.False(t, b.AllowRetry())
-
-		bubble.Sleep(10*time.Second - time.Nanosecond)
-		assert.False(t, b.AllowRetry(), "the burst is still in the window")
-
-		bubble.Sleep(time.Nanosecond)
-		// The burst's requests and retries left together: only the floor
-		// remains, as on a new budget.
-		assert.Equal(t, 10, drain(b, 1000))
-
-		m := b.Metrics()
-		assert.Equal(t, uint64(30), m.Retries)
-		assert.Equal(t, uint64(r.refused+2+1), m.Exhausted, "the storm's, 2 asked after it, 1 ending drain")
-	})
-}
-
-// TestBudgetRetriesLeaveAfterAWindow checks how long a retry is counted:
-// its bucket's retries (a tenth of a Window wide) leave together, a Window
-// after the bucket's latest retry.
-func TestBudgetRetriesLeaveAfterAWindow(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		// No requests: the floor alone, 3 retries a window.
-		b := mustBudget(t, BudgetConfig{MinRetriesPerSecond: 3, Window: time.Second})
-		assert.True(t, b.AllowRetry()) // 0
-		bubble.Sleep(50 * time.Millisecond)
-		assert.True(t, b.AllowRetry()) // 50ms, in the same bucket as 0
-		bubble.Sleep(100 * time.Millisecond)
-		assert.True(t, b.AllowRetry()) // 150ms, the next bucket
-		assert.False(t, b.AllowRetry())
-
-		bubble.Sleep(time.Second - 150*time.Millisecond) // 1s
-		assert.False(t, b.AllowRetry(), "the retry at 0 leaves with the one at 50ms")
-		bubble.Sleep(50*time.Millisecond - time.Nanosecond)
-		assert.False(t, b.AllowRetry())
-		bubble.Sleep(time.Nanosecond) // 1.05s: the first bucket leaves
-		assert.Equal(t, 2, drain(b, 10))
-		bubble.Sleep(100 * time.Millisecond) // 1.15s: the second bucket leaves
-		assert.Equal(t, 1, drain(b, 10))
-	})
-}
-
-func TestBudgetSuccessesDoNotConsume(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, window10s)
-		for range 1000 {
-			b.Request()
-			b.Success()
-			bubble.Sleep(time.Millisecond)
-		}
-		m := b.Metrics()
-		assert.Equal(t, BudgetMetrics{Requests: 1000}, m)
-
-		b.Request() // a request that fails
-		b.Failure()
-		assert.Equal(t, 110, drain(b, 1000), "0.1 × 1001 + 10, nothing spent by successes")
-	})
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{Mode: "tokens"})
-		for range 1000 {
-			b.Request()
-			b.Success()
-		}
-		assert.Equal(t, 10.0, b.Metrics().Tokens, "successes only give tokens back, up to MaxTokens")
-		assert.True(t, b.AllowRetry())
-	})
-}
-
-// TestBudgetForgetsIdleTraffic: requests made long ago lend no credit now.
-func TestBudgetForgetsIdleTraffic(t *testing.T) {
-	const burst = 1_000_000
-	t.Run("visited", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, window10s)
-			for range burst {
-				b.Request()
-			}
-			b.Metrics() // a slow-path visit: an exporter, or a retry
-			bubble.Sleep(time.Hour)
-			assert.Equal(t, 10, drain(b, burst), "only the floor, as on a new budget")
-		})
-	})
-	t.Run("unvisited", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, window10s)
-			for range burst {
-				b.Request()
-			}
-			bubble.Sleep(time.Hour)
-			// No slow-path visit since creation: the burst is counted as if
-			// spread over the hour, so the window holds burst × 10s/1h ≈
-			// 2778 of it: 277 retries + the floor (documented on Budget).
-			n := drain(b, burst)
-			assert.InDelta(t, 0.1*burst*10/3600+10, n, 1)
-			assert.Less(t, n, burst/100, "no credit for the bulk of the burst")
-
-			bubble.Sleep(10 * time.Second) // one more window: nothing left
-			assert.Equal(t, 10, drain(b, burst))
-		})
-	})
-}
-
-// TestBudgetTokens replays gRFC A6's retry throttling: 10 tokens, 0.1 a
-// success, retries while tokens > 5.
-func TestBudgetTokens(t *testing.T) {
-	type step struct {
-		successes, failures int
-		tokens              float64
-		allow               bool
-	}
-	run := func(t *testing.T, cfg BudgetConfig, steps []step) {
-		t.Helper()
-		b := mustBudget(t, cfg)
-		var retries, exhausted uint64
-		for i, s := range steps {
-			for range s.successes {
-				b.Success()
-			}
-			for range s.failures {
-				b.Failure()
-			}
-			assert.InDelta(t, s.tokens, b.Metrics().Tokens, 1e-9, "step %d: tokens", i)
-			assert.Equal(t, s.allow, b.AllowRetry(), "step %d: AllowRetry", i)
-			if s.allow {
-				retries++
-			} else {
-				exhausted++
-			}
-			assert.InDelta(t, s.tokens, b.Metrics().Tokens, 1e-9, "step %d: AllowRetry takes no token", i)
-		}
-		m := b.Metrics()
-		assert.Equal(t, retries, m.Retries)
-		assert.Equal(t, exhausted, m.Exhausted)
-	}
-	t.Run("defaults", func(t *testing.T) {
-		run(t, BudgetConfig{Mode: "tokens"}, []step{
-			{tokens: 10, allow: true},
-			{failures: 4, tokens: 6, allow: true},
-			{failures: 1, tokens: 5, allow: false}, // not above MaxTokens/2
-			{successes: 10, tokens: 6, allow: true},
-			{failures: 1, tokens: 5, allow: false},
-			{successes: 1, tokens: 5.1, allow: true},
-			{successes: 1000, tokens: 10, allow: true}, // capped at MaxTokens
-			{failures: 100, tokens: 0, allow: false},   // floored at 0
-			{successes: 50, tokens: 5, allow: false},   // from 0, not from -90
-			{successes: 100, failures: 1, tokens: 9, allow: true},
-		})
-	})
-	t.Run("custom", func(t *testing.T) {
-		run(t, BudgetConfig{Mode: "tokens", MaxTokens: 3, TokenRatio: 0.5}, []step{
-			{tokens: 3, allow: true},
-			{failures: 1, tokens: 2, allow: true},
-			{failures: 1, tokens: 1, allow: false},
-			{successes: 1, tokens: 1.5, allow: false},
-			{successes: 1, tokens: 2, allow: true},
-			{successes: 9, tokens: 3, allow: true},
-		})
-	})
-}
-
-// TestBudgetTokensFoldIsExact: folding successes lazily gives the token
-// count of applying every attempt in order, capping after each success.
-func TestBudgetTokensFoldIsExact(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 50 {
-		cfg := BudgetConfig{Mode: "tokens", MaxTokens: 1 + 20*rng.Float64()}
-		cfg.TokenRatio = cfg.MaxTokens * rng.Float64() / 3
-		b := mustBudget(t, cfg)
-		cfg = b.cfg // with defaults
-		want := cfg.MaxTokens
-		for range 500 {
-			switch rng.IntN(10) {
-			case 0, 1, 2:
-				b.Failure()
-				want = max(want-1, 0)
-			case 3:
-				assert.Equal(t, want > cfg.MaxTokens/2, b.AllowRetry())
-			default:
-				b.Success()
-				want = min(want+cfg.TokenRatio, cfg.MaxTokens)
-			}
-		}
-		assert.InDelta(t, want, b.Metrics().Tokens, 1e-6)
-	}
-}
-
-// TestBudgetEstimate checks the estimate of a window's requests against the
-// exact count, and its documented error bound.
-func TestBudgetEstimate(t *testing.T) {
-	const window = time.Second
-	// visitAt makes a slow-path visit and returns its estimate and the
-	// points around the window's start that it used.
-	visitAt := func(t *testing.T, b *Budget) (est float64, p, q sample) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		now := b.now()
-		cum := b.counts.Load(cRequests)
-		x := now - b.win
-		p, q = b.sample(0), sample{now, cum}
-		for i := 1; i < b.n; i++ {
-			if s := b.sample(i); s.t <= x {
-				p = s
-			} else {
-				q = s
-				break
-			}
-		}
-		if x >= 0 {
-			require.LessOrEqual(t, p.t, x, "a point at or before the window's start")
-		}
-		est = b.visit(now)
-		checkSamples(t, b)
-		return est, p, q
-	}
-	t.Run("steady rate is exact", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, BudgetConfig{Window: window})
-			rng := rand.New(rand.NewPCG(3, 4))
-			var at []time.Duration
-			start := time.Now()
-			for range 20_000 { // one request every 1ms for 20s, visits at random
-				b.Request()
-				at = append(at, time.Since(start))
-				if rng.IntN(200) == 0 {
-					est, _, _ := visitAt(t, b)
-					now := time.Since(start)
-					assert.InDelta(t, float64(countIn(at, now-window, now)), est, 1.01, "at %v", now)
-				}
-				bubble.Sleep(time.Millisecond)
-			}
-		})
-	})
-	t.Run("error bounded by the requests between the points", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, BudgetConfig{Window: window})
-			rng := rand.New(rand.NewPCG(5, 6))
-			var at []time.Duration // a request's time, one entry a request
-			start := time.Now()
-			lastVisit := time.Duration(0)
-			maxGap := time.Duration(0)
-			for range 3000 {
-				switch k := rng.IntN(10); {
-				case k < 6: // a burst of requests
-					for range rng.IntN(50) {
-						b.Request()
-						at = append(at, time.Since(start))
-					}
-				case k < 9:
-					bubble.Sleep(time.Duration(rng.IntN(int(window / 5))))
-				default:
-					if rng.IntN(10) == 0 {
-						bubble.Sleep(time.Duration(rng.Int64N(int64(3 * window)))) // a long silence
-					}
-					est, p, q := visitAt(t, b)
-					now := time.Since(start)
-					maxGap = max(maxGap, now-lastVisit)
-					lastVisit = now
-					truth := float64(countIn(at, now-window, now))
-					if now < window {
-						assert.Equal(t, truth, est, "the first window is exact")
-						continue
-					}
-					// With p.n requests made by p.t <= now-Window and q.n by
-					// q.t > now-Window, the truth lies between cum - q.n and
-					// cum - p.n, and so does the estimate: they differ by at
-					// most q.n - p.n, the requests made between the points.
-					cum := float64(len(at))
-					assert.GreaterOrEqual(t, truth, cum-float64(q.n))
-					assert.LessOrEqual(t, truth, cum-float64(p.n))
-					assert.InDelta(t, truth, est, float64(q.n-p.n)+1e-6, "at %v, points %v and %v", now, p, q)
-				}
-			}
-			t.Logf("longest gap between visits: %v", maxGap)
-		})
-	})
-	t.Run("points close while visits are frequent", func(t *testing.T) {
-		synctest.Test(t, func(t *testing.T) {
-			b := mustBudget(t, BudgetConfig{Window: window})
-			rng := rand.New(rand.NewPCG(7, 8))
-			const delta = 30 * time.Millisecond
-			for range 2000 {
-				b.Request()
-				bubble.Sleep(time.Duration(1 + rng.Int64N(int64(delta))))
-				_, p, q := visitAt(t, b)
-				if b.now() >= b.win {
-					assert.LessOrEqual(t, time.Duration(q.t-p.t), window/10+delta)
-				}
-			}
-		})
-	})
-}
-
-// checkSamples checks the invariants of the ratio mode's samples: in order
-// of time and count, each at least a width after the one two before it,
-// spanning a window once the ring is full.
-func checkSamples(t *testing.T, b *Budget) {
-	t.Helper()
-	if b.tokens {
-		return
-	}
-	require.GreaterOrEqual(t, b.n, 1)
-	require.LessOrEqual(t, b.n, nSamples)
-	for i := 1; i < b.n; i++ {
-		require.LessOrEqual(t, b.sample(i-1).t, b.sample(i).t, "sample %d", i)
-		require.LessOrEqual(t, b.sample(i-1).n, b.sample(i).n, "sample %d", i)
-		if i >= 2 {
-			require.GreaterOrEqual(t, b.sample(i).t-b.sample(i-2).t, b.width, "sample %d", i)
-		}
-	}
-	if b.n == nSamples {
-		require.GreaterOrEqual(t, b.sample(b.n-1).t-b.sample(0).t, b.win)
-	} else {
-		require.Equal(t, sample{}, b.sample(0), "the creation sample")
-	}
 }
 
 // TestBudgetConcurrent shares a budget among goroutines; its counts must
@@ -630,6 +212,30 @@ func TestBudgetConfigErrors(t *testing.T) {
 	}
 }
 
+// TestBudgetMode: the modes are written in JSON as the strings operators
+// already use, the zero Mode is RatioMode, and an unknown one is reported
+// with the field and the value.
+func TestBudgetMode(t *testing.T) {
+	for mode, want := range map[BudgetMode]string{RatioMode: `{"mode":"ratio"}`, TokensMode: `{"mode":"tokens"}`} {
+		out, err := json.Marshal(BudgetConfig{Mode: mode})
+		require.NoError(t, err)
+		assert.JSONEq(t, want, string(out))
+		var back BudgetConfig
+		require.NoError(t, json.Unmarshal([]byte(want), &back))
+		assert.Equal(t, mode, back.Mode)
+		b := mustBudget(t, back)
+		assert.Equal(t, mode, b.cfg.Mode)
+		assert.Equal(t, mode == TokensMode, b.tokens)
+	}
+	assert.Equal(t, RatioMode, mustBudget(t, BudgetConfig{}).cfg.Mode)
+
+	cfg := BudgetConfig{Mode: "leaky"}
+	_, err := NewBudget(cfg)
+	require.EqualError(t, err, `retry: budget Mode "leaky" unknown; want "ratio" or "tokens"`)
+	_, err = New(Config{Budget: cfg})
+	require.EqualError(t, err, `retry: budget Mode "leaky" unknown; want "ratio" or "tokens"`)
+}
+
 func TestBudgetConfigValidEdges(t *testing.T) {
 	for _, cfg := range []BudgetConfig{
 		{Ratio: 10},
@@ -755,13 +361,13 @@ func FuzzBudgetConfig(f *testing.F) {
 		{Window: -1},
 	}
 	for i, c := range seeds {
-		f.Add(c.Disabled, c.Mode, c.Ratio, c.MinRetriesPerSecond, c.NoFloor, int64(c.Window), c.MaxTokens, c.TokenRatio,
+		f.Add(c.Disabled, string(c.Mode), c.Ratio, c.MinRetriesPerSecond, c.NoFloor, int64(c.Window), c.MaxTokens, c.TokenRatio,
 			[]byte{0, 3, 2, 3, byte(i), 4, 1, 3, 12, 20, 3, 0, 2, 3})
 	}
 	f.Fuzz(func(t *testing.T, disabled bool, mode string, ratio, minRetries float64, noFloor bool, window int64,
 		maxTokens, tokenRatio float64, ops []byte) {
 		cfg := BudgetConfig{
-			Disabled: disabled, Mode: mode, Ratio: ratio, MinRetriesPerSecond: minRetries, NoFloor: noFloor,
+			Disabled: disabled, Mode: BudgetMode(mode), Ratio: ratio, MinRetriesPerSecond: minRetries, NoFloor: noFloor,
 			Window: time.Duration(window), MaxTokens: maxTokens, TokenRatio: tokenRatio,
 		}
 		b, err := NewBudget(cfg)
@@ -803,8 +409,8 @@ func FuzzBudgetConfig(f *testing.F) {
 func exerciseBudget(t *testing.T, b *Budget, ops []byte) {
 	t.Helper()
 	window := 10 * time.Second
-	if b != nil && b.win > 0 {
-		window = time.Duration(b.win)
+	if b != nil && b.window.win > 0 {
+		window = time.Duration(b.window.win)
 	}
 	var requests, allowed, refused uint64
 	for _, op := range ops {

@@ -20,8 +20,14 @@ const (
 	FullJitter Jitter = "full"
 	// EqualJitter waits base/2 plus a random time in [0, base/2].
 	EqualJitter Jitter = "equal"
-	// DecorrelatedJitter waits a random time in [Delay, 3 × the previous
-	// wait], capped at MaxDelay; it ignores Multiplier.
+	// DecorrelatedJitter is AWS's "decorrelated jitter": it ignores base
+	// and Multiplier, and draws every delay, the first included, as
+	//
+	//	delay = min(MaxDelay, uniform random in [Delay, 3 × previous])
+	//
+	// where previous is the delay it drew before, and Delay for the first
+	// retry (so the first delay is in [Delay, 3 × Delay]). A server's hint
+	// that lengthens a wait does not change previous.
 	DecorrelatedJitter Jitter = "decorrelated"
 	// NoJitter waits exactly base.
 	NoJitter Jitter = "none"

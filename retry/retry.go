@@ -55,10 +55,12 @@ func DefaultRetryable(err error) bool {
 //
 // Use [Retry.Do] (which satisfies seawall.Policy), or the loop form
 // [Retry.Loop], which keeps the call in the caller's own function (no
-// closure; handy when the call returns several values). Neither allocates on
-// the success path. Do's success path costs about 5 ns over calling the
-// operation directly on the project's 2-core machine, most of it the
-// budget's per-CPU request count (about 2 ns without a budget).
+// closure; handy when the call returns several values). On the success path
+// neither takes a lock nor allocates (unless AttemptTimeout is set: a
+// context with a timeout allocates), nor reads the clock unless MaxElapsed
+// or AttemptTimeout is set: beyond the call itself, what it costs is the
+// budget's per-CPU count of the request (and, in tokens mode, of the
+// success). BENCHMARKS.md has the measured figures.
 //
 // A Retry is safe for concurrent use by multiple goroutines.
 type Retry struct {
@@ -224,7 +226,7 @@ type loopState struct {
 	actx   context.Context // the current attempt's context
 	cancel context.CancelFunc
 	delay  time.Duration // before the next attempt, set by Record
-	prev   time.Duration // the previous delay, for decorrelated jitter
+	prev   time.Duration // the previous decorrelated delay; 0 before the first
 	bo     BackOff
 	last   error // the last attempt's error
 	final  error // the outcome, once done
@@ -347,6 +349,13 @@ func (l *Loop) Record(err error) {
 
 func (l *Loop) record(err error) {
 	l.recorded = true
+	if err == nil && l.st == nil {
+		// A first success in tokens mode: count it, without allocating
+		// the state a failure would need.
+		l.r.budget.Success()
+		l.done = true
+		return
+	}
 	st := l.state()
 	attemptTimedOut := st.cancel != nil && st.actx.Err() == context.DeadlineExceeded && l.ctx.Err() == nil
 	l.releaseAttempt()
@@ -436,7 +445,13 @@ func (l *Loop) nextDelay(err error) (time.Duration, bool) {
 func (l *Loop) exponential(n int) time.Duration {
 	c := &l.r.cfg
 	if c.Jitter == DecorrelatedJitter {
-		hi := max(3*l.st.prev, c.Delay)
+		// AWS's formula: previous starts at Delay (not 0, which would make
+		// the first delay exactly Delay for every caller).
+		prev := max(l.st.prev, c.Delay)
+		hi := time.Duration(math.MaxInt64) // 3 × prev, saturated
+		if prev <= math.MaxInt64/3 {
+			hi = 3 * prev
+		}
 		d := min(c.Delay+randN(hi-c.Delay), c.MaxDelay)
 		l.st.prev = d
 		return d

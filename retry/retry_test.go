@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,7 +119,7 @@ func TestDelays(t *testing.T) {
 		{FullJitter, 2, func(int, time.Duration) time.Duration { return 0 }, exp(delay, 2, maxDelay)},
 		{EqualJitter, 3, func(n int, p time.Duration) time.Duration { return exp(delay, 3, maxDelay)(n, p) / 2 }, exp(delay, 3, maxDelay)},
 		{DecorrelatedJitter, 2, func(int, time.Duration) time.Duration { return delay },
-			func(_ int, prev time.Duration) time.Duration { return min(max(3*prev, delay), maxDelay) }},
+			func(_ int, prev time.Duration) time.Duration { return min(3*prev, maxDelay) }},
 	} {
 		t.Run(fmt.Sprintf("%s-x%v", tc.jitter, tc.multiplier), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -132,7 +133,7 @@ func TestDelays(t *testing.T) {
 					require.NoError(t, r.Do(t.Context(), a.op))
 					gaps := a.gaps()
 					require.Equal(t, announced[len(announced)-11:], gaps, "the wait is the announced delay")
-					prev := time.Duration(0)
+					prev := delay // decorrelated jitter's previous delay, before the first retry
 					for i, d := range gaps {
 						n := i + 1
 						require.GreaterOrEqual(t, d, tc.lo(n, prev), "retry %d", n)
@@ -147,6 +148,66 @@ func TestDelays(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDecorrelatedJitterSpreadsEveryDelay: decorrelated jitter draws the
+// first delay too, from [Delay, 3 × Delay], so that callers that failed
+// together do not retry together, and every later one from [Delay,
+// 3 × the previous delay], capped at MaxDelay.
+//
+// The first delays are uniform over [Delay, 3 × Delay]: each quarter of that
+// range expects n/4 = 500 of the n = 2000 loops. A quarter gets fewer than
+// n/8 = 250 (half its share) with probability below exp(-(1/2)² × 500 / 2)
+// = exp(-62.5) ≈ 7e-28 (Chernoff), so below 3e-27 for any of the four: the
+// test does not flake. Before the fix, every first delay was exactly Delay.
+func TestDecorrelatedJitterSpreadsEveryDelay(t *testing.T) {
+	const delay, maxDelay, n = 500 * time.Millisecond, 4 * time.Second, 2000
+	synctest.Test(t, func(t *testing.T) {
+		var announced []time.Duration
+		r := mustNew(t, Config{MaxAttempts: 8, Delay: delay, MaxDelay: maxDelay, Jitter: DecorrelatedJitter,
+			Budget:  BudgetConfig{Disabled: true},
+			OnRetry: func(_ int, _ error, d time.Duration) { announced = append(announced, d) }})
+		var quarters [4]int
+		capped := 0
+		for range n {
+			a := &attempts{errs: fails(7, errBoom)}
+			require.NoError(t, r.Do(t.Context(), a.op))
+			gaps := a.gaps()
+			require.Equal(t, announced[len(announced)-7:], gaps, "the wait is the announced delay")
+			first := gaps[0]
+			require.GreaterOrEqual(t, first, delay, "first delay")
+			require.LessOrEqual(t, first, 3*delay, "first delay")
+			quarters[min(int((first-delay)*4/(2*delay)), 3)]++
+			for i := 1; i < len(gaps); i++ {
+				require.GreaterOrEqual(t, gaps[i], delay, "retry %d", i+1)
+				require.LessOrEqual(t, gaps[i], min(maxDelay, 3*gaps[i-1]), "retry %d", i+1)
+				if gaps[i] == maxDelay {
+					capped++
+				}
+			}
+		}
+		for i, q := range quarters {
+			assert.GreaterOrEqual(t, q, n/8, "first delays in quarter %d of [Delay, 3×Delay]: %v", i, quarters)
+		}
+		assert.Positive(t, capped, "later delays reach MaxDelay")
+	})
+}
+
+// TestDecorrelatedJitterHugeMaxDelay: 3 × a previous delay near the
+// largest Duration saturates instead of overflowing to a negative bound.
+func TestDecorrelatedJitterHugeMaxDelay(t *testing.T) {
+	r := mustNew(t, Config{Jitter: DecorrelatedJitter, Delay: time.Hour, MaxDelay: math.MaxInt64})
+	l := Loop{r: r, st: &loopState{}}
+	above := 0
+	for range 100 {
+		l.st.prev = math.MaxInt64 / 2
+		d := l.exponential(2)
+		require.GreaterOrEqual(t, d, time.Hour)
+		if d > math.MaxInt64/2 {
+			above++
+		}
+	}
+	assert.Positive(t, above, "draws above the previous delay: the bound did not collapse") // P(none) = 2^-100
 }
 
 // exp returns the exponential delay of retry n, capped.
@@ -489,26 +550,31 @@ func TestLoopNextWithoutRecordPanics(t *testing.T) {
 // TestLoopAllocatesNothing: the loop form allocates nothing on the success
 // path, even with a body that captures variables.
 func TestLoopAllocatesNothing(t *testing.T) {
-	r := mustNew(t, Config{})
-	ctx := context.Background()
-	var sum int
-	call := func(context.Context) (int, error) { return 1, nil }
-	allocs := testing.AllocsPerRun(1000, func() {
-		l := r.Loop(ctx)
-		for l.Next() {
-			v, err := call(l.Context())
-			sum += v
-			l.Record(err)
-		}
-		if l.Err() != nil {
-			t.Fatal(l.Err())
-		}
-	})
-	assert.Zero(t, allocs)
-	allocs = testing.AllocsPerRun(1000, func() {
-		_ = r.Do(ctx, func(context.Context) error { sum++; return nil })
-	})
-	assert.Zero(t, allocs, "nor does Do's success path")
+	for _, budget := range []BudgetConfig{{}, {Mode: TokensMode}, {Disabled: true}} {
+		r := mustNew(t, Config{Budget: budget})
+		ctx := context.Background()
+		var sum int
+		call := func(context.Context) (int, error) { return 1, nil }
+		allocs := testing.AllocsPerRun(1000, func() {
+			l := r.Loop(ctx)
+			for l.Next() {
+				v, err := call(l.Context())
+				sum += v
+				l.Record(err)
+			}
+			if l.Err() != nil {
+				t.Fatal(l.Err())
+			}
+		})
+		assert.Zero(t, allocs, "budget %+v", budget)
+		allocs = testing.AllocsPerRun(1000, func() {
+			_ = r.Do(ctx, func(context.Context) error { sum++; return nil })
+		})
+		assert.Zero(t, allocs, "nor does Do's success path; budget %+v", budget)
+		c := seawall.Op(func(context.Context) error { sum++; return nil })
+		allocs = testing.AllocsPerRun(1000, func() { _ = r.DoChain(ctx, c) })
+		assert.Zero(t, allocs, "nor does DoChain's; budget %+v", budget)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
