@@ -114,7 +114,7 @@ func TestConfigFloatsFinite(t *testing.T) {
 				prefix = "retry: budget "
 			}
 			for _, v := range []float64{math.Inf(1), math.Inf(-1), math.NaN()} {
-				cfg := Config{Budget: BudgetConfig{Mode: tt.mode}}
+				cfg := Config{Budget: BudgetConfig{Mode: BudgetMode(tt.mode)}}
 				target := reflect.ValueOf(&cfg).Elem()
 				if inBudget {
 					target = target.FieldByName("Budget")
