@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/internal/hint"
 )
 
 // FuzzRetryAfter checks that no Retry-After value makes the parser panic,
@@ -29,7 +31,7 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 		assert.GreaterOrEqual(t, d, time.Duration(0), "%q", v)
 		if n, err := strconv.ParseUint(v, 10, 64); err == nil && v[0] != '+' {
-			assert.LessOrEqual(t, len(v), maxRetryAfterDigits, "%q", v)
+			assert.LessOrEqual(t, len(v), hint.MaxDigits, "%q", v)
 			assert.Equal(t, time.Duration(n)*time.Second, d, "%q", v)
 			return
 		}

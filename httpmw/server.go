@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/seawall-go/seawall"
@@ -47,11 +46,7 @@ type RejectFunc func(w http.ResponseWriter, r *http.Request, rej Rejection)
 // body, the status text ("Too Many Requests\n").
 func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 	h := w.Header()
-	if s := RetryAfterSeconds(rej.RetryAfter); s > 0 {
-		h.Set("Retry-After", strconv.FormatInt(s, 10))
-		ms := min(int64((rej.RetryAfter-1)/time.Millisecond)+1, 999_999_999)
-		h.Set(RetryAfterMsHeader, strconv.FormatInt(ms, 10))
-	}
+	setRetryAfter(h, rej.RetryAfter)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(rej.Status)
@@ -60,23 +55,6 @@ func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 		text = "Client Closed Request"
 	}
 	fmt.Fprintln(w, text)
-}
-
-// RetryAfterMsHeader says when to retry in whole milliseconds (rounded
-// up), beside Retry-After, whose whole seconds are too coarse for a
-// limiter whose next token comes in 3ms: a caller with less than a second
-// left would take "Retry-After: 1" as "give up now". Azure's services send
-// the same header (retry-after-ms), which Azure's SDKs read before
-// Retry-After. The [Transport] prefers it to Retry-After.
-const RetryAfterMsHeader = "Retry-After-Ms"
-
-// RetryAfterSeconds returns d in whole seconds, rounded up, as a Retry-After
-// header carries it: 1 for 1ms, 2 for 1.5s, 0 for d ≤ 0.
-func RetryAfterSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64((d-1)/time.Second) + 1
 }
 
 // An Option configures a server middleware of this package.

@@ -337,7 +337,8 @@ func TestRetryAfterSeconds(t *testing.T) {
 	}{
 		{-time.Second, 0}, {0, 0}, {1, 1}, {time.Millisecond, 1}, {time.Second, 1},
 		{time.Second + 1, 2}, {1500 * time.Millisecond, 2}, {time.Hour, 3600},
-		{time.Duration(1<<63 - 1), 9223372037},
+		{999_999_999 * time.Second, 999_999_999},
+		{time.Duration(1<<63 - 1), 999_999_999}, // capped: a Transport ignores a 10-digit Retry-After
 	} {
 		assert.Equal(t, tc.want, RetryAfterSeconds(tc.d), "%v", tc.d)
 	}

@@ -309,7 +309,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		if out.Header == nil {
 			out.Header = make(http.Header, 1)
 		}
-		out.Header[TimeoutHeader] = []string{formatTimeout(time.Until(deadline))}
+		setTimeout(out.Header, time.Until(deadline))
 	case ctx != req.Context() || a.bodyUsed:
 		out = req.WithContext(ctx)
 	}
