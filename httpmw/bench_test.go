@@ -14,7 +14,7 @@ import (
 	"github.com/seawall-go/seawall/ratelimit"
 )
 
-// benchMiddleware builds each middleware (on its admit path: limits far
+// benchMiddleware builds a Server with each policy (on its admit path: limits far
 // above the benchmark's rate) around an empty handler.
 func benchMiddleware(b *testing.B) map[string]func(http.Handler) http.Handler {
 	b.Helper()
@@ -30,15 +30,20 @@ func benchMiddleware(b *testing.B) map[string]func(http.Handler) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
+	server := func(opts ...ServerOption) func(http.Handler) http.Handler {
+		s, err := NewServer(opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Handler
+	}
 	return map[string]func(http.Handler) http.Handler{
 		"Bare":           func(h http.Handler) http.Handler { return h },
-		"RateLimit":      RateLimit(l),
-		"KeyedRateLimit": KeyedRateLimit(k, nil),
-		"LoadShed":       LoadShed(bh),
-		"Deadline":       Deadline(),
-		"Stack": func(h http.Handler) http.Handler {
-			return Deadline()(KeyedRateLimit(k, nil)(LoadShed(bh)(h)))
-		},
+		"RateLimit":      server(WithRateLimit(l)),
+		"KeyedRateLimit": server(WithKeyedRateLimit(k, nil)),
+		"LoadShed":       server(WithLoadShed(bh)),
+		"Deadline":       server(WithDeadline(DefaultMaxTimeout)),
+		"Stack":          server(WithDeadline(DefaultMaxTimeout), WithKeyedRateLimit(k, nil), WithLoadShed(bh)),
 	}
 }
 
@@ -47,8 +52,8 @@ var benchOrder = []string{"Bare", "RateLimit", "KeyedRateLimit", "LoadShed", "De
 // BenchmarkMiddleware measures each middleware's admit path against the
 // bare handler, with httptest.NewRecorder: one request and one recorder per
 // goroutine, reused, so that what is measured is the middleware (the bare
-// row is the handler call alone). "Deadline" is a request without
-// TimeoutHeader; BenchmarkDeadlineHeader measures one with it.
+// row is the handler call alone). "Deadline" (WithDeadline) is a request
+// without TimeoutHeader; BenchmarkDeadlineHeader measures one with it.
 func BenchmarkMiddleware(b *testing.B) {
 	empty := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	mws := benchMiddleware(b)
@@ -84,11 +89,15 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 }
 
-// BenchmarkDeadlineHeader measures Deadline on a request that carries
+// BenchmarkDeadlineHeader measures WithDeadline on a request that carries
 // TimeoutHeader: it must give the handler a new context with the deadline,
 // hence a new *http.Request (net/http has no other way), which allocates.
 func BenchmarkDeadlineHeader(b *testing.B) {
-	h := Deadline()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	s, err := NewServer(WithDeadline(DefaultMaxTimeout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "/v1/users/7", nil)
 	r.Header.Set(TimeoutHeader, "850")
 	w := httptest.NewRecorder()

@@ -28,7 +28,7 @@ const RetryAfterMsHeader = "Retry-After-Ms"
 // the time the client will still wait for the answer, in whole
 // milliseconds ("850"): a relative time, so that the two clocks need not
 // agree. The client [Transport] sets it on every attempt whose context has
-// a deadline (rounding down); the server middleware ([Deadline]) gives the
+// a deadline (rounding down); a [Server] with WithDeadline gives the
 // handler's context that deadline, capped by its maximum, and does not
 // start a request whose time is already up.
 const TimeoutHeader = "Seawall-Timeout"

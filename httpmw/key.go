@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// A KeyFunc names the client a request comes from, for [KeyedRateLimit]:
+// A KeyFunc names the client a request comes from, for WithKeyedRateLimit:
 // its IP address ([RemoteIP], [ClientIP]), an API key or a tenant
-// ([HeaderKey]). Requests with the same key share a token bucket.
+// ([HeaderKey]). Requests with the same key share a limit.
 type KeyFunc func(r *http.Request) string
 
 // RemoteIP is the default KeyFunc: the IP address of the immediate peer,

@@ -108,7 +108,7 @@ func TestSpoofing(t *testing.T) {
 	key, err := ClientIP("X-Forwarded-For", "10.0.0.0/8") // the test client, 127.0.0.1, is not trusted
 	require.NoError(t, err)
 	var seen []string
-	srv := httptest.NewServer(KeyedRateLimit(k, key)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(newServer(t, WithKeyedRateLimit(k, key)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = append(seen, key(r))
 	})))
 	defer srv.Close()

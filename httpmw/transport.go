@@ -39,7 +39,7 @@ import (
 // when the server answers with one of the retried statuses (WithRetryStatuses;
 // default 502, 503, 504 and 429). A Retry-After header in such an answer,
 // as delta-seconds or as an HTTP date (or, preferred when present, a
-// RetryAfterMsHeader in milliseconds, as the server middleware of this
+// RetryAfterMsHeader in milliseconds, as the [Server] of this
 // package sends it), is the least wait before the next attempt, capped by
 // the retry's MaxHint; a Retry-After that would outlast the
 // caller's deadline ends the retries at once. A malformed, negative or absurd
@@ -69,7 +69,7 @@ import (
 // no retry waits past it.
 //
 // Each attempt whose context has a deadline carries the time left in
-// TimeoutHeader, for the server's [Deadline] middleware (unless
+// TimeoutHeader, for a [Server] with WithDeadline (unless
 // WithoutTimeoutHeader).
 //
 // A Transport is safe for concurrent use by multiple goroutines.

@@ -630,7 +630,7 @@ func TestBackpressureEndToEnd(t *testing.T) {
 		l, err := ratelimit.New(ratelimit.Config{Rate: 4, Burst: 1}) // a token every 250ms
 		require.NoError(t, err)
 		var served int
-		h := Deadline()(RateLimit(l)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })))
+		h := newServer(t, WithDeadline(DefaultMaxTimeout), WithRateLimit(l)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
 		var at []time.Duration
 		start := time.Now()
 		direct := roundTripFunc(func(r *http.Request) (*http.Response, error) {
