@@ -209,7 +209,7 @@ func ExampleNewTransport() {
 	}
 	tr, err := httpmw.NewTransport(nil, // nil: http.DefaultTransport
 		httpmw.WithRetry(retry.Config{MaxAttempts: 3, Delay: 10 * time.Millisecond}),
-		httpmw.WithBreakers(breakers),
+		httpmw.WithBreakers(breakers, httpmw.BreakerPerHost),
 		httpmw.WithAttemptTimeout(2*time.Second))
 	if err != nil {
 		log.Fatal(err)

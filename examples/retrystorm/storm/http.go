@@ -48,7 +48,7 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			opts = append(opts, httpmw.WithBreakers(g))
+			opts = append(opts, httpmw.WithBreakers(g, httpmw.BreakerPerHost))
 		}
 		bases[i] = &http.Transport{Protocols: &protocols, DialContext: dial}
 		tr, err := httpmw.NewTransport(countAttempts{bases[i], &sent}, opts...)
