@@ -17,8 +17,8 @@ import (
 // non-standard 499. Nobody reads the response; it shows up in access logs.
 const StatusClientClosedRequest = 499
 
-// A Rejection describes a request that a middleware of this package refused
-// to start, and is what a [RejectFunc] writes a response for.
+// A Rejection describes a request that a [Server] refused to start, and is
+// what a [RejectFunc] writes a response for.
 type Rejection struct {
 	// Status is the HTTP status to answer with: 429 (Too Many Requests)
 	// from a rate limit, 503 (Service Unavailable) from load shedding, 504
@@ -27,8 +27,8 @@ type Rejection struct {
 	Status int
 	// RetryAfter is when the client may try again: the rejection's own hint
 	// (a rate limiter knows when its next token comes), or else the one set
-	// with WithDefaultRetryAfter; 0 if none. The default writer turns it into a
-	// Retry-After header in whole seconds, rounded up.
+	// with WithDefaultRetryAfter; 0 if none. The default writer turns it
+	// into a Retry-After header in whole seconds, rounded up.
 	RetryAfter time.Duration
 	// Err is the policy's error: ratelimit.ErrLimited, bulkhead.ErrFull, a
 	// context error, … It never holds the request's rate-limit key.
@@ -57,9 +57,9 @@ func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 	fmt.Fprintln(w, text)
 }
 
-// DefaultMaxTimeout is the largest timeout from a request's TimeoutHeader
-// that a [Server] gives its handler, if WithDeadline is given no other.
-// It is the one to use unless a handler needs longer.
+// DefaultMaxTimeout is the cap to give WithDeadline unless a handler needs
+// longer: the largest timeout from a request's TimeoutHeader that the
+// handler gets.
 const DefaultMaxTimeout = time.Minute
 
 // A Server is the server middleware of this package: [Server.Handler]

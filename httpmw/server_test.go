@@ -415,13 +415,13 @@ func TestServerOrder(t *testing.T) {
 	require.NoError(t, err)
 	h := newServer(t, WithLoadShed(b), WithKeyedRateLimit(keyed, func(r *http.Request) string {
 		_, has := r.Context().Deadline()
-		order = append(order, fmt.Sprint("key, deadline ", has))
+		order = append(order, fmt.Sprint("key, deadline ", has, ", in flight ", b.Metrics().InFlight))
 		return ""
 	}), WithRateLimit(limit), WithDeadline(time.Minute)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		order = append(order, fmt.Sprint("handler, in flight ", b.Metrics().InFlight))
 	}))
 	assert.Equal(t, 200, serve(h, "192.0.2.1:1", TimeoutHeader, "500").Code)
-	assert.Equal(t, []string{"rate", "key, deadline true", "keyed", "handler, in flight 1"}, order)
+	assert.Equal(t, []string{"rate", "key, deadline true, in flight 0", "keyed", "handler, in flight 1"}, order)
 }
 
 // recordingAllower is a limiter with only Allow that records its calls.
