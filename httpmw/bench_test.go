@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 )
@@ -179,12 +180,25 @@ func BenchmarkTransport(b *testing.B) {
 // BenchmarkTransportOverhead isolates the Transport's own cost on a
 // first-try success: the base is a fake that returns a canned response
 // without any I/O, so the difference from the bare row is the Transport.
+// The Breaker rows add a breaker group, keyed per host and per host and
+// method.
 func BenchmarkTransportOverhead(b *testing.B) {
 	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
 	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
 	tr, err := NewTransport(base)
 	if err != nil {
 		b.Fatal(err)
+	}
+	withBreakers := func(key BreakerKeyFunc) *Transport {
+		g, err := breaker.NewGroup(breaker.Config{}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tr, err := NewTransport(base, WithBreakers(g, key))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -196,6 +210,8 @@ func BenchmarkTransportOverhead(b *testing.B) {
 		{"Bare", base, context.Background()},
 		{"Seawall", tr, context.Background()},
 		{"SeawallDeadline", tr, ctx},
+		{"SeawallBreakerPerHost", withBreakers(BreakerPerHost), context.Background()},
+		{"SeawallBreakerPerHostMethod", withBreakers(BreakerPerHostMethod), context.Background()},
 	} {
 		req, err := http.NewRequestWithContext(rt.ctx, "GET", "http://account.internal/v1/users/7", nil)
 		if err != nil {
