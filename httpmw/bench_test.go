@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 )
 
-// benchMiddleware builds each middleware (on its admit path: limits far
+// benchMiddleware builds a Server with each policy (on its admit path: limits far
 // above the benchmark's rate) around an empty handler.
 func benchMiddleware(b *testing.B) map[string]func(http.Handler) http.Handler {
 	b.Helper()
@@ -30,15 +31,20 @@ func benchMiddleware(b *testing.B) map[string]func(http.Handler) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
+	server := func(opts ...ServerOption) func(http.Handler) http.Handler {
+		s, err := NewServer(opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s.Handler
+	}
 	return map[string]func(http.Handler) http.Handler{
 		"Bare":           func(h http.Handler) http.Handler { return h },
-		"RateLimit":      RateLimit(l),
-		"KeyedRateLimit": KeyedRateLimit(k, nil),
-		"LoadShed":       LoadShed(bh),
-		"Deadline":       Deadline(),
-		"Stack": func(h http.Handler) http.Handler {
-			return Deadline()(KeyedRateLimit(k, nil)(LoadShed(bh)(h)))
-		},
+		"RateLimit":      server(WithRateLimit(l)),
+		"KeyedRateLimit": server(WithKeyedRateLimit(k, nil)),
+		"LoadShed":       server(WithLoadShed(bh)),
+		"Deadline":       server(WithDeadline(DefaultMaxTimeout)),
+		"Stack":          server(WithDeadline(DefaultMaxTimeout), WithKeyedRateLimit(k, nil), WithLoadShed(bh)),
 	}
 }
 
@@ -47,8 +53,8 @@ var benchOrder = []string{"Bare", "RateLimit", "KeyedRateLimit", "LoadShed", "De
 // BenchmarkMiddleware measures each middleware's admit path against the
 // bare handler, with httptest.NewRecorder: one request and one recorder per
 // goroutine, reused, so that what is measured is the middleware (the bare
-// row is the handler call alone). "Deadline" is a request without
-// TimeoutHeader; BenchmarkDeadlineHeader measures one with it.
+// row is the handler call alone). "Deadline" (WithDeadline) is a request
+// without TimeoutHeader; BenchmarkDeadlineHeader measures one with it.
 func BenchmarkMiddleware(b *testing.B) {
 	empty := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	mws := benchMiddleware(b)
@@ -84,11 +90,15 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 }
 
-// BenchmarkDeadlineHeader measures Deadline on a request that carries
+// BenchmarkDeadlineHeader measures WithDeadline on a request that carries
 // TimeoutHeader: it must give the handler a new context with the deadline,
 // hence a new *http.Request (net/http has no other way), which allocates.
 func BenchmarkDeadlineHeader(b *testing.B) {
-	h := Deadline()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	s, err := NewServer(WithDeadline(DefaultMaxTimeout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := s.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "/v1/users/7", nil)
 	r.Header.Set(TimeoutHeader, "850")
 	w := httptest.NewRecorder()
@@ -170,12 +180,25 @@ func BenchmarkTransport(b *testing.B) {
 // BenchmarkTransportOverhead isolates the Transport's own cost on a
 // first-try success: the base is a fake that returns a canned response
 // without any I/O, so the difference from the bare row is the Transport.
+// The Breaker rows add a breaker group, keyed per host and per host and
+// method.
 func BenchmarkTransportOverhead(b *testing.B) {
 	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
 	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
 	tr, err := NewTransport(base)
 	if err != nil {
 		b.Fatal(err)
+	}
+	withBreakers := func(key BreakerKeyFunc) *Transport {
+		g, err := breaker.NewGroup(breaker.Config{}, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tr, err := NewTransport(base, WithBreakers(g, key))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return tr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -187,6 +210,8 @@ func BenchmarkTransportOverhead(b *testing.B) {
 		{"Bare", base, context.Background()},
 		{"Seawall", tr, context.Background()},
 		{"SeawallDeadline", tr, ctx},
+		{"SeawallBreakerPerHost", withBreakers(BreakerPerHost), context.Background()},
+		{"SeawallBreakerPerHostMethod", withBreakers(BreakerPerHostMethod), context.Background()},
 	} {
 		req, err := http.NewRequestWithContext(rt.ctx, "GET", "http://account.internal/v1/users/7", nil)
 		if err != nil {

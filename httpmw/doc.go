@@ -4,22 +4,27 @@
 //
 // # Server
 //
-// Each middleware is a func(http.Handler) http.Handler, for a whole server
-// or for a single route of an http.ServeMux:
+// A [Server], built by [NewServer] from options, wraps an http.Handler, a
+// whole server's or a single route's of an http.ServeMux, in the policies
+// it was given; [Server.Handler] is a func(http.Handler) http.Handler, the
+// usual shape of middleware. The policies run in this order, outermost
+// first, whatever the order of the options:
 //
-//   - [RateLimit] admits requests at a limiter's rate; [KeyedRateLimit] gives
-//     each client its own bucket, keyed by [RemoteIP] (the default),
-//     [ClientIP] (behind trusted reverse proxies) or [HeaderKey] (an API key).
-//     Refused requests get 429 Too Many Requests with Retry-After.
-//   - [LoadShed] bounds the requests running at once with a bulkhead: a small
-//     queue, a bounded wait, then 503 Service Unavailable.
-//   - [Deadline] does not start a request whose client has gone, and gives
-//     the handler the client's deadline from TimeoutHeader, capped.
+//   - WithDeadline does not start a request whose client has gone, and
+//     gives the handler the client's deadline from TimeoutHeader, capped.
+//   - WithRateLimit admits requests at a limiter's rate; WithKeyedRateLimit
+//     gives each client its own limit, keyed by [RemoteIP] (the default),
+//     [ClientIP] (behind trusted reverse proxies) or [HeaderKey] (an API
+//     key). Refused requests get 429 Too Many Requests with Retry-After.
+//   - WithLoadShed bounds the requests running at once with a bulkhead: a
+//     small queue, a bounded wait, then 503 Service Unavailable.
 //
-// Put them in this order, outermost first: Deadline, rate limits, LoadShed.
 // Rejections are written by [WriteRejection] (a status, Retry-After in whole
 // seconds rounded up, a one-line text body) or by a [RejectFunc] of your own
-// (WithRejectFunc), say for application/problem+json.
+// (WithRejectFunc), say for application/problem+json. Misuse (a nil
+// limiter, a negative duration) is an error from NewServer or
+// [NewTransport] that names the option and the value; nothing in this
+// package panics on it.
 //
 // # Client
 //
@@ -35,8 +40,8 @@
 // A Transport sends, on every attempt whose context has a deadline, the
 // header TimeoutHeader ("Seawall-Timeout") with the time left in whole
 // milliseconds, rounded down ("850"): a relative time, so that the two
-// machines' clocks need not agree. The server's [Deadline] middleware gives
-// the handler's context that timeout, capped by WithMaxTimeout (default one
-// minute), so that the handler, and the calls it makes through its own
+// machines' clocks need not agree. A [Server] with WithDeadline gives the
+// handler's context that timeout, capped by the maximum it was given
+// (DefaultMaxTimeout, one minute, is a sane one), so that the handler, and the calls it makes through its own
 // Transport, stop when nobody waits for the answer any more.
 package httpmw

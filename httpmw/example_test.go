@@ -28,10 +28,16 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	s, err := httpmw.NewServer(
+		httpmw.WithDeadline(httpmw.DefaultMaxTimeout),         // 499/504 for requests nobody waits for
+		httpmw.WithKeyedRateLimit(perClient, httpmw.RemoteIP), // 429 + Retry-After, per client
+		httpmw.WithLoadShed(inFlight),                         // 503
+		httpmw.WithDefaultRetryAfter(time.Second))             // + Retry-After, for the 503s
+	if err != nil {
+		log.Fatal(err) // names the bad option
+	}
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") })
-	h := httpmw.Deadline()(
-		httpmw.KeyedRateLimit(perClient, httpmw.RemoteIP)(
-			httpmw.LoadShed(inFlight, httpmw.WithRetryAfter(time.Second))(api)))
+	h := s.Handler(api)
 
 	srv := httptest.NewServer(h) // in production: http.ListenAndServe(addr, h)
 	defer srv.Close()
@@ -45,12 +51,16 @@ func Example() {
 	// Output: 200 hello
 }
 
-func ExampleRateLimit() {
+func ExampleWithRateLimit() {
 	l, err := ratelimit.New(ratelimit.Config{Rate: 1, Burst: 1}) // 1 request a second
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := httpmw.RateLimit(l)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	s, err := httpmw.NewServer(httpmw.WithRateLimit(l))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for range 2 {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
@@ -61,14 +71,19 @@ func ExampleRateLimit() {
 	// 429 [1]
 }
 
-// Per-route limits on an http.ServeMux: wrap the route's handler.
-func ExampleRateLimit_route() {
+// Per-route limits on an http.ServeMux: a Server for the route, around the
+// route's handler.
+func ExampleServer_Handler_route() {
 	l, err := ratelimit.New(ratelimit.Config{Rate: 10})
 	if err != nil {
 		log.Fatal(err)
 	}
+	login, err := httpmw.NewServer(httpmw.WithRateLimit(l))
+	if err != nil {
+		log.Fatal(err)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /v1/login", httpmw.RateLimit(l)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("POST /v1/login", login.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "welcome")
 	})))
 	mux.HandleFunc("GET /v1/users/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -101,12 +116,16 @@ func ExampleClientIP() {
 	// 203.0.113.9
 }
 
-func ExampleKeyedRateLimit() {
+func ExampleWithKeyedRateLimit() {
 	perKey, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1}})
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := httpmw.KeyedRateLimit(perKey, httpmw.HeaderKey("X-Api-Key"))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	s, err := httpmw.NewServer(httpmw.WithKeyedRateLimit(perKey, httpmw.HeaderKey("X-Api-Key")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for _, k := range []string{"alpha", "alpha", "beta"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("X-Api-Key", k)
@@ -135,17 +154,25 @@ func ExampleWithRejectFunc() {
 		log.Fatal(err)
 	}
 	full.TryAcquire() // the only slot is taken
-	h := httpmw.LoadShed(full, httpmw.WithRejectFunc(problem), httpmw.WithRetryAfter(2*time.Second))(http.NotFoundHandler())
+	s, err := httpmw.NewServer(httpmw.WithLoadShed(full), httpmw.WithRejectFunc(problem), httpmw.WithDefaultRetryAfter(2*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := s.Handler(http.NotFoundHandler())
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	fmt.Println(w.Code, w.Header().Get("Retry-After"), w.Body)
 	// Output: 503 2 {"title":"Service Unavailable","status":503}
 }
 
-// A handler behind Deadline gets the client's deadline from TimeoutHeader;
-// a request whose time is up is not started.
-func ExampleDeadline() {
-	h := httpmw.Deadline(httpmw.WithMaxTimeout(30 * time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// A handler behind WithDeadline gets the client's deadline from
+// TimeoutHeader; a request whose time is up is not started.
+func ExampleWithDeadline() {
+	s, err := httpmw.NewServer(httpmw.WithDeadline(30 * time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, ok := r.Context().Deadline()
 		fmt.Println("started; deadline:", ok)
 	}))
@@ -182,7 +209,7 @@ func ExampleNewTransport() {
 	}
 	tr, err := httpmw.NewTransport(nil, // nil: http.DefaultTransport
 		httpmw.WithRetry(retry.Config{MaxAttempts: 3, Delay: 10 * time.Millisecond}),
-		httpmw.WithBreakers(breakers),
+		httpmw.WithBreakers(breakers, httpmw.BreakerPerHost),
 		httpmw.WithAttemptTimeout(2*time.Second))
 	if err != nil {
 		log.Fatal(err)

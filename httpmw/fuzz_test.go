@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/internal/hint"
 )
 
 // FuzzRetryAfter checks that no Retry-After value makes the parser panic,
@@ -29,7 +31,7 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 		assert.GreaterOrEqual(t, d, time.Duration(0), "%q", v)
 		if n, err := strconv.ParseUint(v, 10, 64); err == nil && v[0] != '+' {
-			assert.LessOrEqual(t, len(v), maxRetryAfterDigits, "%q", v)
+			assert.LessOrEqual(t, len(v), hint.MaxDigits, "%q", v)
 			assert.Equal(t, time.Duration(n)*time.Second, d, "%q", v)
 			return
 		}
@@ -72,7 +74,7 @@ func FuzzTimeoutHeader(f *testing.F) {
 // FuzzClientIP checks that no header value makes ClientIP panic, and that
 // the key is the peer's address unless the peer is trusted.
 func FuzzClientIP(f *testing.F) {
-	for _, s := range []string{"198.51.100.1", "1.1.1.1, 10.0.0.1", "for=\"[2001:db8::1]:80\";proto=http", ",,,", "for=", "[", "[]:", "::", "for=\"", ";;;for=1.2.3.4"} {
+	for _, s := range []string{"198.51.100.1", "1.1.1.1, 10.0.0.1", "for=\"[2001:db8::1]:80\";proto=http", ",,,", "for=", "[", "[]:", "::", "for=\"", ";;;for=1.2.3.4", "fe80::1%eth0, 10.0.0.1", "for=\"[fe80::1%eth0]:80\"", "1.2.3.4%eth0", "fe80::1%"} {
 		f.Add(s, true)
 		f.Add(s, false)
 	}

@@ -9,9 +9,9 @@ import (
 	"strings"
 )
 
-// A KeyFunc names the client a request comes from, for [KeyedRateLimit]:
+// A KeyFunc names the client a request comes from, for WithKeyedRateLimit:
 // its IP address ([RemoteIP], [ClientIP]), an API key or a tenant
-// ([HeaderKey]). Requests with the same key share a token bucket.
+// ([HeaderKey]). Requests with the same key share a limit.
 type KeyFunc func(r *http.Request) string
 
 // RemoteIP is the default KeyFunc: the IP address of the immediate peer,
@@ -55,6 +55,14 @@ func HeaderKey(name string) KeyFunc {
 // stops the walk, and the key is the last address known good (the proxy
 // that forwarded it); if every address is trusted, the key is the leftmost.
 //
+// IPv6 zones: an address with a zone ("fe80::1%eth0", the peer's or a
+// hop's) is trusted by its address, whatever its zone, so that a proxy on a
+// link-local address is trusted by "fe80::/10" or "fe80::1". An entry of
+// trustedProxies may name a zone ("fe80::1%eth0": that address on that
+// interface only, the zone compared as written); a prefix cannot (netip has
+// no zoned prefix). A key keeps its zone, as RemoteIP's does: a link-local
+// address names one host only with its interface.
+//
 // It returns an error naming the first entry of trustedProxies that is not
 // an address or a prefix, or a header it does not know; and an error if
 // trustedProxies is empty (the header would never be read: use RemoteIP).
@@ -66,18 +74,20 @@ func ClientIP(header string, trustedProxies ...string) (KeyFunc, error) {
 	if len(trustedProxies) == 0 {
 		return nil, errors.New("httpmw: ClientIP: no trusted proxies (the header would never be read; use RemoteIP)")
 	}
-	trusted := make([]netip.Prefix, 0, len(trustedProxies))
+	trusted := make([]trustedProxy, 0, len(trustedProxies))
 	for _, s := range trustedProxies {
-		p, err := parsePrefix(s)
+		p, err := parseTrusted(s)
 		if err != nil {
 			return nil, fmt.Errorf("httpmw: ClientIP: trusted proxy %q is neither an IP address nor a CIDR prefix", s)
 		}
 		trusted = append(trusted, p)
 	}
 	isTrusted := func(a netip.Addr) bool {
-		a = a.Unmap()
+		// netip.Prefix.Contains never matches an address with a zone.
+		zone := a.Zone()
+		a = a.WithZone("").Unmap()
 		for _, p := range trusted {
-			if p.Contains(a) {
+			if p.prefix.Contains(a) && (p.zone == "" || p.zone == zone) {
 				return true
 			}
 		}
@@ -120,24 +130,34 @@ func ClientIP(header string, trustedProxies ...string) (KeyFunc, error) {
 	}, nil
 }
 
-// parsePrefix parses an IP address or a CIDR prefix.
-func parsePrefix(s string) (netip.Prefix, error) {
+// A trustedProxy is an entry of ClientIP's trustedProxies: a prefix (an
+// address is a prefix of its full length) without a zone, and the zone the
+// entry named, if any ("" matches every zone).
+type trustedProxy struct {
+	prefix netip.Prefix
+	zone   string
+}
+
+// parseTrusted parses an IP address, with or without a zone, or a CIDR
+// prefix (which cannot have a zone).
+func parseTrusted(s string) (trustedProxy, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, err
+			return trustedProxy{}, err
 		}
 		if p.Addr().Is4In6() {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
-		return p.Masked(), nil
+		return trustedProxy{prefix: p.Masked()}, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, err
+		return trustedProxy{}, err
 	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	zone := a.Zone()
+	a = a.WithZone("").Unmap()
+	return trustedProxy{prefix: netip.PrefixFrom(a, a.BitLen()), zone: zone}, nil
 }
 
 // forwardedFor returns the node of the for= parameter of one element of a

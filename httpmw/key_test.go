@@ -91,6 +91,7 @@ func TestClientIPErrors(t *testing.T) {
 		{"X-Forwarded-For", []string{"10.0.0.1", "10.0.0.0/33"}, `httpmw: ClientIP: trusted proxy "10.0.0.0/33" is neither an IP address nor a CIDR prefix`},
 		{"Forwarded", []string{"proxy.internal"}, `httpmw: ClientIP: trusted proxy "proxy.internal" is neither an IP address nor a CIDR prefix`},
 		{"Forwarded", []string{""}, `httpmw: ClientIP: trusted proxy "" is neither an IP address nor a CIDR prefix`},
+		{"Forwarded", []string{"fe80::%eth0/10"}, `httpmw: ClientIP: trusted proxy "fe80::%eth0/10" is neither an IP address nor a CIDR prefix`}, // no zoned prefix
 	} {
 		k, err := ClientIP(tc.header, tc.trusted...)
 		assert.Nil(t, k)
@@ -107,7 +108,7 @@ func TestSpoofing(t *testing.T) {
 	key, err := ClientIP("X-Forwarded-For", "10.0.0.0/8") // the test client, 127.0.0.1, is not trusted
 	require.NoError(t, err)
 	var seen []string
-	srv := httptest.NewServer(KeyedRateLimit(k, key)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(newServer(t, WithKeyedRateLimit(k, key)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = append(seen, key(r))
 	})))
 	defer srv.Close()
@@ -126,4 +127,48 @@ func TestSpoofing(t *testing.T) {
 	}
 	assert.Equal(t, []int{200, 200, 429, 429}, codes)
 	assert.Equal(t, []string{"127.0.0.1", "127.0.0.1"}, seen, "keyed by the real address")
+}
+
+// TestClientIPZones checks IPv6 zones (issue 13): a zoned peer or hop is
+// trusted by its address, whatever its zone, unless the trusted entry names
+// a zone, which must then be the same; the key keeps the zone, as RemoteIP
+// does, since a link-local address names one host only with its interface.
+func TestClientIPZones(t *testing.T) {
+	byPrefix, err := ClientIP("X-Forwarded-For", "fe80::/10")
+	require.NoError(t, err)
+	byAddr, err := ClientIP("X-Forwarded-For", "fe80::1")
+	require.NoError(t, err)
+	byZone, err := ClientIP("X-Forwarded-For", "fe80::1%eth0")
+	require.NoError(t, err)
+	fwd, err := ClientIP("Forwarded", "fe80::/10")
+	require.NoError(t, err)
+	v4, err := ClientIP("X-Forwarded-For", "10.0.0.0/8")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		key    KeyFunc
+		remote string
+		header string
+		want   string
+	}{
+		{"zoned peer, trusted prefix", byPrefix, "[fe80::1%eth0]:443", "198.51.100.1", "198.51.100.1"},
+		{"zoned peer, trusted address", byAddr, "[fe80::1%eth0]:443", "198.51.100.1", "198.51.100.1"},
+		{"zoned peer, another address", byAddr, "[fe80::2%eth0]:443", "198.51.100.1", "fe80::2%eth0"},
+		{"zoned peer, trusted with its zone", byZone, "[fe80::1%eth0]:443", "198.51.100.1", "198.51.100.1"},
+		{"zoned peer, another zone", byZone, "[fe80::1%eth1]:443", "198.51.100.1", "fe80::1%eth1"},
+		{"unzoned peer, entry with a zone", byZone, "[fe80::1]:443", "198.51.100.1", "fe80::1"},
+		{"zoned trusted hop skipped", byPrefix, "[fe80::1%eth0]:443", "198.51.100.1, fe80::7%eth1", "198.51.100.1"},
+		{"zoned client keeps its zone", byAddr, "[fe80::1%eth0]:443", "2001:db8::9, fe80::9%eth1", "fe80::9%eth1"},
+		{"zoned untrusted hop is the key", v4, "10.1.2.3:1", "fe80::9%eth1", "fe80::9%eth1"},
+		{"Forwarded, zoned peer and hop", fwd, "[fe80::1%eth0]:443", `for=198.51.100.1, for="[fe80::7%eth1]:80"`, "198.51.100.1"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.remote
+		name := "X-Forwarded-For"
+		if strings.HasPrefix(tc.name, "Forwarded") {
+			name = "Forwarded"
+		}
+		r.Header.Set(name, tc.header)
+		assert.Equal(t, tc.want, tc.key(r), tc.name)
+	}
 }

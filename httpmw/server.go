@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/seawall-go/seawall"
@@ -18,8 +17,8 @@ import (
 // non-standard 499. Nobody reads the response; it shows up in access logs.
 const StatusClientClosedRequest = 499
 
-// A Rejection describes a request that a middleware of this package refused
-// to start, and is what a [RejectFunc] writes a response for.
+// A Rejection describes a request that a [Server] refused to start, and is
+// what a [RejectFunc] writes a response for.
 type Rejection struct {
 	// Status is the HTTP status to answer with: 429 (Too Many Requests)
 	// from a rate limit, 503 (Service Unavailable) from load shedding, 504
@@ -28,8 +27,8 @@ type Rejection struct {
 	Status int
 	// RetryAfter is when the client may try again: the rejection's own hint
 	// (a rate limiter knows when its next token comes), or else the one set
-	// with WithRetryAfter; 0 if none. The default writer turns it into a
-	// Retry-After header in whole seconds, rounded up.
+	// with WithDefaultRetryAfter; 0 if none. The default writer turns it
+	// into a Retry-After header in whole seconds, rounded up.
 	RetryAfter time.Duration
 	// Err is the policy's error: ratelimit.ErrLimited, bulkhead.ErrFull, a
 	// context error, … It never holds the request's rate-limit key.
@@ -47,11 +46,7 @@ type RejectFunc func(w http.ResponseWriter, r *http.Request, rej Rejection)
 // body, the status text ("Too Many Requests\n").
 func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 	h := w.Header()
-	if s := RetryAfterSeconds(rej.RetryAfter); s > 0 {
-		h.Set("Retry-After", strconv.FormatInt(s, 10))
-		ms := min(int64((rej.RetryAfter-1)/time.Millisecond)+1, 999_999_999)
-		h.Set(RetryAfterMsHeader, strconv.FormatInt(ms, 10))
-	}
+	setRetryAfter(h, rej.RetryAfter)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(rej.Status)
@@ -62,82 +57,92 @@ func WriteRejection(w http.ResponseWriter, r *http.Request, rej Rejection) {
 	fmt.Fprintln(w, text)
 }
 
-// RetryAfterMsHeader says when to retry in whole milliseconds (rounded
-// up), beside Retry-After, whose whole seconds are too coarse for a
-// limiter whose next token comes in 3ms: a caller with less than a second
-// left would take "Retry-After: 1" as "give up now". Azure's services send
-// the same header (retry-after-ms), which Azure's SDKs read before
-// Retry-After. The [Transport] prefers it to Retry-After.
-const RetryAfterMsHeader = "Retry-After-Ms"
-
-// RetryAfterSeconds returns d in whole seconds, rounded up, as a Retry-After
-// header carries it: 1 for 1ms, 2 for 1.5s, 0 for d ≤ 0.
-func RetryAfterSeconds(d time.Duration) int64 {
-	if d <= 0 {
-		return 0
-	}
-	return int64((d-1)/time.Second) + 1
-}
-
-// An Option configures a server middleware of this package.
-type Option func(*options)
-
-type options struct {
-	reject     RejectFunc
-	retryAfter time.Duration
-	maxTimeout time.Duration
-}
-
-// DefaultMaxTimeout is the largest timeout [Deadline] accepts from a
-// request's TimeoutHeader unless WithMaxTimeout says otherwise.
+// DefaultMaxTimeout is the cap to give WithDeadline unless a handler needs
+// longer: the largest timeout from a request's TimeoutHeader that the
+// handler gets.
 const DefaultMaxTimeout = time.Minute
 
-func newOptions(opts []Option) options {
-	o := options{reject: WriteRejection, maxTimeout: DefaultMaxTimeout}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	return o
+// A Server is the server middleware of this package: [Server.Handler]
+// wraps an http.Handler (a whole server, or one route of an
+// http.ServeMux) in the policies the Server was built with, applied in
+// this order before the handler runs, each only if configured:
+//
+//   - WithDeadline: a request whose client has gone is not started (it is
+//     answered with StatusClientClosedRequest), nor one whose deadline has
+//     passed (504 Gateway Timeout); a request that carries TimeoutHeader (as
+//     the [Transport] of this package sends it) gets a context that ends
+//     when its client stops waiting, capped. Coming first, it lets the rate
+//     limits and load shedding see the deadline: a request that would have
+//     to queue past it is not queued.
+//   - WithRateLimit, then WithKeyedRateLimit: a request the limiter refuses
+//     is answered 429 Too Many Requests, with Retry-After.
+//   - WithLoadShed: a request runs only while it holds a slot of a
+//     bulkhead, after at most the bulkhead's bounded wait; one that finds
+//     none is answered 503 Service Unavailable.
+//
+// Rejections are written by the Server's [RejectFunc] ([WriteRejection]
+// unless WithRejectFunc says otherwise), with the rejection's own
+// retry-after hint (a limiter knows when its next token comes) or else the
+// one set with WithDefaultRetryAfter. A refused request never reaches the
+// handler.
+//
+//	s, err := httpmw.NewServer(httpmw.WithDeadline(httpmw.DefaultMaxTimeout), httpmw.WithLoadShed(bh))
+//	srv := &http.Server{Addr: addr, Handler: s.Handler(api)}
+//
+// A Server is immutable once built; it and the handlers it returns are
+// safe for concurrent use by multiple goroutines. The admit path (a request
+// let through) allocates nothing, except, for a request that carries
+// TimeoutHeader, the context with its deadline and the request that
+// carries it.
+type Server struct {
+	reject     RejectFunc
+	retryAfter time.Duration
+	deadline   bool
+	maxTimeout time.Duration
+	limiter    ratelimit.Allower
+	tryer      tryer // limiter, if it says when to come back
+	keyed      ratelimit.KeyedLimiter
+	key        KeyFunc
+	bulkhead   *bulkhead.Bulkhead
 }
 
-// WithRejectFunc makes the middleware write rejections with f instead of
-// [WriteRejection], for instance as application/problem+json. Panics if f
-// is nil.
-func WithRejectFunc(f RejectFunc) Option {
-	if f == nil {
-		panic("httpmw: WithRejectFunc(nil)")
+// A ServerOption configures a [Server]. An option given twice replaces
+// the first.
+type ServerOption func(*Server) error
+
+// NewServer returns a Server configured by opts, or an error naming the
+// first invalid option and its value: a nil limiter, bulkhead or
+// RejectFunc, a negative default retry-after, a maximum timeout that is
+// not positive. A Server with no policy option passes every request
+// through.
+func NewServer(opts ...ServerOption) (*Server, error) {
+	s := &Server{reject: WriteRejection}
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("httpmw: NewServer: option %d is nil", i)
+		}
+		if err := opt(s); err != nil {
+			return nil, err
+		}
 	}
-	return func(o *options) { o.reject = f }
+	return s, nil
 }
 
-// WithRetryAfter sets the Retry-After of rejections that carry no hint of
-// their own: a full bulkhead cannot know when a slot frees, and a limiter
-// that only has Allow() bool cannot say when its next token comes. The
-// default is none (no Retry-After header). Panics if d is negative.
-func WithRetryAfter(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("httpmw: WithRetryAfter(%v): negative duration", d))
+// WithDeadline makes the Server refuse a request whose context is already
+// done, and give the handler the deadline a request carries in
+// TimeoutHeader, capped by max (DefaultMaxTimeout is a sane choice), so
+// that a client cannot make a handler hold its resources for a day. A
+// request whose time is already up ("0") is answered 504 Gateway Timeout.
+// A missing or malformed header (anything but 1 to 9 ASCII digits, or more
+// than one value) sets no deadline. It is an error if max is not positive.
+func WithDeadline(max time.Duration) ServerOption {
+	return func(s *Server) error {
+		if max <= 0 {
+			return fmt.Errorf("httpmw: WithDeadline(%v): not positive", max)
+		}
+		s.deadline, s.maxTimeout = true, max
+		return nil
 	}
-	return func(o *options) { o.retryAfter = d }
-}
-
-// WithMaxTimeout caps the timeout that [Deadline] takes from a request's
-// TimeoutHeader (default DefaultMaxTimeout), so that a client cannot make a
-// handler hold its resources for a day. Panics if d is not positive.
-func WithMaxTimeout(d time.Duration) Option {
-	if d <= 0 {
-		panic(fmt.Sprintf("httpmw: WithMaxTimeout(%v): not positive", d))
-	}
-	return func(o *options) { o.maxTimeout = d }
-}
-
-// rejectErr answers a request refused with err and the given status.
-func (o *options) rejectErr(w http.ResponseWriter, r *http.Request, status int, err error) {
-	after, ok := seawall.RetryAfter(err)
-	if !ok && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
-		after = o.retryAfter
-	}
-	o.reject(w, r, Rejection{Status: status, RetryAfter: after, Err: err})
 }
 
 // tryer is a ratelimit.Allower that can say when to come back: *ratelimit.Limiter.
@@ -145,133 +150,192 @@ type tryer interface {
 	Try(n int) error
 }
 
-// RateLimit returns middleware that admits a request if l allows one event
-// now, and otherwise answers 429 Too Many Requests without calling the next
-// handler. If l has a method Try(n int) error that returns the retry-after
-// hint in its error, as *ratelimit.Limiter does, the rejection's Retry-After
-// is that hint; otherwise it is the one set with WithRetryAfter, if any.
-//
-// One limiter for all requests bounds a handler's total rate; to give each
-// client its own budget, use [KeyedRateLimit]. Panics if l is nil.
-func RateLimit(l ratelimit.Allower, opts ...Option) func(http.Handler) http.Handler {
-	if l == nil {
-		panic("httpmw: RateLimit with a nil limiter")
-	}
-	o := newOptions(opts)
-	if t, ok := l.(tryer); ok {
-		return func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if err := t.Try(1); err != nil {
-					o.rejectErr(w, r, http.StatusTooManyRequests, err)
-					return
-				}
-				next.ServeHTTP(w, r)
-			})
+// WithRateLimit admits a request if l allows one event now, all requests
+// together, and otherwise answers 429 Too Many Requests. If l has a method
+// Try(n int) error that returns the retry-after hint in its error, as
+// *ratelimit.Limiter does, the rejection's Retry-After is that hint;
+// otherwise (a limiter with only Allow() bool, such as
+// golang.org/x/time/rate's) it is the one set with WithDefaultRetryAfter,
+// if any. To give each client its own budget, use WithKeyedRateLimit. It is
+// an error if l is nil.
+func WithRateLimit(l ratelimit.Allower) ServerOption {
+	return func(s *Server) error {
+		if l == nil || l == (*ratelimit.Limiter)(nil) {
+			return errors.New("httpmw: WithRateLimit: nil limiter")
 		}
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !l.Allow() {
-				o.rejectErr(w, r, http.StatusTooManyRequests, ratelimit.ErrLimited)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+		s.limiter = l
+		s.tryer, _ = l.(tryer)
+		return nil
 	}
 }
 
-// KeyedRateLimit returns middleware that gives each client its own token
-// bucket in k, the client being named by key (nil means [RemoteIP]), and
-// answers 429 Too Many Requests, with a Retry-After from the bucket, to a
-// request whose bucket is empty. Keys stay inside: they are not in the
-// Rejection, nor in any log or metric of this package. Panics if k is nil.
-func KeyedRateLimit(k *ratelimit.Keyed, key KeyFunc, opts ...Option) func(http.Handler) http.Handler {
-	if k == nil {
-		panic("httpmw: KeyedRateLimit with a nil limiter")
-	}
-	if key == nil {
-		key = RemoteIP
-	}
-	o := newOptions(opts)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := k.Try(key(r), 1); err != nil {
-				o.rejectErr(w, r, http.StatusTooManyRequests, err)
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
+// WithKeyedRateLimit gives each client its own limit in k (a
+// *ratelimit.Keyed, or a limit a fleet shares), the client being named by
+// key (nil means [RemoteIP]), and answers 429 Too Many Requests, with the
+// Retry-After of k's refusal, to a request over its client's limit. Keys
+// stay inside: they are not in the Rejection, nor in any log or metric of
+// this package. It is an error if k is nil.
+func WithKeyedRateLimit(k ratelimit.KeyedLimiter, key KeyFunc) ServerOption {
+	return func(s *Server) error {
+		if k == nil || k == (*ratelimit.Keyed)(nil) {
+			return errors.New("httpmw: WithKeyedRateLimit: nil limiter")
+		}
+		if key == nil {
+			key = RemoteIP
+		}
+		s.keyed, s.key = k, key
+		return nil
 	}
 }
 
-// LoadShed returns middleware that runs a request only while it holds a
-// slot of b, so that at most b's limit of requests run at once and the rest
-// are shed before they cost anything. A request waits for a slot only as b
-// allows (its MaxWaiting and MaxWait: keep the queue small and the wait
-// short), and only while its client waits; a request that finds no slot is
-// answered 503 Service Unavailable, with the Retry-After set by
-// WithRetryAfter, if any (a bulkhead cannot know when a slot will free). One
-// whose client leaves while it waits is answered with
+// WithLoadShed runs a request only while it holds a slot of b, so that at
+// most b's limit of requests run at once and the rest are shed before they
+// cost anything. A request waits for a slot only as b allows (its
+// MaxWaiting and MaxWait: keep the queue small and the wait short), and
+// only while its client waits; a request that finds no slot is answered
+// 503 Service Unavailable, with the Retry-After set by
+// WithDefaultRetryAfter, if any (a bulkhead cannot know when a slot will
+// free). One whose client leaves while it waits is answered with
 // StatusClientClosedRequest, and one whose deadline passes while it waits
 // with 504 Gateway Timeout. The slot is given back when the handler
-// returns, or panics. Panics if b is nil.
-func LoadShed(b *bulkhead.Bulkhead, opts ...Option) func(http.Handler) http.Handler {
-	if b == nil {
-		panic("httpmw: LoadShed with a nil bulkhead")
-	}
-	o := newOptions(opts)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := b.Acquire(r.Context()); err != nil {
-				status := http.StatusServiceUnavailable
-				if !errors.Is(err, bulkhead.ErrFull) {
-					status = contextStatus(err) // Acquire returns only ErrFull or the context's error
-				}
-				o.rejectErr(w, r, status, err)
-				return
-			}
-			defer b.Release()
-			next.ServeHTTP(w, r)
-		})
+// returns, or panics. It is an error if b is nil.
+func WithLoadShed(b *bulkhead.Bulkhead) ServerOption {
+	return func(s *Server) error {
+		if b == nil {
+			return errors.New("httpmw: WithLoadShed: nil bulkhead")
+		}
+		s.bulkhead = b
+		return nil
 	}
 }
 
-// Deadline returns middleware that keeps a handler from working for a
-// client that has stopped waiting. A request whose context is already done
-// is not started: it is answered with StatusClientClosedRequest if its
-// client went away, 504 Gateway Timeout if its deadline passed. A request that carries a TimeoutHeader (as the
-// [Transport] of this package sets it) gets a context that ends when the
-// client's time is up, capped by WithMaxTimeout (default DefaultMaxTimeout);
-// one whose time is already up ("0") is answered 504 Gateway Timeout. A
-// missing or malformed header (anything but 1 to 9 ASCII digits, or more
-// than one value) sets no deadline.
-//
-// Put Deadline outermost, so that the rate limit and load shedding inside it
-// see the deadline: a request that would have to queue past it is not
-// queued.
-func Deadline(opts ...Option) func(http.Handler) http.Handler {
-	o := newOptions(opts)
-	return func(next http.Handler) http.Handler {
+// WithDefaultRetryAfter sets the Retry-After of 429 and 503 rejections
+// that carry no hint of their own: a full bulkhead cannot know when a slot
+// frees, and a limiter that only has Allow() bool cannot say when its next
+// token comes. The default is none (no Retry-After header). It is not
+// seawall.WithRetryAfter, which puts a hint on an error. It is an error if
+// d is negative.
+func WithDefaultRetryAfter(d time.Duration) ServerOption {
+	return func(s *Server) error {
+		if d < 0 {
+			return fmt.Errorf("httpmw: WithDefaultRetryAfter(%v): negative", d)
+		}
+		s.retryAfter = d
+		return nil
+	}
+}
+
+// WithRejectFunc makes the Server write rejections with f instead of
+// [WriteRejection], for instance as application/problem+json. It is an
+// error if f is nil.
+func WithRejectFunc(f RejectFunc) ServerOption {
+	return func(s *Server) error {
+		if f == nil {
+			return errors.New("httpmw: WithRejectFunc: nil RejectFunc")
+		}
+		s.reject = f
+		return nil
+	}
+}
+
+// Handler returns next wrapped in the Server's policies (see [Server]). Its
+// method value is a func(http.Handler) http.Handler, the usual shape of
+// middleware: router.Use(s.Handler).
+func (s *Server) Handler(next http.Handler) http.Handler {
+	// Each configured policy is its own small handler, so that a request
+	// pays only for the policies it goes through.
+	h := next
+	if s.bulkhead != nil {
+		h = s.loadShed(h)
+	}
+	if s.keyed != nil {
+		h = s.keyedRateLimit(h)
+	}
+	if s.limiter != nil {
+		h = s.rateLimit(h)
+	}
+	if s.deadline {
+		h = s.deadlineHandler(h)
+	}
+	return h
+}
+
+// rejectErr answers a request refused with err and the given status.
+func (s *Server) rejectErr(w http.ResponseWriter, r *http.Request, status int, err error) {
+	after, ok := seawall.RetryAfter(err)
+	if !ok && (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) {
+		after = s.retryAfter
+	}
+	s.reject(w, r, Rejection{Status: status, RetryAfter: after, Err: err})
+}
+
+func (s *Server) rateLimit(next http.Handler) http.Handler {
+	if t := s.tryer; t != nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := r.Context()
-			if err := ctx.Err(); err != nil {
-				o.rejectErr(w, r, contextStatus(err), err)
+			if err := t.Try(1); err != nil {
+				s.rejectErr(w, r, http.StatusTooManyRequests, err)
 				return
 			}
-			d, ok := requestTimeout(r.Header)
-			if !ok {
-				next.ServeHTTP(w, r)
-				return
-			}
-			if d <= 0 {
-				o.rejectErr(w, r, http.StatusGatewayTimeout, context.DeadlineExceeded)
-				return
-			}
-			ctx, cancel := context.WithTimeout(ctx, min(d, o.maxTimeout))
-			defer cancel()
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r)
 		})
 	}
+	l := s.limiter
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !l.Allow() {
+			s.rejectErr(w, r, http.StatusTooManyRequests, ratelimit.ErrLimited)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) keyedRateLimit(next http.Handler) http.Handler {
+	k, key := s.keyed, s.key
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := k.Try(key(r), 1); err != nil {
+			s.rejectErr(w, r, http.StatusTooManyRequests, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) loadShed(next http.Handler) http.Handler {
+	b := s.bulkhead
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := b.Acquire(r.Context()); err != nil {
+			status := http.StatusServiceUnavailable
+			if !errors.Is(err, bulkhead.ErrFull) {
+				status = contextStatus(err) // Acquire returns only ErrFull or the context's error
+			}
+			s.rejectErr(w, r, status, err)
+			return
+		}
+		defer b.Release()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) deadlineHandler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if err := ctx.Err(); err != nil {
+			s.rejectErr(w, r, contextStatus(err), err)
+			return
+		}
+		d, ok := requestTimeout(r.Header)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if d <= 0 {
+			s.rejectErr(w, r, http.StatusGatewayTimeout, context.DeadlineExceeded)
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, min(d, s.maxTimeout))
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // contextStatus is the status of a request refused because its context

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 )
@@ -37,6 +38,13 @@ func serve(h http.Handler, remote string, header ...string) *httptest.ResponseRe
 	return w
 }
 
+func newServer(t testing.TB, opts ...ServerOption) *Server {
+	t.Helper()
+	s, err := NewServer(opts...)
+	require.NoError(t, err)
+	return s
+}
+
 func newLimiter(t *testing.T, rate float64, burst int) *ratelimit.Limiter {
 	t.Helper()
 	l, err := ratelimit.New(ratelimit.Config{Rate: rate, Burst: burst})
@@ -47,7 +55,7 @@ func newLimiter(t *testing.T, rate float64, burst int) *ratelimit.Limiter {
 func TestRateLimitLimiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var next counting
-		h := RateLimit(newLimiter(t, 0.4, 2))(&next) // a token every 2.5s
+		h := newServer(t, WithRateLimit(newLimiter(t, 0.4, 2))).Handler(&next) // a token every 2.5s
 		for range 2 {
 			assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code)
 		}
@@ -75,15 +83,15 @@ func (a *allower) Allow() bool { return a.ok }
 
 func TestRateLimitAllower(t *testing.T) {
 	var next counting
-	w := serve(RateLimit(&allower{ok: false})(&next), "192.0.2.1:1")
+	w := serve(newServer(t, WithRateLimit(&allower{ok: false})).Handler(&next), "192.0.2.1:1")
 	assert.Equal(t, http.StatusTooManyRequests, w.Code)
 	assert.Empty(t, w.Header().Values("Retry-After"), "no hint, no default: no Retry-After")
 
-	w = serve(RateLimit(&allower{ok: false}, WithRetryAfter(1500*time.Millisecond))(&next), "192.0.2.1:1")
+	w = serve(newServer(t, WithRateLimit(&allower{ok: false}), WithDefaultRetryAfter(1500*time.Millisecond)).Handler(&next), "192.0.2.1:1")
 	assert.Equal(t, "2", w.Header().Get("Retry-After"))
 	assert.Zero(t, next.n.Load())
 
-	assert.Equal(t, 200, serve(RateLimit(&allower{ok: true})(&next), "192.0.2.1:1").Code)
+	assert.Equal(t, 200, serve(newServer(t, WithRateLimit(&allower{ok: true})).Handler(&next), "192.0.2.1:1").Code)
 	assert.EqualValues(t, 1, next.n.Load())
 }
 
@@ -92,7 +100,7 @@ func TestKeyedRateLimit(t *testing.T) {
 		k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1, Burst: 1}})
 		require.NoError(t, err)
 		var next counting
-		h := KeyedRateLimit(k, nil)(&next)
+		h := newServer(t, WithKeyedRateLimit(k, nil)).Handler(&next)
 		assert.Equal(t, 200, serve(h, "192.0.2.1:1000").Code)
 		assert.Equal(t, 429, serve(h, "192.0.2.1:2000").Code, "another port, the same client")
 		assert.Equal(t, 200, serve(h, "192.0.2.2:1000").Code, "another client has its own bucket")
@@ -109,7 +117,7 @@ func TestKeyedRateLimitHeaderKey(t *testing.T) {
 		k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1, Burst: 1}})
 		require.NoError(t, err)
 		var next counting
-		h := KeyedRateLimit(k, HeaderKey("x-api-key"))(&next)
+		h := newServer(t, WithKeyedRateLimit(k, HeaderKey("x-api-key"))).Handler(&next)
 		assert.Equal(t, 200, serve(h, "192.0.2.1:1", "X-Api-Key", "alpha").Code)
 		assert.Equal(t, 429, serve(h, "192.0.2.2:1", "X-Api-Key", "alpha").Code, "the key, not the address, names the client")
 		assert.Equal(t, 200, serve(h, "192.0.2.1:1", "X-Api-Key", "beta").Code)
@@ -124,10 +132,10 @@ func TestKeyedRateLimitRejectionHasNoKey(t *testing.T) {
 	k, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 1, Burst: 1}})
 	require.NoError(t, err)
 	var got Rejection
-	h := KeyedRateLimit(k, HeaderKey("X-Api-Key"), WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rej Rejection) {
+	h := newServer(t, WithKeyedRateLimit(k, HeaderKey("X-Api-Key")), WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rej Rejection) {
 		got = rej
 		WriteRejection(w, r, rej)
-	}))(&counting{})
+	})).Handler(&counting{})
 	serve(h, "192.0.2.1:1", "X-Api-Key", "secret-key-123")
 	w := serve(h, "192.0.2.1:1", "X-Api-Key", "secret-key-123")
 	require.Equal(t, 429, w.Code)
@@ -142,7 +150,7 @@ func TestLoadShed(t *testing.T) {
 		require.NoError(t, err)
 		release := make(chan struct{})
 		var running atomic.Int64
-		h := LoadShed(b, WithRetryAfter(2*time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := newServer(t, WithLoadShed(b), WithDefaultRetryAfter(2*time.Second)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			running.Add(1)
 			<-release
 		}))
@@ -179,7 +187,7 @@ func TestLoadShedClientGone(t *testing.T) {
 		require.NoError(t, err)
 		release := make(chan struct{})
 		var next counting
-		h := LoadShed(b)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := newServer(t, WithLoadShed(b)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(w, r)
 			<-release
 		}))
@@ -207,7 +215,7 @@ func TestLoadShedPanicReleases(t *testing.T) {
 	b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
 	require.NoError(t, err)
 	boom := true
-	h := LoadShed(b)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := newServer(t, WithLoadShed(b)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if boom {
 			panic(http.ErrAbortHandler)
 		}
@@ -222,7 +230,7 @@ func TestDeadline(t *testing.T) {
 		var left time.Duration
 		var has bool
 		calls := 0
-		h := Deadline(WithMaxTimeout(10 * time.Second))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := newServer(t, WithDeadline(10*time.Second)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			calls++
 			var dl time.Time
 			if dl, has = r.Context().Deadline(); has {
@@ -269,7 +277,7 @@ func TestDeadline(t *testing.T) {
 func TestDeadlineDefaultCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var left time.Duration
-		h := Deadline()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := newServer(t, WithDeadline(DefaultMaxTimeout)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			dl, _ := r.Context().Deadline()
 			left = time.Until(dl)
 		}))
@@ -284,7 +292,7 @@ func TestDeadlineClientGone(t *testing.T) {
 	cancel()
 	r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
 	w := httptest.NewRecorder()
-	Deadline(WithRetryAfter(time.Second))(&next).ServeHTTP(w, r)
+	newServer(t, WithDeadline(DefaultMaxTimeout), WithDefaultRetryAfter(time.Second)).Handler(&next).ServeHTTP(w, r)
 	assert.Equal(t, StatusClientClosedRequest, w.Code)
 	assert.Empty(t, w.Header().Values("Retry-After"), "the default hint is for 429 and 503 only")
 	assert.Zero(t, next.n.Load())
@@ -299,7 +307,7 @@ func TestWithRejectFunc(t *testing.T) {
 		w.WriteHeader(rej.Status)
 		fmt.Fprintf(w, `{"status":%d,"title":%q}`, rej.Status, http.StatusText(rej.Status))
 	}
-	w := serve(RateLimit(&allower{}, WithRejectFunc(problem), WithRetryAfter(time.Second))(&counting{}), "192.0.2.1:1")
+	w := serve(newServer(t, WithRateLimit(&allower{}), WithRejectFunc(problem), WithDefaultRetryAfter(time.Second)).Handler(&counting{}), "192.0.2.1:1")
 	assert.Equal(t, 429, w.Code)
 	assert.Equal(t, "application/problem+json", w.Header().Get("Content-Type"))
 	assert.Equal(t, "1", w.Header().Get("Retry-After"))
@@ -312,7 +320,7 @@ func TestServeMuxRoute(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mux := http.NewServeMux()
 		item := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "item ", r.PathValue("id")) })
-		mux.Handle("GET /items/{id}", RateLimit(newLimiter(t, 1, 1))(item))
+		mux.Handle("GET /items/{id}", newServer(t, WithRateLimit(newLimiter(t, 1, 1))).Handler(item))
 		mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "up") })
 
 		get := func(path string) *httptest.ResponseRecorder {
@@ -337,25 +345,97 @@ func TestRetryAfterSeconds(t *testing.T) {
 	}{
 		{-time.Second, 0}, {0, 0}, {1, 1}, {time.Millisecond, 1}, {time.Second, 1},
 		{time.Second + 1, 2}, {1500 * time.Millisecond, 2}, {time.Hour, 3600},
-		{time.Duration(1<<63 - 1), 9223372037},
+		{999_999_999 * time.Second, 999_999_999},
+		{time.Duration(1<<63 - 1), 999_999_999}, // capped: a Transport ignores a 10-digit Retry-After
 	} {
 		assert.Equal(t, tc.want, RetryAfterSeconds(tc.d), "%v", tc.d)
 	}
 }
 
-func TestMisuse(t *testing.T) {
-	assert.PanicsWithValue(t, "httpmw: RateLimit with a nil limiter", func() { RateLimit(nil) })
-	assert.PanicsWithValue(t, "httpmw: KeyedRateLimit with a nil limiter", func() { KeyedRateLimit(nil, nil) })
-	assert.PanicsWithValue(t, "httpmw: LoadShed with a nil bulkhead", func() { LoadShed(nil) })
-	assert.PanicsWithValue(t, "httpmw: WithRejectFunc(nil)", func() { WithRejectFunc(nil) })
-	assert.PanicsWithValue(t, "httpmw: WithRetryAfter(-1s): negative duration", func() { WithRetryAfter(-time.Second) })
-	assert.PanicsWithValue(t, "httpmw: WithMaxTimeout(0s): not positive", func() { WithMaxTimeout(0) })
+// TestServerOptionErrors checks that misuse is an error naming the option
+// and the bad value, never a panic, and that no Server is returned.
+func TestServerOptionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		opts []ServerOption
+		err  string
+	}{
+		{[]ServerOption{WithRateLimit(nil)}, "httpmw: WithRateLimit: nil limiter"},
+		{[]ServerOption{WithRateLimit((*ratelimit.Limiter)(nil))}, "httpmw: WithRateLimit: nil limiter"},
+		{[]ServerOption{WithKeyedRateLimit(nil, nil)}, "httpmw: WithKeyedRateLimit: nil limiter"},
+		{[]ServerOption{WithKeyedRateLimit((*ratelimit.Keyed)(nil), RemoteIP)}, "httpmw: WithKeyedRateLimit: nil limiter"},
+		{[]ServerOption{WithLoadShed(nil)}, "httpmw: WithLoadShed: nil bulkhead"},
+		{[]ServerOption{WithRejectFunc(nil)}, "httpmw: WithRejectFunc: nil RejectFunc"},
+		{[]ServerOption{WithDefaultRetryAfter(-time.Second)}, "httpmw: WithDefaultRetryAfter(-1s): negative"},
+		{[]ServerOption{WithDeadline(0)}, "httpmw: WithDeadline(0s): not positive"},
+		{[]ServerOption{WithDeadline(-time.Millisecond)}, "httpmw: WithDeadline(-1ms): not positive"},
+		{[]ServerOption{WithDeadline(time.Second), nil}, "httpmw: NewServer: option 1 is nil"},
+		{[]ServerOption{WithRateLimit(&allower{}), WithLoadShed(nil), WithDeadline(0)}, "httpmw: WithLoadShed: nil bulkhead"}, // the first
+	} {
+		s, err := NewServer(tc.opts...)
+		assert.Nil(t, s, tc.err)
+		assert.EqualError(t, err, tc.err)
+	}
+	s, err := NewServer(WithDefaultRetryAfter(0))
+	require.NoError(t, err, "0: no default")
+	var next counting
+	assert.Equal(t, 200, serve(s.Handler(&next), "192.0.2.1:1").Code, "a Server without policies passes requests through")
+	assert.EqualValues(t, 1, next.n.Load())
 }
+
+// TestServerKeyedLimiter checks that any ratelimit.KeyedLimiter can limit
+// per key, such as one a fleet shares, and that its hint is the answer's.
+func TestServerKeyedLimiter(t *testing.T) {
+	fleet := keyedFunc(func(key string, n int) error {
+		if key == "192.0.2.9" {
+			return seawall.WithRetryAfter(ratelimit.ErrLimited, 1500*time.Millisecond)
+		}
+		return nil
+	})
+	h := newServer(t, WithKeyedRateLimit(fleet, nil)).Handler(&counting{})
+	assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code)
+	w := serve(h, "192.0.2.9:1")
+	assert.Equal(t, 429, w.Code)
+	assert.Equal(t, "2", w.Header().Get("Retry-After"))
+	assert.Equal(t, "1500", w.Header().Get(RetryAfterMsHeader))
+}
+
+// keyedFunc is a ratelimit.KeyedLimiter of a function.
+type keyedFunc func(key string, n int) error
+
+func (f keyedFunc) Try(key string, n int) error { return f(key, n) }
+
+// TestServerOrder checks that the policies run in the documented order,
+// whatever the order of the options: the deadline first, then the rate
+// limit, the keyed rate limit, and load shedding last.
+func TestServerOrder(t *testing.T) {
+	var order []string
+	limit := &recordingAllower{name: "rate", order: &order}
+	keyed := keyedFunc(func(string, int) error { order = append(order, "keyed"); return nil })
+	b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
+	require.NoError(t, err)
+	h := newServer(t, WithLoadShed(b), WithKeyedRateLimit(keyed, func(r *http.Request) string {
+		_, has := r.Context().Deadline()
+		order = append(order, fmt.Sprint("key, deadline ", has, ", in flight ", b.Metrics().InFlight))
+		return ""
+	}), WithRateLimit(limit), WithDeadline(time.Minute)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		order = append(order, fmt.Sprint("handler, in flight ", b.Metrics().InFlight))
+	}))
+	assert.Equal(t, 200, serve(h, "192.0.2.1:1", TimeoutHeader, "500").Code)
+	assert.Equal(t, []string{"rate", "key, deadline true, in flight 0", "keyed", "handler, in flight 1"}, order)
+}
+
+// recordingAllower is a limiter with only Allow that records its calls.
+type recordingAllower struct {
+	name  string
+	order *[]string
+}
+
+func (a *recordingAllower) Allow() bool { *a.order = append(*a.order, a.name); return true }
 
 // TestRejectionStatuses runs the middlewares on a real server: what a
 // client sees on the wire.
 func TestRejectionStatuses(t *testing.T) {
-	srv := httptest.NewServer(RateLimit(&allower{}, WithRetryAfter(3*time.Second))(&counting{}))
+	srv := httptest.NewServer(newServer(t, WithRateLimit(&allower{}), WithDefaultRetryAfter(3*time.Second)).Handler(&counting{}))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
 	require.NoError(t, err)
@@ -373,10 +453,10 @@ func TestDeadlineWhileQueued(t *testing.T) {
 		require.NoError(t, err)
 		release := make(chan struct{})
 		var next counting
-		h := Deadline()(LoadShed(b)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := newServer(t, WithDeadline(DefaultMaxTimeout), WithLoadShed(b)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			next.ServeHTTP(w, r)
 			<-release
-		})))
+		}))
 		go serve(h, "192.0.2.1:1")
 		synctest.Wait()
 		start := time.Now()

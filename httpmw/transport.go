@@ -20,7 +20,8 @@ import (
 // http.Client resilient: it retries what is safe to replay, on connection
 // errors and on 502, 503, 504 and 429 answers, with jittered exponential
 // backoff, honouring Retry-After and within a retry budget (a [retry.Retry]);
-// it can put a circuit breaker in front of each host and give each attempt
+// it can put a circuit breaker in front of each host (or route, or any key)
+// and give each attempt
 // its own timeout; and it tells the server how long the caller will wait
 // (TimeoutHeader).
 //
@@ -39,7 +40,7 @@ import (
 // when the server answers with one of the retried statuses (WithRetryStatuses;
 // default 502, 503, 504 and 429). A Retry-After header in such an answer,
 // as delta-seconds or as an HTTP date (or, preferred when present, a
-// RetryAfterMsHeader in milliseconds, as the server middleware of this
+// RetryAfterMsHeader in milliseconds, as the [Server] of this
 // package sends it), is the least wait before the next attempt, capped by
 // the retry's MaxHint; a Retry-After that would outlast the
 // caller's deadline ends the retries at once. A malformed, negative or absurd
@@ -56,8 +57,9 @@ import (
 //
 // # Breakers, timeouts, deadlines
 //
-// With WithBreakers, each attempt first asks the breaker of its host
-// (req.URL.Host) in the group. A refused attempt ends the call at once (fail
+// With WithBreakers, each attempt first asks the request's breaker in the
+// group: the breaker of its host (req.URL.Host), or of the key a
+// [BreakerKeyFunc] gives it. A refused attempt ends the call at once (fail
 // fast: no retry waits for the breaker to half-open) with an error matching
 // breaker.ErrOpen, which carries the breaker's retry-after hint. The breaker
 // counts errors and 5xx answers as failures (the caller's own cancellation
@@ -69,7 +71,7 @@ import (
 // no retry waits past it.
 //
 // Each attempt whose context has a deadline carries the time left in
-// TimeoutHeader, for the server's [Deadline] middleware (unless
+// TimeoutHeader, for a [Server] with WithDeadline (unless
 // WithoutTimeoutHeader).
 //
 // A Transport is safe for concurrent use by multiple goroutines.
@@ -77,18 +79,20 @@ type Transport struct {
 	base           http.RoundTripper
 	retry          *retry.Retry // nil: no retries
 	breakers       *breaker.Group
+	breakerKey     BreakerKeyFunc
 	attemptTimeout time.Duration
 	statuses       statusSet
 	timeoutHeader  bool
 }
 
-// A TransportOption configures a [Transport].
-type TransportOption func(*transportOptions)
+// A TransportOption configures a [Transport]. An option given twice
+// replaces the first.
+type TransportOption func(*transportOptions) error
 
 type transportOptions struct {
 	retry          retry.Config
-	noRetry        bool
 	breakers       *breaker.Group
+	breakerKey     BreakerKeyFunc
 	attemptTimeout time.Duration
 	statuses       []int
 	noHeader       bool
@@ -101,13 +105,49 @@ type transportOptions struct {
 // of requests. Its AttemptTimeout, if set, is the transport's attempt
 // timeout, as if set by WithAttemptTimeout.
 func WithRetry(cfg retry.Config) TransportOption {
-	return func(o *transportOptions) { o.retry, o.noRetry = cfg, false }
+	return func(o *transportOptions) error { o.retry = cfg; return nil }
 }
 
-// WithBreakers puts the breaker of each request's host (req.URL.Host, port
-// included) in g in front of every attempt.
-func WithBreakers(g *breaker.Group) TransportOption {
-	return func(o *transportOptions) { o.breakers = g }
+// WithBreakers puts a breaker of g in front of every attempt: the one
+// named by key for the request (nil means [BreakerPerHost]). An open
+// breaker fails the request fast (see [Transport]). It is an error if g is
+// nil.
+func WithBreakers(g *breaker.Group, key BreakerKeyFunc) TransportOption {
+	return func(o *transportOptions) error {
+		if g == nil {
+			return errors.New("httpmw: WithBreakers: nil group")
+		}
+		if key == nil {
+			key = BreakerPerHost
+		}
+		o.breakers, o.breakerKey = g, key
+		return nil
+	}
+}
+
+// A BreakerKeyFunc names the breaker of a [Transport]'s group that
+// protects a request: requests with the same key share a breaker, which
+// their failures open. It is called once per RoundTrip, and must not
+// modify the request. Besides the ready-made [BreakerPerHost] and
+// [BreakerPerHostMethod], a key may name a route ("GET /v1/users/{id}"),
+// so that one failing endpoint does not stop calls to the others; keep
+// the number of keys small (the group holds a bounded number), never
+// derived from IDs in the path.
+type BreakerKeyFunc func(req *http.Request) string
+
+// BreakerPerHost is the default BreakerKeyFunc: one breaker per host,
+// req.URL.Host, port included ("account.internal:8443").
+func BreakerPerHost(req *http.Request) string { return req.URL.Host }
+
+// BreakerPerHostMethod is a BreakerKeyFunc with one breaker per host and
+// method ("POST account.internal:8443"; no method is GET), so that failing
+// writes do not stop reads. It allocates its key, once per RoundTrip.
+func BreakerPerHostMethod(req *http.Request) string {
+	m := req.Method
+	if m == "" {
+		m = http.MethodGet
+	}
+	return m + " " + req.URL.Host
 }
 
 // WithAttemptTimeout gives each attempt a timeout of d, from sending the
@@ -115,20 +155,36 @@ func WithBreakers(g *breaker.Group) TransportOption {
 // out of it is retried (if the request may be) with an error whose Timeout
 // method reports true. Requests with an Upgrade header (WebSocket) have no
 // attempt timeout: the connection they ask for outlives the attempt.
+// It is an error if d is negative; 0 means no attempt timeout.
 func WithAttemptTimeout(d time.Duration) TransportOption {
-	return func(o *transportOptions) { o.attemptTimeout = d }
+	return func(o *transportOptions) error {
+		if d < 0 {
+			return fmt.Errorf("httpmw: WithAttemptTimeout(%v): negative", d)
+		}
+		o.attemptTimeout = d
+		return nil
+	}
 }
 
 // WithRetryStatuses sets the response statuses that are retried, in place
-// of 502, 503, 504 and 429. No status at all retries errors only.
+// of 502, 503, 504 and 429. No status at all retries errors only. It is an
+// error if a code is not an HTTP status (100–599).
 func WithRetryStatuses(codes ...int) TransportOption {
-	return func(o *transportOptions) { o.statuses = append([]int{}, codes...) }
+	return func(o *transportOptions) error {
+		for _, c := range codes {
+			if c < 100 || c > 599 {
+				return fmt.Errorf("httpmw: WithRetryStatuses: %d is not an HTTP status (100–599)", c)
+			}
+		}
+		o.statuses = append([]int{}, codes...)
+		return nil
+	}
 }
 
 // WithoutTimeoutHeader keeps the transport from sending TimeoutHeader, for
 // servers that should not learn how long their callers wait.
 func WithoutTimeoutHeader() TransportOption {
-	return func(o *transportOptions) { o.noHeader = true }
+	return func(o *transportOptions) error { o.noHeader = true; return nil }
 }
 
 // DefaultRetryStatuses are the response statuses a [Transport] retries
@@ -139,25 +195,28 @@ var DefaultRetryStatuses = []int{
 
 // NewTransport returns a Transport sending through base (nil means
 // http.DefaultTransport), configured by opts. It returns an error naming the
-// first invalid setting: a field of the retry.Config, a negative attempt
-// timeout, a status outside 100–599.
+// first invalid option and its value: a field of WithRetry's retry.Config,
+// a negative attempt timeout, a status outside 100–599, a nil breaker
+// group.
 func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, error) {
 	o := transportOptions{statuses: DefaultRetryStatuses}
-	for _, opt := range opts {
-		opt(&o)
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("httpmw: NewTransport: option %d is nil", i)
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{base: base, breakers: o.breakers, timeoutHeader: !o.noHeader}
-	if o.attemptTimeout < 0 {
-		return nil, fmt.Errorf("httpmw: attempt timeout %v is negative", o.attemptTimeout)
-	}
+	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader}
 	t.attemptTimeout = o.attemptTimeout
 	cfg := o.retry
 	if cfg.AttemptTimeout != 0 {
 		if cfg.AttemptTimeout < 0 {
-			return nil, fmt.Errorf("httpmw: retry: AttemptTimeout %v is negative", cfg.AttemptTimeout)
+			return nil, fmt.Errorf("httpmw: WithRetry: retry: AttemptTimeout %v is negative", cfg.AttemptTimeout)
 		}
 		if t.attemptTimeout == 0 {
 			t.attemptTimeout = cfg.AttemptTimeout
@@ -171,15 +230,12 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, 
 	}
 	r, err := retry.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("httpmw: %w", err)
+		return nil, fmt.Errorf("httpmw: WithRetry: %w", err)
 	}
 	if cfg.MaxAttempts != 1 {
 		t.retry = r
 	}
 	for _, c := range o.statuses {
-		if c < 100 || c > 599 {
-			return nil, fmt.Errorf("httpmw: retry status %d is not an HTTP status (100–599)", c)
-		}
 		t.statuses.add(c)
 	}
 	return t, nil
@@ -270,7 +326,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 type attempts struct {
 	t        *Transport
 	req      *http.Request
-	bodyUsed bool // req.Body has been handed to the base transport, which closes it
+	breaker  *breaker.Breaker // the request's, once the first attempt has looked it up
+	bodyUsed bool             // req.Body has been handed to the base transport, which closes it
 }
 
 // closeBody closes the request's body if no attempt sent it: a RoundTripper
@@ -286,7 +343,10 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	t, req := a.t, a.req
 	var permit breaker.Permit
 	if t.breakers != nil {
-		p, err := t.breakers.Get(req.URL.Host).Allow()
+		if a.breaker == nil {
+			a.breaker = t.breakers.Get(t.breakerKey(req))
+		}
+		p, err := a.breaker.Allow()
 		if err != nil {
 			return nil, err // fails fast: retry.DefaultRetryable does not wait out an open breaker
 		}
@@ -309,7 +369,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		if out.Header == nil {
 			out.Header = make(http.Header, 1)
 		}
-		out.Header[TimeoutHeader] = []string{formatTimeout(time.Until(deadline))}
+		setTimeout(out.Header, time.Until(deadline))
 	case ctx != req.Context() || a.bodyUsed:
 		out = req.WithContext(ctx)
 	}

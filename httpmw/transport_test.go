@@ -295,7 +295,7 @@ func TestTransportBreaker(t *testing.T) {
 	require.NoError(t, err)
 	down := newAttemptServer(t, 100, 500)
 	up := newAttemptServer(t, 0, 500)
-	client := down.client(t, WithRetry(noDelay), WithBreakers(g))
+	client := down.client(t, WithRetry(noDelay), WithBreakers(g, nil))
 	for range 2 {
 		resp, err := client.Get(down.URL)
 		require.NoError(t, err)
@@ -322,16 +322,94 @@ func TestTransportBreaker(t *testing.T) {
 	assert.Equal(t, 2, g.Len())
 }
 
+// TestTransportBreakerKey checks that a BreakerKeyFunc names the breaker
+// of each request: per host and method, failing writes leave reads alone;
+// per host, they do not.
+func TestTransportBreakerKey(t *testing.T) {
+	f := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == http.MethodPost {
+			return answer(500), nil
+		}
+		return answer(200), nil
+	})
+	do := func(t *testing.T, tr *Transport, method, url string) (int, error) {
+		t.Helper()
+		req, err := http.NewRequest(method, url, nil)
+		require.NoError(t, err)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	cfg := breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Minute}
+	for _, tc := range []struct {
+		name    string
+		key     BreakerKeyFunc
+		getOpen bool     // a GET to the host is refused once its POSTs failed
+		keys    []string // breakers in the group at the end
+	}{
+		{"per host", BreakerPerHost, true, []string{"account.internal", "ledger.internal:8443"}},
+		{"nil is per host", nil, true, []string{"account.internal", "ledger.internal:8443"}},
+		{"per host and method", BreakerPerHostMethod, false, []string{"GET account.internal", "GET ledger.internal:8443", "POST account.internal"}},
+		{"per route", func(r *http.Request) string {
+			return r.Method + " " + r.URL.Host + "/" + strings.Split(r.URL.Path, "/")[1]
+		},
+			false, []string{"GET account.internal/users", "GET ledger.internal:8443/users", "POST account.internal/users"}},
+	} {
+		g, err := breaker.NewGroup(cfg, 0)
+		require.NoError(t, err)
+		tr := newTransport(t, f, WithRetry(retry.Config{MaxAttempts: 1}), WithBreakers(g, tc.key))
+		code, err := do(t, tr, "POST", "http://account.internal/users")
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, 500, code, tc.name)
+		_, err = do(t, tr, "POST", "http://account.internal/users")
+		assert.ErrorIs(t, err, breaker.ErrOpen, "%s: the POSTs' breaker is open", tc.name)
+		code, err = do(t, tr, "GET", "http://account.internal/users")
+		if tc.getOpen {
+			assert.ErrorIs(t, err, breaker.ErrOpen, tc.name)
+		} else {
+			require.NoError(t, err, tc.name)
+			assert.Equal(t, 200, code, tc.name)
+		}
+		code, err = do(t, tr, "", "http://ledger.internal:8443/users") // "" is GET
+		require.NoError(t, err, "%s: another host has its own breaker", tc.name)
+		assert.Equal(t, 200, code, tc.name)
+		var keys []string
+		g.Range(func(k string, _ *breaker.Breaker) bool { keys = append(keys, k); return true })
+		assert.ElementsMatch(t, tc.keys, keys, tc.name)
+	}
+}
+
+// TestTransportBreakerKeyOncePerRoundTrip checks that the key function is
+// called once per RoundTrip, whatever the number of attempts, and that
+// every attempt asks the same breaker.
+func TestTransportBreakerKeyOncePerRoundTrip(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 100}, 0)
+	require.NoError(t, err)
+	var calls int
+	key := func(r *http.Request) string { calls++; return "k" }
+	f := roundTripFunc(func(r *http.Request) (*http.Response, error) { return answer(503), nil })
+	resp, err := get(t, context.Background(), newTransport(t, f, WithRetry(noDelay), WithBreakers(g, key)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 1, calls)
+	assert.EqualValues(t, 3, g.Get("k").Metrics().Failures, "three attempts, one breaker")
+}
+
 func TestNewTransportErrors(t *testing.T) {
 	for _, tc := range []struct {
 		opts []TransportOption
 		err  string
 	}{
-		{[]TransportOption{WithAttemptTimeout(-time.Second)}, "httpmw: attempt timeout -1s is negative"},
-		{[]TransportOption{WithRetryStatuses(503, 600)}, "httpmw: retry status 600 is not an HTTP status (100–599)"},
-		{[]TransportOption{WithRetryStatuses(99)}, "httpmw: retry status 99 is not an HTTP status (100–599)"},
-		{[]TransportOption{WithRetry(retry.Config{MaxAttempts: -1})}, "httpmw: retry: MaxAttempts -1"},
-		{[]TransportOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "httpmw: retry: AttemptTimeout -1ns is negative"},
+		{[]TransportOption{WithAttemptTimeout(-time.Second)}, "httpmw: WithAttemptTimeout(-1s): negative"},
+		{[]TransportOption{WithRetryStatuses(503, 600)}, "httpmw: WithRetryStatuses: 600 is not an HTTP status (100–599)"},
+		{[]TransportOption{WithRetryStatuses(99)}, "httpmw: WithRetryStatuses: 99 is not an HTTP status (100–599)"},
+		{[]TransportOption{WithRetry(retry.Config{MaxAttempts: -1})}, "httpmw: WithRetry: retry: MaxAttempts -1"},
+		{[]TransportOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "httpmw: WithRetry: retry: AttemptTimeout -1ns is negative"},
+		{[]TransportOption{WithBreakers(nil, BreakerPerHost)}, "httpmw: WithBreakers: nil group"},
+		{[]TransportOption{WithoutTimeoutHeader(), nil}, "httpmw: NewTransport: option 1 is nil"},
 	} {
 		tr, err := NewTransport(nil, tc.opts...)
 		assert.Nil(t, tr)
@@ -630,7 +708,7 @@ func TestBackpressureEndToEnd(t *testing.T) {
 		l, err := ratelimit.New(ratelimit.Config{Rate: 4, Burst: 1}) // a token every 250ms
 		require.NoError(t, err)
 		var served int
-		h := Deadline()(RateLimit(l)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })))
+		h := newServer(t, WithDeadline(DefaultMaxTimeout), WithRateLimit(l)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ }))
 		var at []time.Duration
 		start := time.Now()
 		direct := roundTripFunc(func(r *http.Request) (*http.Response, error) {

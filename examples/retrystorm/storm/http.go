@@ -48,7 +48,7 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			opts = append(opts, httpmw.WithBreakers(g))
+			opts = append(opts, httpmw.WithBreakers(g, httpmw.BreakerPerHost))
 		}
 		bases[i] = &http.Transport{Protocols: &protocols, DialContext: dial}
 		tr, err := httpmw.NewTransport(countAttempts{bases[i], &sent}, opts...)
@@ -79,13 +79,19 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 	hs.next = http.HandlerFunc(hs.account)
 	if st >= ServerSide {
 		svc.dropExpired = true
-		reject := httpmw.WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rej httpmw.Rejection) {
-			svc.refused(rej.Status == http.StatusTooManyRequests || rej.Status == http.StatusServiceUnavailable)
-			httpmw.WriteRejection(w, r, rej)
-		})
-		h := httpmw.LoadShed(bh, reject, httpmw.WithRetryAfter(scale(s.Policies.FullHint)))(hs.next)
-		h = httpmw.RateLimit(lim, reject)(h)
-		hs.next = httpmw.Deadline(reject)(h)
+		mw, err := httpmw.NewServer(
+			httpmw.WithDeadline(httpmw.DefaultMaxTimeout),
+			httpmw.WithRateLimit(lim),
+			httpmw.WithLoadShed(bh),
+			httpmw.WithDefaultRetryAfter(scale(s.Policies.FullHint)), // the limiter's refusals carry their own
+			httpmw.WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rej httpmw.Rejection) {
+				svc.refused(rej.Status == http.StatusTooManyRequests || rej.Status == http.StatusServiceUnavailable)
+				httpmw.WriteRejection(w, r, rej)
+			}))
+		if err != nil {
+			return nil, err
+		}
+		hs.next = mw.Handler(hs.next)
 	}
 	srv := &http.Server{
 		Handler:           hs,
