@@ -33,9 +33,6 @@ const RetryAfterMsHeader = "Retry-After-Ms"
 // start a request whose time is already up.
 const TimeoutHeader = "Seawall-Timeout"
 
-// maxWire is the largest number of hint.MaxDigits digits: what a header of
-// this package carries at most.
-const maxWire = 999_999_999
 
 // RetryAfterSeconds returns d in whole seconds, rounded up, as a Retry-After
 // header carries it: 1 for 1ms, 2 for 1.5s, 0 for d ≤ 0, and at most
@@ -102,7 +99,7 @@ func retryAfterValue(v string, now func() time.Time) (d time.Duration, ok bool) 
 // most 9 digits.
 func formatTimeout(d time.Duration) string {
 	ms := max(int64(d/time.Millisecond), 0)
-	return strconv.FormatInt(min(ms, maxWire), 10)
+	return strconv.FormatInt(min(ms, hint.MaxValue), 10)
 }
 
 // setTimeout sets TimeoutHeader to d (see formatTimeout).

@@ -12,8 +12,8 @@ import "time"
 // years) cannot overflow, and anything longer is absurd.
 const MaxDigits = 9
 
-// maxValue is the largest number of MaxDigits digits.
-const maxValue = 999_999_999
+// MaxValue is the largest number of MaxDigits digits.
+const MaxValue = 999_999_999
 
 // Ceil returns d rounded up to a whole multiple of unit (a millisecond, a
 // second), in units, capped at 999,999,999, and 0 for d <= 0. Hints are
@@ -23,7 +23,7 @@ func Ceil(d, unit time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return min(int64((d-1)/unit)+1, maxValue)
+	return min(int64((d-1)/unit)+1, MaxValue)
 }
 
 // CeilMillis is Ceil(d, time.Millisecond) as a Duration: the wait a hint of
