@@ -33,7 +33,6 @@ const RetryAfterMsHeader = "Retry-After-Ms"
 // start a request whose time is already up.
 const TimeoutHeader = "Seawall-Timeout"
 
-
 // RetryAfterSeconds returns d in whole seconds, rounded up, as a Retry-After
 // header carries it: 1 for 1ms, 2 for 1.5s, 0 for d ≤ 0, and at most
 // 999,999,999 (about 31 years; a longer one would be ignored by a
