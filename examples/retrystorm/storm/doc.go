@@ -123,10 +123,10 @@
 // budget, its attempt timeout, and, for (e) and (f), a breaker.Group with
 // the caller's breaker configuration (one host: one breaker); the request's
 // deadline is its context's. For (f), the service's protection is httpmw's
-// middleware, in place of the policies in process: Deadline (the caller's
+// Server, in place of the policies in process: WithDeadline (the caller's
 // time left, which the Transport sends in every attempt, becomes the
 // handler's deadline, so that the workers drop what nobody waits for),
-// RateLimit with the same limiter, and LoadShed with the same bulkhead,
+// WithRateLimit with the same limiter, and WithLoadShed with the same bulkhead,
 // which the handler holds until a worker is done with the request. The
 // server counts the attempts that reach it (each carries its request's
 // number in a header), which makes the amplification; Result.AttemptsSent

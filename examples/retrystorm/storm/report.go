@@ -39,7 +39,7 @@ func Describe(w io.Writer, s Scenario, strategies []Strategy) {
 	}
 	if s.HTTP {
 		fmt.Fprintf(w, "\nOver loopback HTTP (h2c): each service is an http.Server on 127.0.0.1, its callers are http.Clients whose\n"+
-			"Transport is seawall's httpmw.Transport; the server-side protection of (f) is httpmw's Deadline, RateLimit and LoadShed.")
+			"Transport is seawall's httpmw.Transport; the server-side protection of (f) is an httpmw.Server with a deadline, a rate limit and load shedding.")
 	}
 	fmt.Fprintf(w, "\n\nEach strategy runs against its own fresh service, side by side, with the same arrivals:\n")
 	for _, st := range strategies {
