@@ -54,6 +54,49 @@ func runAll(t *testing.T, s Scenario, strategies []Strategy) map[Strategy]*Resul
 	return m
 }
 
+// overHTTP returns s run over HTTP, with httpmw on both sides, on an
+// in-memory network, so that it runs in a synctest bubble.
+func overHTTP(s Scenario) Scenario {
+	s.HTTP = true
+	s.inMemory = func() (net.Listener, func(context.Context, string, string) (net.Conn, error)) {
+		ln := memnet.Listen()
+		return ln, ln.Dial
+	}
+	return s
+}
+
+// wholeScenario skips t under the race detector. A whole scenario is 35s of
+// virtual time and hundreds of thousands of attempts: the tests of whole
+// scenarios take about 20s of CPU together without -race, and over 150s
+// with it. The tests that hold a whole scenario to its claims therefore run
+// without -race (the README's test command runs this package both ways);
+// under -race, [TestShortScenarios] runs every strategy, in process and
+// over HTTP, through every trigger, in scenarios of 5s.
+func wholeScenario(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("a whole scenario: its claims are checked without -race; TestShortScenarios runs under -race")
+	}
+}
+
+// assertSameArrivals checks that every strategy of res faced the same
+// requests, and that a record was kept of each.
+func assertSameArrivals(t *testing.T, res map[Strategy]*Result) {
+	t.Helper()
+	var first *Result
+	for _, st := range AllStrategies {
+		r := res[st]
+		if r == nil {
+			continue
+		}
+		if first == nil {
+			first = r
+		}
+		assert.Equal(t, first.Metrics.Requests, r.Metrics.Requests, "%v sent the requests %v sent", st, first.Strategy)
+		assert.Len(t, r.Records, first.Metrics.Requests, "%v: a record per request", st)
+	}
+}
+
 func logResults(t *testing.T, s Scenario, res map[Strategy]*Result) {
 	t.Helper()
 	var b strings.Builder
@@ -71,6 +114,8 @@ func logResults(t *testing.T, s Scenario, res map[Strategy]*Result) {
 // TestDefaultScenario holds the demo to its claims, on the default
 // scenario (a 2× load spike for 5s), in virtual time.
 func TestDefaultScenario(t *testing.T) {
+	wholeScenario(t)
+	t.Parallel()
 	s := Default()
 	res := runAll(t, s, AllStrategies)
 	logResults(t, s, res)
@@ -79,10 +124,7 @@ func TestDefaultScenario(t *testing.T) {
 		res[Budget].Metrics, res[Breaker].Metrics, res[ServerSide].Metrics
 
 	// Every strategy faced the same requests, at the same times.
-	for _, st := range AllStrategies {
-		assert.Equal(t, a.Requests, res[st].Metrics.Requests, "%v sent the requests (a) sent", st)
-		assert.Len(t, res[st].Records, a.Requests)
-	}
+	assertSameArrivals(t, res)
 	expected := s.Rate*s.Length.Seconds() + s.Rate*(s.Factor-1)*s.TriggerFor.Seconds()
 	assert.InEpsilon(t, expected, a.Requests, 0.03, "Poisson arrivals at the scenario's rates")
 
@@ -139,6 +181,8 @@ func TestDefaultScenario(t *testing.T) {
 // TestNoTrigger checks the baseline: without a trigger, every strategy
 // succeeds.
 func TestNoTrigger(t *testing.T) {
+	wholeScenario(t)
+	t.Parallel()
 	s := Default()
 	s.Trigger = None
 	res := runAll(t, s, AllStrategies)
@@ -156,6 +200,8 @@ func TestNoTrigger(t *testing.T) {
 // 5s. The unprotected callers with naive retries never recover; the
 // protected service keeps serving all it can.
 func TestSlowdown(t *testing.T) {
+	wholeScenario(t)
+	t.Parallel()
 	s := Default()
 	s.Trigger = Slowdown
 	res := runAll(t, s, []Strategy{NoRetry, Naive, ServerSide})
@@ -168,16 +214,26 @@ func TestSlowdown(t *testing.T) {
 }
 
 // TestCancel checks that a cancelled run returns promptly with the
-// context's error, after joining every goroutine it started.
+// context's error, after joining every goroutine it started. It cancels
+// the runs 2s into the spike, in the thick of the storm, as the default
+// scenario is at 12s, after a warm-up of 1s instead of 10s: the service
+// settles into its steady state within a second of warm-up.
 func TestCancel(t *testing.T) {
+	t.Parallel()
+	s := Default()
+	s.TriggerAt = time.Second
+	cancelAt := s.TriggerAt + 2*time.Second
 	for _, st := range AllStrategies {
-		synctest.Test(t, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(t.Context(), 12*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, err := RunStrategy(ctx, Default(), st)
-			require.ErrorIs(t, err, context.DeadlineExceeded)
-			assert.LessOrEqual(t, time.Since(start), 12*time.Second+Default().Deadline, "%v", st)
+		t.Run(st.Letter(), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), cancelAt)
+				defer cancel()
+				start := time.Now()
+				_, err := RunStrategy(ctx, s, st)
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				assert.LessOrEqual(t, time.Since(start), cancelAt+s.Deadline, "%v", st)
+			})
 		})
 	}
 }
@@ -336,12 +392,9 @@ func TestReport(t *testing.T) {
 // inside synctest bubbles: virtual time, so the claims are checked over
 // the wire without a busy machine's noise.
 func TestDefaultScenarioOverHTTP(t *testing.T) {
-	s := Default()
-	s.HTTP = true
-	s.inMemory = func() (net.Listener, func(context.Context, string, string) (net.Conn, error)) {
-		ln := memnet.Listen()
-		return ln, ln.Dial
-	}
+	wholeScenario(t)
+	t.Parallel()
+	s := overHTTP(Default())
 	res := runAll(t, s, []Strategy{Backoff, ServerSide})
 	logResults(t, s, res)
 	c, f := res[Backoff].Metrics, res[ServerSide].Metrics
@@ -351,4 +404,80 @@ func TestDefaultScenarioOverHTTP(t *testing.T) {
 	assert.Greater(t, f.GoodputShare, 0.85, "(f) serves near its capacity through the spike")
 	assert.Less(t, f.Wasted, 0.01)
 	assert.Greater(t, f.Success, 0.85)
+}
+
+// TestShortScenarios runs the scenarios of the tests above, shortened to
+// 5s (a warm-up of 1s, a trigger of 2s, 2s after it), with the same
+// strategies, in process and over HTTP: every goroutine, policy and code
+// path of the whole runs (retries, budgets running out, breakers opening
+// and closing, the limiter and the bulkhead shedding, httpmw on both
+// sides) in a few seconds of CPU, so that the race detector sees them all
+// (see [wholeScenario]). It checks what holds whatever the length, and
+// that each defence was at work; the claims are the whole scenarios'.
+func TestShortScenarios(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		trigger    Trigger
+		http       bool
+		strategies []Strategy
+	}{
+		{"spike", Spike, false, AllStrategies},
+		{"none", None, false, AllStrategies},
+		{"slowdown", Slowdown, false, []Strategy{NoRetry, Naive, ServerSide}},
+		{"spike over HTTP", Spike, true, []Strategy{Backoff, ServerSide}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := Default()
+			s.Trigger = tc.trigger
+			s.TriggerAt, s.TriggerFor, s.Length = time.Second, 2*time.Second, 5*time.Second
+			if tc.http {
+				s = overHTTP(s)
+			}
+			res := runAll(t, s, tc.strategies)
+			logResults(t, s, res)
+			assertSameArrivals(t, res)
+			expected := s.Rate * s.Length.Seconds()
+			if s.Trigger == Spike {
+				expected += s.Rate * (s.Factor - 1) * s.TriggerFor.Seconds()
+			}
+			assert.InEpsilon(t, expected, res[tc.strategies[0]].Metrics.Requests, 0.03, "Poisson arrivals at the scenario's rates")
+
+			for _, st := range tc.strategies {
+				r := res[st]
+				if st == NoRetry {
+					assert.InDelta(t, 1, r.Metrics.AmpTrigger, 1e-9, "(a) makes one attempt per request")
+					assert.InDelta(t, 1, r.Metrics.AmpAfter, 1e-9, "(a) makes one attempt per request")
+				}
+				if st < ServerSide {
+					assert.Zero(t, r.Service.Shed+r.Service.Dropped, "%v has no server-side protection", st)
+				}
+				if tc.http {
+					assert.GreaterOrEqual(t, r.AttemptsSent, uint64(r.Metrics.Requests), "%v: every attempt is counted", st)
+				}
+				if s.Trigger == None {
+					assert.GreaterOrEqual(t, r.Metrics.Success, 0.995, "%v: success without a trigger", st)
+					assert.Zero(t, r.BreakerTransitions, "%v: no breaker opens", st)
+					continue
+				}
+				// Each defence was at work.
+				if st == NoRetry {
+					assert.Positive(t, r.Service.Abandoned, "(a): the service works for callers that left")
+				}
+				if st >= Naive {
+					assert.Positive(t, r.Retries, "%v retries", st)
+				}
+				if st >= Budget {
+					assert.Positive(t, r.BudgetExhausted, "%v: the retry budget runs out", st)
+				}
+				if st >= Breaker && !tc.http { // over HTTP, (f)'s 429s are not failures
+					assert.Positive(t, r.BreakerTransitions, "%v: the breakers open", st)
+				}
+				if st >= ServerSide {
+					assert.Positive(t, r.Service.Shed, "%v: the limiter and the bulkhead shed load", st)
+				}
+			}
+		})
+	}
 }
