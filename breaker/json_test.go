@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -10,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seawall-go/seawall/internal/jsonx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/internal/jsonx/jsontest"
 )
 
 // TestConfigJSONUnknownField: a key that names no field is an error naming
@@ -28,29 +28,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 		{`{"consecutiveFailures":3,"Consecutive_Failures":4}`, "Consecutive_Failures"},
 	} {
 		t.Run(tt.doc, func(t *testing.T) {
-			want := `breaker: config: unknown field "` + tt.key + `"`
-			run := func(t *testing.T, err error) {
-				t.Helper()
-				require.Error(t, err)
-				assert.Equal(t, want, err.Error())
-				u, ok := errors.AsType[*jsonx.UnknownFieldError](err)
-				require.True(t, ok, "%T is not an *UnknownFieldError", err)
-				assert.Equal(t, tt.key, u.Field)
-			}
-			var c Config
-			run(t, json.Unmarshal([]byte(tt.doc), &c))
-			run(t, c.UnmarshalJSON([]byte(tt.doc)))
-			for _, disallow := range []bool{false, true} {
-				dec := json.NewDecoder(strings.NewReader(tt.doc))
-				if disallow {
-					dec.DisallowUnknownFields()
-				}
-				run(t, dec.Decode(&c))
-			}
-			var file struct {
-				Breakers map[string]Config `json:"breakers"`
-			}
-			run(t, json.Unmarshal([]byte(`{"breakers":{"db":`+tt.doc+`}}`), &file))
+			jsontest.UnknownField[Config](t, tt.doc, `breaker: config: unknown field "`+tt.key+`"`, tt.key)
 		})
 	}
 }
@@ -123,29 +101,9 @@ func FuzzConfigJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var c Config
-		err := c.UnmarshalJSON(b)
-		var viaJSON Config
-		errJSON := json.Unmarshal(b, &viaJSON)
-		if (err == nil) != (errJSON == nil) {
-			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
-		}
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "breaker: config: ") {
-				t.Fatalf("%q: error %q lacks the prefix", b, err)
-			}
+		c, ok := jsontest.Decode[Config](t, "breaker: config: ", b)
+		if !ok {
 			return
-		}
-		if !reflect.DeepEqual(c, viaJSON) {
-			t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, c, viaJSON)
-		}
-		out, err := json.Marshal(c)
-		if err != nil {
-			t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, c, err)
-		}
-		var back Config
-		if err := json.Unmarshal(out, &back); err != nil || !reflect.DeepEqual(back, c) {
-			t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, c, out, back, err)
 		}
 		br, err := New(c)
 		if err != nil {

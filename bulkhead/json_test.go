@@ -2,15 +2,14 @@ package bulkhead
 
 import (
 	"encoding/json"
-	"errors"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/seawall-go/seawall/internal/jsonx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/internal/jsonx/jsontest"
 )
 
 // TestConfigJSONUnknownField: a key that names no field is an error naming
@@ -23,29 +22,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 		{`{"max_waiting":5}`, "max_waiting"},
 	} {
 		t.Run(tt.doc, func(t *testing.T) {
-			want := `bulkhead: config: unknown field "` + tt.key + `"`
-			run := func(t *testing.T, err error) {
-				t.Helper()
-				require.Error(t, err)
-				assert.Equal(t, want, err.Error())
-				u, ok := errors.AsType[*jsonx.UnknownFieldError](err)
-				require.True(t, ok, "%T is not an *UnknownFieldError", err)
-				assert.Equal(t, tt.key, u.Field)
-			}
-			var c Config
-			run(t, json.Unmarshal([]byte(tt.doc), &c))
-			run(t, c.UnmarshalJSON([]byte(tt.doc)))
-			for _, disallow := range []bool{false, true} {
-				dec := json.NewDecoder(strings.NewReader(tt.doc))
-				if disallow {
-					dec.DisallowUnknownFields()
-				}
-				run(t, dec.Decode(&c))
-			}
-			var file struct {
-				Bulkheads map[string]Config `json:"bulkheads"`
-			}
-			run(t, json.Unmarshal([]byte(`{"bulkheads":{"db":`+tt.doc+`}}`), &file))
+			jsontest.UnknownField[Config](t, tt.doc, `bulkhead: config: unknown field "`+tt.key+`"`, tt.key)
 		})
 	}
 }
@@ -79,29 +56,9 @@ func FuzzConfigJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var c Config
-		err := c.UnmarshalJSON(b)
-		var viaJSON Config
-		errJSON := json.Unmarshal(b, &viaJSON)
-		if (err == nil) != (errJSON == nil) {
-			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
-		}
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "bulkhead: config: ") {
-				t.Fatalf("%q: error %q lacks the prefix", b, err)
-			}
+		c, ok := jsontest.Decode[Config](t, "bulkhead: config: ", b)
+		if !ok {
 			return
-		}
-		if c != viaJSON {
-			t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, c, viaJSON)
-		}
-		out, err := json.Marshal(c)
-		if err != nil {
-			t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, c, err)
-		}
-		var back Config
-		if err := json.Unmarshal(out, &back); err != nil || !reflect.DeepEqual(back, c) {
-			t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, c, out, back, err)
 		}
 		bh, err := New(c)
 		if err != nil {

@@ -2,44 +2,16 @@ package ratelimit
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"testing"
 
-	"github.com/seawall-go/seawall/internal/jsonx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// checkUnknownField checks that decoding doc into a fresh value, by any
-// route, fails with want, an *UnknownFieldError for field.
-func checkUnknownField[T any](t *testing.T, doc, want, field string) {
-	t.Helper()
-	run := func(route string, err error) {
-		t.Helper()
-		require.Error(t, err, route)
-		assert.Equal(t, want, err.Error(), route)
-		u, ok := errors.AsType[*jsonx.UnknownFieldError](err)
-		require.True(t, ok, "%s: %T is not an *UnknownFieldError", route, err)
-		assert.Equal(t, field, u.Field, route)
-	}
-	var v T
-	run("json.Unmarshal", json.Unmarshal([]byte(doc), &v))
-	run("UnmarshalJSON", any(&v).(json.Unmarshaler).UnmarshalJSON([]byte(doc)))
-	for _, disallow := range []bool{false, true} {
-		dec := json.NewDecoder(strings.NewReader(doc))
-		if disallow {
-			dec.DisallowUnknownFields()
-		}
-		run(fmt.Sprintf("Decoder, DisallowUnknownFields %v", disallow), dec.Decode(&v))
-	}
-	var file struct {
-		Limits map[string]T `json:"limits"`
-	}
-	run("in a file", json.Unmarshal([]byte(`{"limits":{"api":`+doc+`}}`), &file))
-}
+	"github.com/seawall-go/seawall/internal/jsonx/jsontest"
+)
 
 // TestConfigJSONUnknownField: a key that names no field is an error naming
 // it, however the Config or KeyedConfig is decoded.
@@ -52,7 +24,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 		{`{"limit":100}`, "limit"}, // x/time/rate's name for it
 	} {
 		t.Run(tt.doc, func(t *testing.T) {
-			checkUnknownField[Config](t, tt.doc, `ratelimit: config: unknown field "`+tt.key+`"`, tt.key)
+			jsontest.UnknownField[Config](t, tt.doc, `ratelimit: config: unknown field "`+tt.key+`"`, tt.key)
 		})
 	}
 	for _, tt := range []struct{ doc, key string }{
@@ -61,7 +33,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 		{`{"rate":10,"config":{"rate":1}}`, "config"}, // the embedded Config is flat in JSON
 	} {
 		t.Run("keyed "+tt.doc, func(t *testing.T) {
-			checkUnknownField[KeyedConfig](t, tt.doc, `ratelimit: keyed config: unknown field "`+tt.key+`"`, tt.key)
+			jsontest.UnknownField[KeyedConfig](t, tt.doc, `ratelimit: keyed config: unknown field "`+tt.key+`"`, tt.key)
 		})
 	}
 }
@@ -184,29 +156,7 @@ func FuzzConfigJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var kc KeyedConfig
-		err := kc.UnmarshalJSON(b)
-		var viaJSON KeyedConfig
-		errJSON := json.Unmarshal(b, &viaJSON)
-		if (err == nil) != (errJSON == nil) {
-			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
-		}
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "ratelimit: keyed config: ") {
-				t.Fatalf("%q: error %q lacks the prefix", b, err)
-			}
-		} else {
-			if kc != viaJSON {
-				t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, kc, viaJSON)
-			}
-			out, err := json.Marshal(kc)
-			if err != nil {
-				t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, kc, err)
-			}
-			var back KeyedConfig
-			if err := json.Unmarshal(out, &back); err != nil || back != kc {
-				t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, kc, out, back, err)
-			}
+		if kc, ok := jsontest.Decode[KeyedConfig](t, "ratelimit: keyed config: ", b); ok {
 			k, err := NewKeyed(kc)
 			if err != nil {
 				if k != nil || !strings.HasPrefix(err.Error(), "ratelimit: ") {
@@ -217,20 +167,9 @@ func FuzzConfigJSON(f *testing.F) {
 			}
 		}
 
-		var c Config
-		if err := c.UnmarshalJSON(b); err != nil {
-			if !strings.HasPrefix(err.Error(), "ratelimit: config: ") {
-				t.Fatalf("%q: error %q lacks the prefix", b, err)
-			}
+		c, ok := jsontest.Decode[Config](t, "ratelimit: config: ", b)
+		if !ok {
 			return
-		}
-		out, err := json.Marshal(c)
-		if err != nil {
-			t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, c, err)
-		}
-		var back Config
-		if err := json.Unmarshal(out, &back); err != nil || back != c {
-			t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, c, out, back, err)
 		}
 		l, err := New(c)
 		if err != nil {

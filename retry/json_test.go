@@ -3,7 +3,6 @@ package retry
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -11,38 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/seawall-go/seawall/internal/jsonx"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// checkUnknownField checks that decoding doc into a fresh value, by any
-// route, fails with want, an *UnknownFieldError for field.
-func checkUnknownField[T any](t *testing.T, doc, want, field string) {
-	t.Helper()
-	run := func(route string, err error) {
-		t.Helper()
-		require.Error(t, err, route)
-		assert.Equal(t, want, err.Error(), route)
-		u, ok := errors.AsType[*jsonx.UnknownFieldError](err)
-		require.True(t, ok, "%s: %T is not an *UnknownFieldError", route, err)
-		assert.Equal(t, field, u.Field, route)
-	}
-	var v T
-	run("json.Unmarshal", json.Unmarshal([]byte(doc), &v))
-	run("UnmarshalJSON", any(&v).(json.Unmarshaler).UnmarshalJSON([]byte(doc)))
-	for _, disallow := range []bool{false, true} {
-		dec := json.NewDecoder(strings.NewReader(doc))
-		if disallow {
-			dec.DisallowUnknownFields()
-		}
-		run(fmt.Sprintf("Decoder, DisallowUnknownFields %v", disallow), dec.Decode(&v))
-	}
-	var file struct {
-		Policies map[string]T `json:"policies"`
-	}
-	run("in a file", json.Unmarshal([]byte(`{"policies":{"db":`+doc+`}}`), &file))
-}
+	"github.com/seawall-go/seawall/internal/jsonx/jsontest"
+)
 
 // TestConfigJSONUnknownField: a key that names no field, in a Config or in
 // its budget, is an error naming it by its path, however it is decoded.
@@ -59,7 +31,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 		{`{"Budget":{"Ratio":0.2,"noFloo":true}}`, "budget.noFloo"},
 	} {
 		t.Run(tt.doc, func(t *testing.T) {
-			checkUnknownField[Config](t, tt.doc, `retry: config: unknown field "`+tt.key+`"`, tt.key)
+			jsontest.UnknownField[Config](t, tt.doc, `retry: config: unknown field "`+tt.key+`"`, tt.key)
 		})
 	}
 }
@@ -71,7 +43,7 @@ func TestBudgetConfigJSONUnknownField(t *testing.T) {
 		{`{"enabled":true}`, "enabled"},
 	} {
 		t.Run(tt.doc, func(t *testing.T) {
-			checkUnknownField[BudgetConfig](t, tt.doc, `retry: budget config: unknown field "`+tt.key+`"`, tt.key)
+			jsontest.UnknownField[BudgetConfig](t, tt.doc, `retry: budget config: unknown field "`+tt.key+`"`, tt.key)
 		})
 	}
 }
@@ -160,29 +132,9 @@ func FuzzConfigJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var c Config
-		err := c.UnmarshalJSON(b)
-		var viaJSON Config
-		errJSON := json.Unmarshal(b, &viaJSON)
-		if (err == nil) != (errJSON == nil) {
-			t.Fatalf("%q: UnmarshalJSON: %v; json.Unmarshal: %v", b, err, errJSON)
-		}
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "retry: config: ") {
-				t.Fatalf("%q: error %q lacks the prefix", b, err)
-			}
+		c, ok := jsontest.Decode[Config](t, "retry: config: ", b)
+		if !ok {
 			return
-		}
-		if !reflect.DeepEqual(c, viaJSON) {
-			t.Fatalf("%q: UnmarshalJSON gave %+v, json.Unmarshal %+v", b, c, viaJSON)
-		}
-		out, err := json.Marshal(c)
-		if err != nil {
-			t.Fatalf("%q decoded to %+v, which does not marshal: %v", b, c, err)
-		}
-		var back Config
-		if err := json.Unmarshal(out, &back); err != nil || !reflect.DeepEqual(back, c) {
-			t.Fatalf("%q decoded to %+v, marshalled to %s, decoded to %+v, %v", b, c, out, back, err)
 		}
 		r, err := New(c)
 		if err != nil {
