@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/retry"
 )
 
@@ -379,7 +380,7 @@ func TestAbandonedStreamFreesProbe(t *testing.T) {
 		client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerTarget)))...)
 		_, err = client.EmptyCall(t.Context(), &testpb.Empty{}) // trips the breaker
 		require.Equal(t, codes.Unavailable, status.Code(err))
-		time.Sleep(time.Second) // half-open: one probe at a time
+		bubble.Sleep(time.Second) // half-open: one probe at a time
 
 		ctx, cancel := context.WithCancel(t.Context())
 		_, err = client.StreamingInputCall(ctx) // the probe, abandoned

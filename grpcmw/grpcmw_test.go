@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/seawall-go/seawall/internal/bubble"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them.
@@ -115,7 +117,7 @@ func (s *service) StreamingOutputCall(req *testpb.StreamingOutputCallRequest, st
 	}
 	for range 2 {
 		if s.pause > 0 {
-			time.Sleep(s.pause) // virtual time: only TestServerStreamAttemptTimeout sets it, in a bubble
+			bubble.Sleep(s.pause) // virtual time: only TestServerStreamAttemptTimeout sets it, in a bubble
 		}
 		if err := stream.Send(&testpb.StreamingOutputCallResponse{Payload: req.GetPayload()}); err != nil {
 			return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 )
@@ -44,7 +45,7 @@ func TestServerRateLimit(t *testing.T) {
 		assert.Equal(t, "grpcmw: rate limited; retry in 2.5s", status.Convert(err).Message())
 		assert.Equal(t, []string{"2500"}, trailer.Get(PushbackKey))
 
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
 		require.NoError(t, err)
 		_, err = stream.Recv()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 )
 
@@ -67,11 +68,11 @@ func TestRateLimitLimiter(t *testing.T) {
 		assert.Equal(t, "text/plain; charset=utf-8", w.Header().Get("Content-Type"))
 		assert.EqualValues(t, 2, next.n.Load(), "a refused request never reaches the handler")
 
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		w = serve(h, "192.0.2.1:1")
 		assert.Equal(t, "1", w.Header().Get("Retry-After"), "0.5s left rounds up to 1")
 		assert.Equal(t, "500", w.Header().Get(RetryAfterMsHeader))
-		time.Sleep(500 * time.Millisecond)
+		bubble.Sleep(500 * time.Millisecond)
 		assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "a client that waits Retry-After is admitted")
 	})
 }

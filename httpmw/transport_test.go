@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 )
@@ -641,7 +642,7 @@ func TestTransportAttemptTimeoutBody(t *testing.T) {
 		cfg := retry.Config{AttemptTimeout: time.Second} // as WithAttemptTimeout
 		resp, err := get(t, context.Background(), newTransport(t, f, WithRetry(cfg)))
 		require.NoError(t, err)
-		time.Sleep(500 * time.Millisecond)
+		bubble.Sleep(500 * time.Millisecond)
 		require.NoError(t, actx.Err(), "the body can still be read")
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)
