@@ -38,14 +38,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 func TestConfigJSONCase(t *testing.T) {
 	const doc = `{"FailureRate":0.5,"COUNTWINDOW":20,"OpenDuration":"2s","minimumcalls":5}`
 	want := Config{FailureRate: 0.5, CountWindow: 20, OpenDuration: 2 * time.Second, MinimumCalls: 5}
-	var c Config
-	require.NoError(t, json.Unmarshal([]byte(doc), &c))
-	assert.Equal(t, want, c)
-	c = Config{}
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&c))
-	assert.Equal(t, want, c)
+	jsontest.Decodes(t, doc, want)
 }
 
 // TestConfigFloatsFinite: no float field of Config means anything when

@@ -1,13 +1,9 @@
 package bulkhead
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/seawall-go/seawall/internal/jsonx/jsontest"
 )
@@ -32,14 +28,7 @@ func TestConfigJSONUnknownField(t *testing.T) {
 func TestConfigJSONCase(t *testing.T) {
 	const doc = `{"MaxConcurrent":4,"MAXWAITING":2,"maxwait":"1s"}`
 	want := Config{MaxConcurrent: 4, MaxWaiting: 2, MaxWait: time.Second}
-	var c Config
-	require.NoError(t, json.Unmarshal([]byte(doc), &c))
-	assert.Equal(t, want, c)
-	c = Config{}
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&c))
-	assert.Equal(t, want, c)
+	jsontest.Decodes(t, doc, want)
 }
 
 // FuzzConfigJSON decodes arbitrary bytes into a Config. Decoding directly

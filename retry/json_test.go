@@ -53,14 +53,7 @@ func TestBudgetConfigJSONUnknownField(t *testing.T) {
 func TestConfigJSONCase(t *testing.T) {
 	const doc = `{"MaxAttempts":4,"DELAY":"1s","jitter":"none","Budget":{"MODE":"tokens","MaxTokens":20}}`
 	want := Config{MaxAttempts: 4, Delay: time.Second, Jitter: NoJitter, Budget: BudgetConfig{Mode: "tokens", MaxTokens: 20}}
-	var c Config
-	require.NoError(t, json.Unmarshal([]byte(doc), &c))
-	assert.Equal(t, want, c)
-	c = Config{}
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(&c))
-	assert.Equal(t, want, c)
+	jsontest.Decodes(t, doc, want)
 }
 
 // TestConfigFloatsFinite: no float field of Config or BudgetConfig means

@@ -81,3 +81,17 @@ func Decode[T any](t *testing.T, prefix string, b []byte) (T, bool) {
 	}
 	return v, true
 }
+
+// Decodes checks that doc decodes to want both through json.Unmarshal and
+// through a json.Decoder that disallows unknown fields.
+func Decodes[T any](t *testing.T, doc string, want T) {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal([]byte(doc), &v))
+	assert.Equal(t, want, v)
+	v = *new(T)
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&v))
+	assert.Equal(t, want, v)
+}
