@@ -142,3 +142,22 @@ func IsPermanent(err error) bool {
 	_, ok := errors.AsType[*permanentError](err)
 	return ok
 }
+
+// IsOverload reports whether err is a refusal of work that the dependency
+// could not take on now and that says when to come back: an error that
+// matches [ErrRejected] and carries a retry-after hint ([RetryAfter]), and
+// is not a local breaker's [ErrCircuitOpen]. Over HTTP that is a 429, or a
+// 503 with Retry-After; over gRPC a RESOURCE_EXHAUSTED, or an UNAVAILABLE
+// with pushback (httpmw and grpcmw turn those into such errors).
+//
+// seawall keeps one rule for these: a service that sheds load it cannot
+// serve is healthy, not failing. An overload refusal feeds a client-side
+// throttle and the retry's wait, and is not a breaker failure; errors,
+// timeouts and 5xx answers without a hint are.
+func IsOverload(err error) bool {
+	if !errors.Is(err, ErrRejected) || errors.Is(err, ErrCircuitOpen) {
+		return false
+	}
+	_, hinted := RetryAfter(err)
+	return hinted
+}

@@ -497,3 +497,26 @@ func BenchmarkRetryAfter(b *testing.B) {
 		}
 	}
 }
+
+func TestIsOverload(t *testing.T) {
+	shed := seawall.NewRejection("service: overloaded")
+	open := fmt.Errorf("%w: %w", seawall.NewRejection("breaker: open"), seawall.ErrCircuitOpen)
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"plain error", errors.New("boom"), false},
+		{"plain error with a hint", seawall.WithRetryAfter(errors.New("boom"), time.Second), false},
+		{"rejection without a hint", shed, false},
+		{"rejection with a hint", seawall.WithRetryAfter(shed, time.Second), true},
+		{"rejection with a zero hint", seawall.WithRetryAfter(shed, 0), true},
+		{"rejection with a pushback", seawall.WithPushback(shed, time.Second), true},
+		{"wrapped rejection with a hint", fmt.Errorf("call: %w", seawall.WithRetryAfter(shed, time.Second)), true},
+		{"open breaker with a hint", seawall.WithRetryAfter(open, time.Second), false},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, seawall.IsOverload(c.err), c.name)
+	}
+}
