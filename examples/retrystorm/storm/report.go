@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -168,65 +169,183 @@ func Sparklines(w io.Writer, s Scenario, results []*Result) {
 	fmt.Fprintf(w, "  %-21s  %s %s\n", "", string(mark), label)
 }
 
-// colors of the strategies' lines in the chart.
-var colors = [NumStrategies]string{"#7f7f7f", "#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#2ca02c"}
+// colors, dashes and layers are the strategies' line styles in the chart,
+// indexed by Strategy; the lines of a higher layer are drawn over those of
+// lower ones. (b) is dashed and drawn over (c), itself drawn over the
+// others, so that where the lines of (b) and (c) coincide both show. A
+// strategy past the end of a table is drawn black, solid, in layer 0.
+var (
+	colors = []string{"#7f7f7f", "#d62728", "#ff7f0e", "#bcbd22", "#1f77b4", "#2ca02c", "#9467bd"}
+	dashes = []string{Naive: "7 4"}
+	layers = []int{Naive: 2, Backoff: 1}
+)
 
-// SVG writes a chart of the success rate over time (per 500ms of sending
-// time), one line per strategy, with the trigger window shaded.
+// at returns table[st], or the zero value past its end.
+func at[T any](table []T, st Strategy) T {
+	var v T
+	if st >= 0 && int(st) < len(table) {
+		v = table[st]
+	}
+	return v
+}
+
+// stroke returns the stroke attributes of a strategy's lines in the chart.
+func stroke(st Strategy, width float64) string {
+	c, d := at(colors, st), at(dashes, st)
+	if c == "" {
+		c = "#000000"
+	}
+	a := fmt.Sprintf(`stroke="%s" stroke-width="%g"`, c, width)
+	if d != "" {
+		a += fmt.Sprintf(` stroke-dasharray="%s"`, d)
+	}
+	return a
+}
+
+// SVG writes a chart of the run in two panels over the time the requests
+// were sent, a point per RecoveryWindow of it, the trigger window shaded
+// across both: above, each strategy's success rate, with the recovery
+// threshold (RecoverySuccess); below, the attempts per second that reached
+// each strategy's service (counted when their request was sent), against
+// the service's capacity.
 func SVG(w io.Writer, s Scenario, results []*Result) error {
 	const (
-		width, height          = 960, 420
-		left, right, top, bott = 60, 220, 40, 50
+		width, height = 960, 590
+		left, right   = 84, 210
+		top1, h1      = 62, 240  // the success rate
+		top2, h2      = 320, 210 // the attempts
+		pad           = 6        // keeps the lines at 0 and at the top clear of the frame
 	)
-	pw, ph := float64(width-left-right), float64(height-top-bott)
+	pw := float64(width - left - right)
 	length := s.Length.Seconds()
 	x := func(t float64) float64 { return left + pw*t/length }
-	y := func(v float64) float64 { return top + ph*(1-v) }
+	from, to := x(s.TriggerAt.Seconds()), x(s.TriggerEnd().Seconds())
+	slowdown := s.Trigger == Slowdown && s.TriggerFor > 0
+
+	// A point per RecoveryWindow of the timeline, at its middle.
+	type point struct{ t, v float64 }
+	per := int(RecoveryWindow / BinWidth)
+	success := make([][]point, len(results))
+	attempts := make([][]point, len(results))
+	peak := s.Capacity()
+	for i, r := range results {
+		for j := 0; j < len(r.Timeline); j += per {
+			bins := r.Timeline[j:min(j+per, len(r.Timeline))]
+			var req, ok, att int
+			for _, b := range bins {
+				req, ok, att = req+b.Requests, ok+b.Successes, att+b.Attempts
+			}
+			t := min((time.Duration(j)*BinWidth + RecoveryWindow/2).Seconds(), length)
+			rate := float64(att) / (time.Duration(len(bins)) * BinWidth).Seconds()
+			attempts[i] = append(attempts[i], point{t, rate})
+			peak = max(peak, rate)
+			if req > 0 {
+				success[i] = append(success[i], point{t, float64(ok) / float64(req)})
+			}
+		}
+	}
+	// The attempts' axis: up to a round number above the peak.
+	step := math.Pow(10, math.Floor(math.Log10(peak/4)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if peak*1.05/(step*m) <= 8 {
+			step *= m
+			break
+		}
+	}
+	ymax := math.Ceil(peak*1.05/step) * step
+	y1 := func(v float64) float64 { return top1 + pad + (h1-2*pad)*(1-v) }
+	y2 := func(v float64) float64 { return top2 + h2 - pad - (h2-2*pad)*v/ymax }
+
 	var b strings.Builder
+	text := func(x, y float64, attrs, s string) {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" %s>%s</text>`+"\n", x, y, attrs, html.EscapeString(s))
+	}
+	const halo = `paint-order="stroke" stroke="white" stroke-width="4" stroke-linejoin="round"`
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", width, height)
-	title := fmt.Sprintf("Success rate over time: %.0f req/s, capacity %.0f/s", s.Rate, s.Capacity())
+	title := fmt.Sprintf("Retry storm: %d callers, %.0f req/s, capacity %.0f/s", s.Callers, s.Rate, s.Capacity())
+	band := ""
 	switch s.Trigger {
 	case Spike:
 		title += fmt.Sprintf(", load ×%g from %v to %v", s.Factor, secs(s.TriggerAt), secs(s.TriggerEnd()))
+		band = fmt.Sprintf("spike: %.0f req/s", s.Rate*s.Factor)
 	case Slowdown:
 		title += fmt.Sprintf(", capacity ÷%g from %v to %v", s.Factor, secs(s.TriggerAt), secs(s.TriggerEnd()))
+		band = fmt.Sprintf("slowdown: capacity %.0f/s", s.Capacity()/s.Factor)
 	}
-	fmt.Fprintf(&b, `<text x="%d" y="22" font-size="14">%s</text>`+"\n", left, html.EscapeString(title))
-	if s.TriggerFor > 0 && s.Trigger != None {
-		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%.0f" fill="#f4cccc" opacity="0.6"/>`+"\n",
-			x(s.TriggerAt.Seconds()), top, x(s.TriggerEnd().Seconds())-x(s.TriggerAt.Seconds()), ph)
+	text(left, 24, `font-size="15" font-weight="bold"`, fmt.Sprintf("%s; seed %d", title, s.Seed))
+	if s.TriggerFor > 0 && band != "" {
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="#f4cccc" opacity="0.6"/>`+"\n",
+			from, top1, to-from, top2+h2-top1)
+		text((from+to)/2, top1-6, `text-anchor="middle" fill="#a33"`, band)
 	}
-	for _, v := range []float64{0, 0.25, 0.5, 0.75, 0.95, 1} {
-		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, left, y(v), x(length), y(v))
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.0f%%</text>`+"\n", left-6, y(v)+4, 100*v)
+
+	// The axes and the grids.
+	for t := 0.0; t <= length+1e-9; t += 5 {
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/><line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#eee"/>`+"\n",
+			x(t), top1, x(t), top1+h1, x(t), top2, x(t), top2+h2)
+		text(x(t), top2+h2+18, `text-anchor="middle"`, fmt.Sprintf("%gs", t))
 	}
-	step := 5.0
-	for t := 0.0; t <= length+1e-9; t += step {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%gs</text>`+"\n", x(t), height-bott+18, t)
+	text(x(length/2), height-10, `text-anchor="middle"`, "time the request was sent (scenario time); a point per "+secs(RecoveryWindow))
+	for _, v := range []float64{0, 0.25, 0.5, 0.75, 1} {
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, left, y1(v), x(length), y1(v))
+		text(left-6, y1(v)+4, `text-anchor="end"`, fmt.Sprintf("%.0f%%", 100*v))
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">time the request was sent (scenario time)</text>`+"\n", x(length/2), height-12)
-	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#333"/>`+"\n", left, top, pw, ph)
-	per := int(RecoveryWindow / BinWidth)
-	for i, r := range results {
-		var pts []string
-		for j := 0; j < len(r.Timeline); j += per {
-			var req, ok int
-			for _, bin := range r.Timeline[j:min(j+per, len(r.Timeline))] {
-				req += bin.Requests
-				ok += bin.Successes
-			}
-			if req == 0 {
+	for v := 0.0; v <= ymax+1e-9; v += step {
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, left, y2(v), x(length), y2(v))
+		text(left-6, y2(v)+4, `text-anchor="end"`, fmt.Sprintf("%.0f", v))
+	}
+	rotated := func(x, y float64, s string) {
+		text(x, y, fmt.Sprintf(`text-anchor="middle" transform="rotate(-90 %.1f %.1f)"`, x, y), s)
+	}
+	rotated(22, top1+h1/2, "success rate of the requests sent")
+	rotated(22, top2+h2/2, "attempts/s reaching the service")
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%d" fill="none" stroke="#333"/>`+"\n", left, top1, pw, h1)
+	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.0f" height="%d" fill="none" stroke="#333"/>`+"\n", left, top2, pw, h2)
+	text(left+8, top2+16, `font-size="11" fill="#555" `+halo, "counted at the time their request was sent, not when they reached the service")
+
+	// The service's capacity, and the threshold of recovery.
+	capa := fmt.Sprintf("M%.1f,%.1f", x(0), y2(s.Capacity()))
+	if slowdown {
+		capa += fmt.Sprintf(" H%.1f V%.1f H%.1f V%.1f", from, y2(s.TriggerCapacity()), to, y2(s.Capacity()))
+	}
+	fmt.Fprintf(&b, `<path class="capacity" d="%s H%.1f" fill="none" stroke="#000" stroke-width="1.5"/>`+"\n", capa, x(length))
+	fmt.Fprintf(&b, `<line class="threshold" x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" stroke-dasharray="2 3"/>`+"\n",
+		left, y1(RecoverySuccess), x(length), y1(RecoverySuccess))
+
+	// The strategies, layer by layer.
+	for layer := range slices.Max(layers) + 1 {
+		for i, r := range results {
+			if at(layers, r.Strategy) != layer {
 				continue
 			}
-			t := (time.Duration(j)*BinWidth + RecoveryWindow/2).Seconds()
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(min(t, length)), y(float64(ok)/float64(req))))
+			var ps, pa []string
+			for _, p := range success[i] {
+				ps = append(ps, fmt.Sprintf("%.1f,%.1f", x(p.t), y1(p.v)))
+			}
+			for _, p := range attempts[i] {
+				pa = append(pa, fmt.Sprintf("%.1f,%.1f", x(p.t), y2(p.v)))
+			}
+			fmt.Fprintf(&b, `<polyline class="success" fill="none" stroke-linejoin="round" %s points="%s"/>`+"\n", stroke(r.Strategy, 2), strings.Join(ps, " "))
+			if len(pa) > 0 {
+				fmt.Fprintf(&b, `<path class="attempts" fill="none" stroke-linejoin="round" %s d="M%s"/>`+"\n", stroke(r.Strategy, 2), strings.Join(pa, " "))
+			}
 		}
-		c := colors[r.Strategy%NumStrategies]
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`+"\n", c, strings.Join(pts, " "))
-		ly := top + 10 + 22*i
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"/>`, width-right+15, ly, width-right+40, ly, c)
-		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`+"\n", width-right+46, ly+4, html.EscapeString(r.Strategy.String()))
+	}
+	// Labels over the lines.
+	text(x(length)-6, y1(RecoverySuccess)+14, `text-anchor="end" `+halo,
+		fmt.Sprintf("%.0f%% success: the recovery threshold", 100*RecoverySuccess))
+	text(x(length)-6, y2(s.Capacity())-6, `text-anchor="end" `+halo, fmt.Sprintf("service capacity %.0f/s", s.Capacity()))
+	if slowdown {
+		text((from+to)/2, y2(s.TriggerCapacity())+15, `text-anchor="middle" `+halo,
+			fmt.Sprintf("capacity %.0f/s", s.TriggerCapacity()))
+	}
+
+	// The legend.
+	for i, r := range results {
+		ly := float64(top1 + 10 + 22*i)
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.0f" x2="%d" y2="%.0f" %s/>`, width-right+15, ly, width-right+45, ly, stroke(r.Strategy, 3))
+		text(width-right+52, ly+4, "", r.Strategy.String())
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
