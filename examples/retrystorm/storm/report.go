@@ -180,8 +180,8 @@ var (
 	layers = []int{Naive: 2, Backoff: 1}
 )
 
-// at returns table[st], or the zero value past its end.
-func at[T any](table []T, st Strategy) T {
+// styleAt returns table[st], or the zero value past its end.
+func styleAt[T any](table []T, st Strategy) T {
 	var v T
 	if st >= 0 && int(st) < len(table) {
 		v = table[st]
@@ -191,7 +191,7 @@ func at[T any](table []T, st Strategy) T {
 
 // stroke returns the stroke attributes of a strategy's lines in the chart.
 func stroke(st Strategy, width float64) string {
-	c, d := at(colors, st), at(dashes, st)
+	c, d := styleAt(colors, st), styleAt(dashes, st)
 	if c == "" {
 		c = "#000000"
 	}
@@ -316,7 +316,7 @@ func SVG(w io.Writer, s Scenario, results []*Result) error {
 	// The strategies, layer by layer.
 	for layer := range slices.Max(layers) + 1 {
 		for i, r := range results {
-			if at(layers, r.Strategy) != layer {
+			if styleAt(layers, r.Strategy) != layer {
 				continue
 			}
 			var ps, pa []string

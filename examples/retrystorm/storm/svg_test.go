@@ -251,13 +251,13 @@ func TestSVGSlowdown(t *testing.T) {
 func TestSVGStrategies(t *testing.T) {
 	seen := map[string]Strategy{}
 	for st := range max(NumStrategies, 7) {
-		c := at(colors, st)
+		c := styleAt(colors, st)
 		require.NotEmpty(t, c, "a colour for %v", st)
 		prev, dup := seen[c]
 		assert.False(t, dup, "%v and %v share %s", prev, st, c)
 		seen[c] = st
 	}
-	assert.Equal(t, "#9467bd", at(colors, 6), "(g)")
+	assert.Equal(t, "#9467bd", styleAt(colors, 6), "(g)")
 
 	s := chartScenario()
 	odd := []Strategy{6, NumStrategies, NumStrategies + 5, -1}
