@@ -48,12 +48,25 @@ const (
 	Ignore
 )
 
-// DefaultClassify is the default [Config.Classify]: an error that is or wraps
-// context.Canceled is ignored (the caller gave up; the dependency did nothing
-// wrong), and any other error is a failure. Note that
-// context.DeadlineExceeded is a failure: the dependency was too slow.
+// DefaultClassify is the default [Config.Classify]. Two kinds of error are
+// ignored, as saying nothing of the dependency's health:
+//
+//   - one that is or wraps context.Canceled: the caller gave up, the
+//     dependency did nothing wrong;
+//   - a refusal with a hint, for which seawall.IsOverload is true (a
+//     seawall.ErrRejected with a retry-after hint, not a breaker's open
+//     rejection): the dependency shed work it could not take, and the
+//     call did not run. httpmw and grpcmw surface a 429, a 503 with
+//     Retry-After, a RESOURCE_EXHAUSTED and an UNAVAILABLE with pushback
+//     as such errors. Shedding is not failure: a client-side throttle
+//     (package throttle) and the retry's wait answer it, and a breaker that
+//     counted it would cut off a healthy dependency for being busy.
+//
+// Any other error is a failure: errors, 5xx answers without a hint, a
+// rejection without a hint, and timeouts (context.DeadlineExceeded: the
+// dependency was too slow).
 func DefaultClassify(err error) Outcome {
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || seawall.IsOverload(err) {
 		return Ignore
 	}
 	return Failure
