@@ -276,6 +276,7 @@ type Budget struct {
 const (
 	cRequests = iota
 	cSuccesses
+	cFailures // ratio mode: the floor's health
 )
 
 // NewBudget returns a budget configured by cfg, or an error naming the
@@ -323,7 +324,11 @@ func (b *Budget) Success() {
 // Do not call it for outcomes that say nothing about the dependency's
 // health, such as the caller's own cancellation.
 func (b *Budget) Failure() {
-	if b == nil || !b.tokens {
+	if b == nil {
+		return
+	}
+	if !b.tokens {
+		b.counts.Add(cFailures)
 		return
 	}
 	b.mu.Lock()
@@ -352,7 +357,7 @@ func (b *Budget) AllowRetry() bool {
 	if b.tokens {
 		ok = b.bucket.allow(b.counts.Load(cSuccesses))
 	} else {
-		ok = b.window.allow(b.counts.Load(cRequests))
+		ok = b.window.allow(b.counts.Load(cRequests), b.counts.Load(cFailures))
 	}
 	if ok {
 		b.retries++
@@ -389,7 +394,7 @@ func (b *Budget) Metrics() BudgetMetrics {
 	if b.tokens {
 		m.Tokens = b.bucket.tokens(b.counts.Load(cSuccesses))
 	} else {
-		b.window.visit(b.window.now(), m.Requests)
+		b.window.visit(b.window.now(), m.Requests, b.counts.Load(cFailures))
 	}
 	return m
 }
