@@ -33,8 +33,9 @@ const (
 )
 
 // BudgetConfig configures a [Budget]. The zero value is valid: ratio mode,
-// allowing retries of up to 10% of the requests of the last 5 seconds plus
-// 1 retry a second.
+// allowing retries of up to 10% of the requests of the last 5 seconds, plus
+// a floor of 1 retry a second lent only while the caller's recent attempts
+// mostly succeed.
 //
 // A field left zero takes its documented default. Fields that belong to the
 // mode not chosen must be left zero: setting one is an error, as it is
@@ -54,9 +55,12 @@ type BudgetConfig struct {
 	// Mode is RatioMode ("ratio", the default) or TokensMode ("tokens").
 	//
 	// In ratio mode, the retries of the last Window may number at most
-	// Ratio × the requests of the last Window + MinRetriesPerSecond ×
-	// Window (in seconds). This is Finagle's RetryBudget, and the SRE book's
-	// advice to keep retries under 10% of requests.
+	// Ratio × the requests of the last Window, + MinRetriesPerSecond ×
+	// Window (in seconds) while the caller is healthy: while at most half
+	// of its recent attempts failed (see [Budget]). This is Finagle's
+	// RetryBudget, and the SRE book's advice to keep retries under 10% of
+	// requests; the health condition keeps a fleet's floors from adding up
+	// in an outage (see the package doc).
 	//
 	// In tokens mode, the budget is gRPC's retry throttling (gRFC A6): a
 	// token count starts at MaxTokens; each failed attempt takes 1 token
@@ -72,8 +76,11 @@ type BudgetConfig struct {
 
 	// MinRetriesPerSecond is, in ratio mode, the floor: retries allowed
 	// whatever the traffic, so a client that sends few requests can still
-	// retry. It is in [0, 1e6]; default 1 (5 retries per default window).
-	// Zero means the default: set NoFloor for no floor.
+	// retry an occasional failure. It is lent only while the caller is
+	// healthy (at most half of its recent attempts failed), so it does not
+	// add up over a fleet of callers that all fail at once. It is in
+	// [0, 1e6]; default 1 (5 retries per default window). Zero means the
+	// default: set NoFloor for no floor.
 	MinRetriesPerSecond float64 `json:"minRetriesPerSecond,omitempty"`
 
 	// NoFloor removes the floor in ratio mode: only Ratio × requests may be
@@ -194,7 +201,8 @@ func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 // A Budget bounds retries to a share of requests, so that when a dependency
 // is overloaded, many callers retrying at once cannot multiply its load:
 // with every request failing and up to 3 retries each, retries alone would
-// quadruple it; the default budget holds the total to about 1.1×.
+// quadruple it; the default budget holds the total to about 1.1×, however
+// many callers each keep a budget of their own.
 //
 // Its users call [Budget.Request] when a request (its first attempt)
 // begins, [Budget.Success] or [Budget.Failure] when an attempt ends, and
@@ -205,13 +213,25 @@ func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 //
 // Request and Success are the hot path: Request, and Success in tokens
 // mode, increment a per-P counter (no lock, no shared contended word, no
-// clock read, no allocation); Success in ratio mode does nothing. Failure,
-// AllowRetry and Metrics are the slow path: they take a mutex and read the
+// clock read, no allocation); Success in ratio mode does nothing. Failure
+// is the failure path: in ratio mode a per-P counter increment; in tokens
+// mode, like AllowRetry and Metrics, the slow path: they take a mutex and read the
 // clock at most once.
 //
 // Ratio mode (see [BudgetConfig.Mode]) allows a retry when the retries of
-// the last Window, this one included, number at most Ratio × R +
-// MinRetriesPerSecond × Window, R being the requests of the last Window.
+// the last Window, this one included, number at most Ratio × R, + the
+// floor MinRetriesPerSecond × Window if the caller is healthy, R being the
+// requests of the last Window.
+//
+// The caller is healthy when the failures it reported (Failure) number at
+// most half of its attempts (requests + retries allowed), both counted
+// exactly from the sample at or before the start of the window (see below)
+// to now: over the last Window and up to a tenth of one more, or, for a
+// caller quiet longer than that, back to its last slow-path visit, so that
+// a rare caller whose every request fails stays unhealthy. A budget that
+// has counted fewer than 10 attempts has no history to judge by and is
+// healthy. Failures are counted with a per-P counter, off the success
+// path; a user of Budget who never calls Failure keeps the floor always.
 //
 // Retries are counted at the time they are allowed, in buckets a tenth of a
 // Window wide, each remembering its latest retry; a bucket's retries leave
@@ -276,6 +296,7 @@ type Budget struct {
 const (
 	cRequests = iota
 	cSuccesses
+	cFailures // ratio mode: the floor's health
 )
 
 // NewBudget returns a budget configured by cfg, or an error naming the
@@ -316,14 +337,19 @@ func (b *Budget) Success() {
 }
 
 // Failure records that an attempt (first or retry) failed with an error
-// worth retrying. In tokens mode it takes 1 token (down to 0), under the
-// budget's mutex; in ratio mode it does nothing, since only retries and
-// requests count there. On a nil b it does nothing.
+// worth retrying, the last attempt's included. In tokens mode it takes 1
+// token (down to 0), under the budget's mutex; in ratio mode it counts the
+// failure (a per-P counter increment, no lock), which decides whether the
+// floor lends (see [Budget]). On a nil b it does nothing.
 //
 // Do not call it for outcomes that say nothing about the dependency's
 // health, such as the caller's own cancellation.
 func (b *Budget) Failure() {
-	if b == nil || !b.tokens {
+	if b == nil {
+		return
+	}
+	if !b.tokens {
+		b.counts.Add(cFailures)
 		return
 	}
 	b.mu.Lock()
@@ -339,7 +365,8 @@ func (b *Budget) Failure() {
 //
 // In ratio mode it returns true if the retries of the last Window, this one
 // included, would number at most Ratio × the (estimated) requests of the
-// last Window + MinRetriesPerSecond × Window. In tokens mode it returns
+// last Window, + MinRetriesPerSecond × Window if the caller is healthy
+// (see [Budget]). In tokens mode it returns
 // true if the token count, successes so far included, is above
 // MaxTokens/2; it takes no token (failures do).
 func (b *Budget) AllowRetry() bool {
@@ -352,7 +379,7 @@ func (b *Budget) AllowRetry() bool {
 	if b.tokens {
 		ok = b.bucket.allow(b.counts.Load(cSuccesses))
 	} else {
-		ok = b.window.allow(b.counts.Load(cRequests))
+		ok = b.window.allow(b.counts.Load(cRequests), b.counts.Load(cFailures))
 	}
 	if ok {
 		b.retries++
@@ -389,7 +416,7 @@ func (b *Budget) Metrics() BudgetMetrics {
 	if b.tokens {
 		m.Tokens = b.bucket.tokens(b.counts.Load(cSuccesses))
 	} else {
-		b.window.visit(b.window.now(), m.Requests)
+		b.window.visit(b.window.now(), m.Requests, b.counts.Load(cFailures))
 	}
 	return m
 }

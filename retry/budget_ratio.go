@@ -53,7 +53,9 @@ type ratioWindow struct {
 	width int64     // a bucket's width, and the least spacing of samples, ns
 	win   int64     // Window, ns
 	ratio float64   // Ratio
-	floor float64   // MinRetriesPerSecond × Window: retries allowed whatever the traffic
+	floor float64   // MinRetriesPerSecond × Window: lent only while the caller is healthy
+
+	granted uint64 // retries allowed so far, counted at the time they are allowed
 
 	samples [nSamples]sample // a ring, oldest at head; the newest is the latest visit
 	head, n int
@@ -61,6 +63,10 @@ type ratioWindow struct {
 }
 
 const (
+	// healthHistory is the number of attempts (requests and retries) a
+	// budget counts before the floor's health is judged: until then the
+	// floor lends, so that a new client can retry its first failures.
+	healthHistory = 10
 	// nSamples samples, each at least a bucket width (ceil(Window/10))
 	// after the one two places before it, span at least a Window, so when
 	// the ring is full its oldest is at or before the start of the window:
@@ -74,10 +80,11 @@ const (
 	nBuckets = 11
 )
 
-// sample is the number of requests made by a time, ns since epoch.
+// sample is what the budget had counted by a time, ns since epoch: the
+// requests made (n), the failures reported (f) and the retries allowed (g).
 type sample struct {
-	t int64
-	n uint64
+	t       int64
+	n, f, g uint64
 }
 
 // bucket counts the retries made in the bucket-wide interval idx.
@@ -108,10 +115,15 @@ func (w *ratioWindow) init(cfg BudgetConfig) {
 func (w *ratioWindow) now() int64 { return max(int64(time.Since(w.epoch)), 0) }
 
 // allow reports whether a retry may be made now, requests having been made
-// so far, and if so counts it in the window.
-func (w *ratioWindow) allow(requests uint64) bool {
+// and failures reported so far, and if so counts it in the window.
+func (w *ratioWindow) allow(requests, failures uint64) bool {
 	now := w.now()
-	allowed := w.ratio*w.visit(now, requests) + w.floor
+	cur := w.point(now, requests, failures)
+	allowed := w.ratio * w.windowRequests(now, cur.n)
+	if w.healthy(now, cur) {
+		allowed += w.floor
+	}
+	w.record(cur)
 	if float64(w.windowRetries(now)+1) > allowed {
 		return false
 	}
@@ -119,21 +131,51 @@ func (w *ratioWindow) allow(requests uint64) bool {
 	return true
 }
 
-// visit records a slow-path visit at now, requests having been made so
-// far, and returns the estimated number of requests made in (now-Window,
-// now].
+// point returns the counts at now as a sample. The per-P counts' Loads are
+// monotonic; max makes sure of it.
+func (w *ratioWindow) point(now int64, requests, failures uint64) sample {
+	last := w.sample(w.n - 1)
+	return sample{now, max(requests, last.n), max(failures, last.f), w.granted}
+}
+
+// healthy reports whether the floor may lend at cur: whether, over the
+// span from the window's start point p (the last sample at or before
+// now-Window, or the creation sample) to cur, the failures number at most
+// half the attempts (requests + retries allowed). The span is counted
+// exactly, from sample to sample: it is the window, or a little more, and
+// for a caller quiet for longer than a Window it reaches back to its last
+// slow-path visit, so a caller whose every request fails stays unhealthy
+// however rarely it calls. A budget with no history to judge by, one that
+// has counted fewer than healthHistory attempts in its life, is healthy.
+func (w *ratioWindow) healthy(now int64, cur sample) bool {
+	if cur.n+cur.g < healthHistory {
+		return true
+	}
+	p, _ := w.around(now - w.win)
+	attempts := (cur.n - p.n) + (cur.g - p.g)
+	return 2*(cur.f-p.f) <= attempts
+}
+
+// visit records a slow-path visit at now, requests having been made and
+// failures reported so far, and returns the estimated number of requests
+// made in (now-Window, now].
+func (w *ratioWindow) visit(now int64, requests, failures uint64) float64 {
+	cur := w.point(now, requests, failures)
+	reqs := w.windowRequests(now, cur.n)
+	w.record(cur)
+	return reqs
+}
+
+// record keeps s, the counts at a slow-path visit, in the samples.
 //
 // The newest sample follows the visits (each overwrites it) until a visit
 // comes a bucket width or more after the sample before it; that visit is
 // appended, and the sample it follows is kept. So every sample is at least
 // a width after the one two places before it, and the latest visit before
 // a silence longer than a width is kept.
-func (w *ratioWindow) visit(now int64, requests uint64) float64 {
-	cum := max(requests, w.sample(w.n-1).n) // the per-P count's Load is monotonic; be sure
-	reqs := w.windowRequests(now, cum)
-	s := sample{now, cum}
+func (w *ratioWindow) record(s sample) {
 	switch {
-	case w.n >= 2 && now-w.sample(w.n-2).t < w.width:
+	case w.n >= 2 && s.t-w.sample(w.n-2).t < w.width:
 		w.samples[(w.head+w.n-1)%nSamples] = s
 	case w.n == nSamples:
 		w.samples[w.head] = s // the oldest makes room
@@ -142,7 +184,6 @@ func (w *ratioWindow) visit(now int64, requests uint64) float64 {
 		w.samples[(w.head+w.n)%nSamples] = s
 		w.n++
 	}
-	return reqs
 }
 
 // sample returns the i-th oldest sample.
@@ -155,19 +196,27 @@ func (w *ratioWindow) windowRequests(now int64, cum uint64) float64 {
 	if x < 0 {
 		return float64(cum) // the window began before the budget
 	}
-	// p, q: the last point at or before x, and the one after it. The oldest
-	// sample is at or before x (see nSamples), and now is after it.
-	p, q := w.sample(0), sample{now, cum}
+	p, q := w.around(x)
+	if q.t < 0 {
+		q = sample{t: now, n: cum}
+	}
+	at := float64(p.n) + float64(q.n-p.n)*(float64(x-p.t)/float64(q.t-p.t))
+	return float64(cum) - at
+}
+
+// around returns the last sample at or before x, and the one after it (t
+// -1 if there is none: the next point is now). The oldest sample is at or
+// before x when x >= 0 (see nSamples); for x < 0 it is the creation sample.
+func (w *ratioWindow) around(x int64) (p, q sample) {
+	p, q = w.sample(0), sample{t: -1}
 	for i := 1; i < w.n; i++ {
 		if s := w.sample(i); s.t > x {
-			q = s
-			break
+			return p, s
 		} else {
 			p = s
 		}
 	}
-	at := float64(p.n) + float64(q.n-p.n)*(float64(x-p.t)/float64(q.t-p.t))
-	return float64(cum) - at
+	return p, q
 }
 
 // windowRetries returns the retries counted in the window at now: those of
@@ -193,4 +242,5 @@ func (w *ratioWindow) addRetry(now int64) {
 	}
 	bk.n++
 	bk.last = now
+	w.granted++
 }

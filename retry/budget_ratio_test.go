@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -16,8 +17,9 @@ import (
 // TestBudgetBoundsRetryStorm is the budget's reason to be: an always-failing
 // dependency, 10,000 requests over 10 seconds, each making up to 4
 // attempts. Without a budget that is 40,000 attempts; with the default
-// budget (10% + 1 retry a second over 10s) at most 10% more than the
-// requests, plus the floor.
+// budget (10% over 10s) exactly 10% more than the requests: the floor lends
+// nothing to a caller whose attempts all fail (beyond its first
+// healthHistory attempts, which the window's 10% absorbs here).
 func TestBudgetBoundsRetryStorm(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const requests = 10_000
@@ -28,10 +30,8 @@ func TestBudgetBoundsRetryStorm(t *testing.T) {
 		// counts every request exactly (see windowRequests), so no estimate
 		// tolerance is needed; and the float error of 0.1 × R (< 1e-12)
 		// cannot admit an extra whole retry. Hence tolerance 0.
-		const floor = 1 * 10 // MinRetriesPerSecond × Window in seconds
-		assert.LessOrEqual(t, r.attempts, requests+requests/10+floor)
-		assert.GreaterOrEqual(t, float64(r.retries), 0.09*requests, "the budget lets the 10% through")
-		assert.Equal(t, requests/10+floor, r.retries, "within one window, exactly 10% + the floor")
+		assert.LessOrEqual(t, r.attempts, requests+requests/10)
+		assert.Equal(t, requests/10, r.retries, "within one window, exactly 10%: no floor")
 
 		m := b.Metrics()
 		assert.Equal(t, uint64(requests), m.Requests)
@@ -43,8 +43,9 @@ func TestBudgetBoundsRetryStorm(t *testing.T) {
 
 // TestBudgetBoundsEveryWindow runs a storm across several windows, at a
 // steady rate, and checks the budget's rule over every window that ends at
-// a retry: retries ≤ 0.1 × requests + 10, with the requests counted
-// exactly by the test.
+// a retry: retries ≤ 0.1 × requests, with the requests counted exactly by
+// the test (the floor is off: every attempt fails), except in the first
+// window, where the floor lends to the budget's first attempts.
 func TestBudgetBoundsEveryWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const (
@@ -59,13 +60,17 @@ func TestBudgetBoundsEveryWindow(t *testing.T) {
 		// request per ms that is off by at most a request or so (requests
 		// are discrete), 0.1 retry. 1 covers it.
 		const tolerance = 1
-		assert.LessOrEqual(t, r.attempts, requests+requests/10+3*10+3*tolerance)
+		assert.LessOrEqual(t, r.attempts, requests+requests/10+3*tolerance)
 		assert.GreaterOrEqual(t, float64(r.retries), 0.09*requests)
 		worst := math.Inf(-1)
 		for _, end := range r.retryAt {
 			retries := countIn(r.retryAt, end-window, end)
 			reqs := countIn(r.requestAt, end-window, end)
-			excess := float64(retries) - (0.1*float64(reqs) + 10)
+			allowed := 0.1 * float64(reqs)
+			if end < window {
+				allowed += 10 // the floor, lent to the first attempts
+			}
+			excess := float64(retries) - allowed
 			worst = max(worst, excess)
 			if excess > tolerance {
 				t.Fatalf("window ending at %v: %d retries for %d requests", end, retries, reqs)
@@ -83,29 +88,41 @@ func countIn(times []time.Duration, from, to time.Duration) int {
 }
 
 // TestBudgetFloorAtLowTraffic: at 1 request a second, 10% of requests is
-// one retry per 10 seconds; the floor (1 retry a second by default) keeps
-// retries possible.
+// one retry per 10 seconds. When every attempt fails the floor does not
+// raise that (it used to lend 1 retry a second to every caller, so a fleet
+// of quiet callers added a retry a second each): past the budget's first
+// attempts, retries are those of a budget with no floor.
 func TestBudgetFloorAtLowTraffic(t *testing.T) {
+	var withFloor, noFloor stormResult
 	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, window10s)
-		r := storm(b, 30, time.Second, 4) // requests at 0, 1, …, 29s
-		// Each 10s window holds 10 requests, so allows 0.1 × 10 + 10 = 11
-		// retries; three disjoint windows cover the run: at most 33.
-		// Demand (3 a request) always exceeds that, so each of the windows
-		// (-1,9], (9,19] and (19,29] is filled to at least the floor's 10
-		// when its last request is refused: at least 30.
-		assert.GreaterOrEqual(t, r.retries, 30)
-		assert.LessOrEqual(t, r.retries, 33)
-		t.Logf("%d retries in 30s", r.retries)
+		withFloor = storm(mustBudget(t, window10s), 30, time.Second, 4) // requests at 0, 1, …, 29s
 	})
 	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{NoFloor: true, Window: 10 * time.Second})
-		r := storm(b, 30, time.Second, 4)
-		// Without the floor, 10 requests earn exactly one retry: at 9, 19
-		// and 29s, when each window holds 10 requests.
-		assert.Equal(t, 3, r.retries)
-		assert.Equal(t, []time.Duration{9 * time.Second, 19 * time.Second, 29 * time.Second}, r.retryAt)
+		noFloor = storm(mustBudget(t, BudgetConfig{NoFloor: true, Window: 10 * time.Second}), 30, time.Second, 4)
 	})
+	// Without the floor, 10 requests earn exactly one retry: at 9, 19
+	// and 29s, when each window holds 10 requests.
+	assert.Equal(t, 3, noFloor.retries)
+	assert.Equal(t, []time.Duration{9 * time.Second, 19 * time.Second, 29 * time.Second}, noFloor.retryAt)
+
+	// With it, the budget's first healthHistory attempts may retry (a new
+	// client's first failures); those retries fill the first window, and
+	// after it the floor lends nothing.
+	var onset, later []time.Duration
+	for _, at := range withFloor.retryAt {
+		if at < 10*time.Second {
+			onset = append(onset, at)
+		} else {
+			later = append(later, at)
+		}
+	}
+	assert.LessOrEqual(t, len(onset), healthHistory)
+	assert.Len(t, later, len(noFloor.retryAt)-1, "after the first window, as many as with no floor")
+	for _, end := range later {
+		assert.LessOrEqual(t, float64(countIn(withFloor.retryAt, end-10*time.Second, end)),
+			0.1*float64(countIn(withFloor.requestAt, end-10*time.Second, end)), "window ending at %v: 10%% only", end)
+	}
+	t.Logf("onset retries at %v, later at %v", onset, later)
 }
 
 // TestBudgetWindowSlides: a burst that exhausts the budget is forgotten one
@@ -114,19 +131,19 @@ func TestBudgetWindowSlides(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustBudget(t, window10s)
 		r := storm(b, 100, 0, 4) // all at once
-		assert.Equal(t, 20, r.retries, "0.1 × 100 requests + 10")
+		assert.Equal(t, 10, r.retries, "0.1 × 100 requests; no floor: every attempt failed")
 		assert.False(t, b.AllowRetry())
 
 		bubble.Sleep(10*time.Second - time.Nanosecond)
 		assert.False(t, b.AllowRetry(), "the burst is still in the window")
 
 		bubble.Sleep(time.Nanosecond)
-		// The burst's requests and retries left together: only the floor
-		// remains, as on a new budget.
+		// The burst's requests, retries and failures left together: only
+		// the floor remains, as on a new budget.
 		assert.Equal(t, 10, drain(b, 1000))
 
 		m := b.Metrics()
-		assert.Equal(t, uint64(30), m.Retries)
+		assert.Equal(t, uint64(20), m.Retries)
 		assert.Equal(t, uint64(r.refused+2+1), m.Exhausted, "the storm's, 2 asked after it, 1 ending drain")
 	})
 }
@@ -229,7 +246,7 @@ func TestBudgetEstimate(t *testing.T) {
 		now := w.now()
 		cum := b.counts.Load(cRequests)
 		x := now - w.win
-		p, q = w.sample(0), sample{now, cum}
+		p, q = w.sample(0), sample{t: now, n: cum}
 		for i := 1; i < w.n; i++ {
 			if s := w.sample(i); s.t <= x {
 				p = s
@@ -241,7 +258,7 @@ func TestBudgetEstimate(t *testing.T) {
 		if x >= 0 {
 			require.LessOrEqual(t, p.t, x, "a point at or before the window's start")
 		}
-		est = w.visit(now, cum)
+		est = w.visit(now, cum, b.counts.Load(cFailures))
 		checkSamples(t, b)
 		return est, p, q
 	}
@@ -346,4 +363,156 @@ func checkSamples(t *testing.T, b *Budget) {
 	} else {
 		require.Equal(t, sample{}, w.sample(0), "the creation sample")
 	}
+}
+
+// call makes one request the way a Retry uses its budget: its first fails
+// attempts fail, the rest succeed, within maxAttempts and while the budget
+// allows. It returns the retries made and whether the request succeeded.
+func call(b *Budget, fails, maxAttempts int) (retries int, ok bool) {
+	b.Request()
+	for attempt := 1; ; attempt++ {
+		if attempt > fails {
+			b.Success()
+			return retries, true
+		}
+		b.Failure()
+		if attempt >= maxAttempts || !b.AllowRetry() {
+			return retries, false
+		}
+		retries++
+	}
+}
+
+// TestBudgetFloorLendsToQuietHealthyCaller: a caller with a request every
+// 2s (2.5 a window: 10% of it is no whole retry) whose every fourth request
+// fails once can retry each of those failures, thanks to the floor; with
+// no floor it can retry none.
+func TestBudgetFloorLendsToQuietHealthyCaller(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  BudgetConfig
+		want int
+	}{{BudgetConfig{}, 10}, {BudgetConfig{NoFloor: true}, 0}} {
+		synctest.Test(t, func(t *testing.T) {
+			b := mustBudget(t, tc.cfg)
+			succeeded := 0
+			for i := range 40 {
+				fails := 0
+				if i%4 == 3 {
+					fails = 1
+				}
+				if _, ok := call(b, fails, 3); ok && fails == 1 {
+					succeeded++
+				}
+				bubble.Sleep(2 * time.Second)
+			}
+			assert.Equal(t, tc.want, succeeded, "failed requests rescued by a retry, %+v", tc.cfg)
+		})
+	}
+}
+
+// TestBudgetFloorFollowsHealth: a quiet caller (1 request a second, half a
+// retry a window from the ratio) is healthy for 20s, then every attempt
+// fails for 30s, then it recovers, with one request in five failing once.
+// The floor lends at the start of the outage (at most one window's floor,
+// once), lends nothing for the rest of it, and lends again once the
+// caller's recent attempts mostly succeed. With MaxAttempts 2 a request's
+// last failure asks for no retry: counting failures (not retry requests)
+// is what keeps the floor off there too.
+func TestBudgetFloorFollowsHealth(t *testing.T) {
+	for _, maxAttempts := range []int{2, 4} {
+		t.Run(fmt.Sprint("MaxAttempts=", maxAttempts), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := mustBudget(t, BudgetConfig{}) // 5s window, floor 5 a window
+				for range 20 {
+					call(b, 0, maxAttempts)
+					bubble.Sleep(time.Second)
+				}
+				onset, outage := 0, 0
+				for i := range 30 {
+					n, _ := call(b, maxAttempts, maxAttempts)
+					if i < 5 {
+						onset += n
+					} else {
+						outage += n
+					}
+					bubble.Sleep(time.Second)
+				}
+				assert.Positive(t, onset, "the caller was healthy when the outage began")
+				assert.LessOrEqual(t, onset, 5, "at most one window's floor")
+				assert.Zero(t, outage, "mostly failing: no floor, and 10% of 5 requests is no retry")
+
+				rescued := 0
+				for i := range 30 {
+					fails := 0
+					if i%5 == 4 {
+						fails = 1
+					}
+					if _, ok := call(b, fails, maxAttempts); ok && fails == 1 {
+						rescued++
+					}
+					bubble.Sleep(time.Second)
+				}
+				assert.Equal(t, 6, rescued, "recovered: every occasional failure retried")
+			})
+		})
+	}
+}
+
+// TestBudgetFleetDoesNotGrowWithCallers: a fleet of callers, each with its
+// own default budget, sends 700 requests a second in all (round robin), 10s
+// healthy, then 60s in which every attempt fails (up to 4 attempts). Once
+// the outage has lasted a Window, the fleet's retries are at most 10% of
+// its requests whether it is 8 callers or 512: the floor, which used to add
+// 1 retry a second per caller (512/s for 512 callers, for 700 requests a
+// second), adds nothing. Before that, each caller's floor lends at most
+// one window's floor (5), once.
+func TestBudgetFleetDoesNotGrowWithCallers(t *testing.T) {
+	const (
+		rate     = 700
+		warmup   = 10 * time.Second
+		outage   = 60 * time.Second
+		window   = DefaultBudgetWindow
+		gap      = time.Second / rate
+		floorWin = 5 // MinRetriesPerSecond × Window, the default
+	)
+	share := map[int]float64{}
+	for _, n := range []int{8, 512} {
+		synctest.Test(t, func(t *testing.T) {
+			budgets := make([]*Budget, n)
+			for i := range budgets {
+				budgets[i] = mustBudget(t, BudgetConfig{})
+			}
+			start := time.Now()
+			var onset, steady, steadyRequests int
+			for i := 0; ; i++ {
+				at := time.Since(start)
+				if at >= warmup+outage {
+					break
+				}
+				b := budgets[i%n]
+				if at < warmup {
+					call(b, 0, 4)
+				} else {
+					r, _ := call(b, 4, 4)
+					if at < warmup+window+window/10 { // the window, and a bucket, for its retries to leave
+						onset += r
+					} else {
+						steady += r
+						steadyRequests++
+					}
+				}
+				bubble.Sleep(gap)
+			}
+			share[n] = float64(steady) / float64(steadyRequests)
+			t.Logf("%d callers: onset %d retries; then %d retries for %d requests (%.4f)", n, onset, steady, steadyRequests, share[n])
+			assert.LessOrEqual(t, share[n], 0.1, "%d callers: at most 10%% of requests", n)
+			// The onset's windows reach back a Window into the healthy
+			// traffic, whose 10% they lend (see BudgetConfig.Window): 10%
+			// of the requests of [warmup-window, warmup+window+window/10].
+			lent := 0.1 * rate * (2*window + window/10).Seconds()
+			assert.LessOrEqual(t, float64(onset), lent+float64(n*floorWin),
+				"%d callers: the onset is at most the lent 10%% and a window's floor per caller", n)
+		})
+	}
+	assert.LessOrEqual(t, share[512], share[8]+0.001, "512 callers add no more than 8 with the same traffic")
 }
