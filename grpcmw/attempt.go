@@ -3,6 +3,7 @@ package grpcmw
 import (
 	"context"
 	"errors"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -11,10 +12,49 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/throttle"
 )
 
-// What every attempt of a call does, unary or streaming: ask the breaker,
-// record the outcome, and show the retry loop the error it must see.
+// What every attempt of a call does, unary or streaming: ask the breaker
+// (and, for a unary call, the throttle), record the outcome, and show the
+// retry loop the error it must see.
+
+// overloadError is a server's refusal of work, as the policies see it: a
+// RESOURCE_EXHAUSTED, or an UNAVAILABLE with a pushback. It matches
+// seawall.ErrRejected and carries a hint (the pushback, or 0), so that
+// seawall.IsOverload is true of it. It is its status, GRPCStatus and all,
+// so that status.FromError returns the server's status unchanged (an
+// error that only wraps one gets its message replaced by its own text).
+type overloadError struct {
+	err  error
+	hint time.Duration
+}
+
+func (e *overloadError) Error() string              { return e.err.Error() }
+func (e *overloadError) Unwrap() error              { return e.err }
+func (e *overloadError) Is(target error) bool       { return target == seawall.ErrRejected }
+func (e *overloadError) RetryAfter() time.Duration  { return e.hint }
+func (e *overloadError) GRPCStatus() *status.Status { return status.Convert(e.err) }
+
+// answer returns the error of an attempt as the retry, the breaker and the
+// throttle see it: a RESOURCE_EXHAUSTED, or an UNAVAILABLE with a pushback
+// trailer, as an overload (seawall.IsOverload), with the pushback as its
+// hint if it has a valid one (a negative or malformed one is "do not
+// retry", which classify makes permanent), else a hint of 0; any other
+// error unchanged. The retry's exact wait is classify's: it reads the
+// trailer too.
+func answer(err error, trailer metadata.MD) error {
+	if err == nil || seawall.IsOverload(err) {
+		return err
+	}
+	code := status.Code(err)
+	vs := trailer.Get(PushbackKey)
+	if code != codes.ResourceExhausted && (code != codes.Unavailable || len(vs) == 0) {
+		return err
+	}
+	d, _ := parsePushback(vs) // 0 if none, or malformed
+	return &overloadError{err: err, hint: d}
+}
 
 // classify returns the error of an attempt that ended within its attempt
 // timeout as the retry loop must see it: permanent unless it is retried,
@@ -77,9 +117,65 @@ func (c *Client) permit(cc *grpc.ClientConn, method string) (breaker.Permit, err
 	return p, nil
 }
 
-// record tells the breaker the outcome of an attempt.
+// throttledError is a call rejected by the client's throttle: UNAVAILABLE,
+// and matching throttle.ErrThrottled.
+type throttledError struct{ status *status.Status }
+
+func (e *throttledError) Error() string              { return e.status.Message() }
+func (e *throttledError) Unwrap() error              { return throttle.ErrThrottled }
+func (e *throttledError) GRPCStatus() *status.Status { return e.status }
+
+var errThrottled = &throttledError{status.New(codes.Unavailable,
+	"grpcmw: throttled locally: the server has been refusing calls (RESOURCE_EXHAUSTED, or UNAVAILABLE with pushback)")}
+
+// Attempt is the per-attempt unary client interceptor (a
+// grpc.UnaryClientInterceptor): chain it right after [Client.Unary], so
+// that it runs for each attempt Unary makes,
+//
+//	grpc.WithChainUnaryInterceptor(c.Unary, c.Attempt)
+//
+// It asks the client's throttle (WithThrottle), if any, before the attempt
+// is sent, and records the attempt's outcome with it; and it reads the
+// attempt's pushback trailer, so that an UNAVAILABLE with pushback, as a
+// RESOURCE_EXHAUSTED, reaches Unary's retry and breaker as an overload,
+// for which seawall.IsOverload is true (see [Client]). A throttled attempt
+// fails with UNAVAILABLE, matching throttle.ErrThrottled: it is neither
+// sent nor retried, and the breaker's permit is given back unused.
+func (c *Client) Attempt(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	var tp throttle.Permit
+	if c.throttle != nil {
+		p, err := c.throttle.Allow()
+		if err != nil {
+			return errThrottled
+		}
+		tp = p
+	}
+	// Read the trailer the caller (or Unary's retry) asked for, or ask
+	// for it.
+	var trailer *metadata.MD
+	for _, o := range opts {
+		if t, ok := o.(grpc.TrailerCallOption); ok {
+			trailer = t.TrailerAddr
+		}
+	}
+	if trailer == nil {
+		trailer = new(metadata.MD)
+		opts = append(opts[:len(opts):len(opts)], grpc.Trailer(trailer))
+	}
+	err := answer(invoker(ctx, method, req, reply, cc, opts...), *trailer)
+	tp.Done(err)
+	return err
+}
+
+// record tells the breaker the outcome of an attempt: an overload (see
+// answer; a RESOURCE_EXHAUSTED always is one) by the breaker's Classify,
+// which ignores it by default; any other by its code.
 func record(p breaker.Permit, err error) {
-	if errors.Is(err, context.Canceled) {
+	if err = answer(err, nil); seawall.IsOverload(err) {
+		p.Done(err)
+		return
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, throttle.ErrThrottled) { // not made
 		p.Record(breaker.Ignore)
 		return
 	}
@@ -88,7 +184,7 @@ func record(p breaker.Permit, err error) {
 		p.Record(breaker.Success)
 	case codes.Canceled:
 		p.Record(breaker.Ignore)
-	case codes.Unknown, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Internal, codes.Unavailable, codes.DataLoss:
+	case codes.Unknown, codes.DeadlineExceeded, codes.Internal, codes.Unavailable, codes.DataLoss:
 		p.Record(breaker.Failure)
 	default:
 		p.Record(breaker.Success)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // A Client holds the client interceptors, [Client.Unary] and
@@ -51,10 +52,38 @@ import (
 // With WithBreakers, each attempt first asks a breaker of the group, one
 // per method (or per target: BreakerPerTarget); an open breaker fails the
 // call at once, with UNAVAILABLE and a message saying so, and no retry
-// waits for it. The breaker counts UNKNOWN, DEADLINE_EXCEEDED,
-// RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE and DATA_LOSS as failures,
-// CANCELED as nothing, and every other answer as a success (the server
-// worked). A stream's outcome is that of its first response.
+// waits for it. The breaker counts UNKNOWN, DEADLINE_EXCEEDED, INTERNAL,
+// UNAVAILABLE (without pushback) and DATA_LOSS as failures, CANCELED as
+// nothing, an overload (below) as its Classify says (breaker.DefaultClassify
+// ignores it), and every other answer as a success (the server worked). A
+// stream's outcome is that of its first response.
+//
+// # Shedding is not failure
+//
+// A RESOURCE_EXHAUSTED, and an UNAVAILABLE with a pushback trailer, is a
+// server refusing work it cannot take now: the retry, the breaker and the
+// throttle see it as an error for which seawall.IsOverload is true, with
+// the pushback as its hint (0 without one). The retry waits the pushback
+// (when the code is retried: WithRetryCodes), the breaker ignores it by
+// default, the throttle counts it as a refusal. The pushback of a unary
+// attempt is read by the per-attempt interceptor [Client.Attempt], chained
+// after Unary; without it, and for streams, a RESOURCE_EXHAUSTED is still
+// an overload, and an UNAVAILABLE with pushback reaches the breaker as an
+// UNAVAILABLE (a failure).
+//
+// # Throttling
+//
+// With WithThrottle, each attempt of a unary call asks a client-side
+// [throttle.Throttle] in [Client.Attempt] (which must be chained after
+// Unary: grpc.WithChainUnaryInterceptor(c.Unary, c.Attempt)), after the
+// breaker admitted it: while the server has been refusing more than it
+// accepts, the throttle fails attempts locally with UNAVAILABLE, matching
+// throttle.ErrThrottled, before they are sent. A throttled attempt is not
+// retried (its error has no hint) and gives its breaker permit back; an
+// attempt the breaker refuses never reaches the throttle, so an open
+// breaker does not count against the server. Retries are attempts, so the
+// throttle counts and may refuse them; the retry budget bounds them
+// separately. Streams are not throttled.
 //
 // With WithAttemptTimeout, each attempt of a unary call has its own
 // timeout, and one that runs out of it is retried. An attempt of a
@@ -73,6 +102,7 @@ type Client struct {
 	perTarget      bool
 	attemptTimeout time.Duration
 	userRetryable  bool // the retry.Config had its own Retryable
+	throttle       *throttle.Throttle
 }
 
 // A ClientOption configures a [Client]. An option given a bad value makes
@@ -85,6 +115,7 @@ type clientOptions struct {
 	breakers       *breaker.Group
 	perTarget      bool
 	attemptTimeout time.Duration
+	throttle       *throttle.Throttle
 }
 
 // WithRetry turns retries on with cfg: MaxAttempts (including the first;
@@ -140,6 +171,20 @@ func WithBreakers(g *breaker.Group, key BreakerKey) ClientOption {
 	}
 }
 
+// WithThrottle puts the client-side throttle th in front of every attempt
+// of a unary call, after the breaker, in [Client.Attempt], which must be
+// chained after Unary (see [Client]). Share one throttle among the clients
+// of one backend. A nil th is an error.
+func WithThrottle(th *throttle.Throttle) ClientOption {
+	return func(o *clientOptions) error {
+		if th == nil {
+			return errors.New("grpcmw: WithThrottle with a nil throttle")
+		}
+		o.throttle = th
+		return nil
+	}
+}
+
 // WithAttemptTimeout gives each attempt of a unary call a timeout of d,
 // and each attempt of a server-streaming call that long to commit (see
 // [Client]); 0 means none. A negative d is an error.
@@ -168,7 +213,7 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := &Client{breakers: o.breakers, perTarget: o.perTarget, attemptTimeout: o.attemptTimeout}
+	c := &Client{breakers: o.breakers, perTarget: o.perTarget, attemptTimeout: o.attemptTimeout, throttle: o.throttle}
 	for _, code := range o.codes {
 		c.codes.add(code)
 	}

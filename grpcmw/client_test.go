@@ -2,6 +2,7 @@ package grpcmw
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
@@ -16,9 +17,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // noDelay retries at once (pushback still counts), without a budget.
@@ -413,6 +416,7 @@ func TestNewClientErrors(t *testing.T) {
 		{[]ClientOption{WithBreakers(g, BreakerKey(2))}, "grpcmw: WithBreakers: BreakerKey 2 does not exist", false},
 		{[]ClientOption{WithBreakers(g, BreakerKey(-1))}, "grpcmw: WithBreakers: BreakerKey -1 does not exist", false},
 		{[]ClientOption{WithRetry(noDelay), nil}, "grpcmw: NewClient: opts[1] is nil", false},
+		{[]ClientOption{WithThrottle(nil)}, "grpcmw: WithThrottle with a nil throttle", false},
 	} {
 		var c *Client
 		var err error
@@ -474,4 +478,189 @@ func FuzzPushback(f *testing.F) {
 			assert.True(t, v[i] >= '0' && v[i] <= '9', "%q accepted", v)
 		}
 	})
+}
+
+// withAttempts returns the dial options that install c's interceptors with
+// the per-attempt one.
+func withAttempts(c *Client) []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.Unary, c.Attempt), grpc.WithChainStreamInterceptor(c.Stream)}
+}
+
+// TestSheddingIsNotFailure: a server that sheds load (RESOURCE_EXHAUSTED,
+// UNAVAILABLE with pushback) is healthy: its answers do not open the
+// breaker, and they feed the throttle as refusals. Other errors,
+// UNAVAILABLE without pushback and timeouts open the breaker, and are
+// accepts for the throttle. A real gRPC server, no retries.
+func TestSheddingIsNotFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		svc      *service
+		overload bool
+	}{
+		{"RESOURCE_EXHAUSTED", &service{fail: always(codes.ResourceExhausted, "")}, true},
+		{"RESOURCE_EXHAUSTED with pushback", &service{fail: always(codes.ResourceExhausted, "10")}, true},
+		{"UNAVAILABLE with pushback", &service{fail: always(codes.Unavailable, "10")}, true},
+		{"UNAVAILABLE with pushback 0", &service{fail: always(codes.Unavailable, "0")}, true},
+		{"UNAVAILABLE with do-not-retry pushback", &service{fail: always(codes.Unavailable, "-1")}, true},
+		{"UNAVAILABLE without pushback", &service{fail: always(codes.Unavailable, "")}, false},
+		{"INTERNAL", &service{fail: always(codes.Internal, "")}, false},
+		{"INTERNAL with pushback", &service{fail: always(codes.Internal, "10")}, false},
+		{"timeout", &service{block: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 3, OpenDuration: time.Minute}, 0)
+			require.NoError(t, err)
+			th, err := throttle.New(throttle.Config{Rand: func() float64 { return 1 }}) // counts, never rejects
+			require.NoError(t, err)
+			opts := []ClientOption{WithBreakers(g, BreakerPerMethod), WithThrottle(th)}
+			if tc.svc.block {
+				opts = append(opts, WithAttemptTimeout(20*time.Millisecond))
+			}
+			client := serve(t, tc.svc, nil, withAttempts(newClient(t, opts...))...)
+			open := 0
+			for range 5 {
+				_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+				require.Error(t, err)
+				if errors.Is(err, breaker.ErrOpen) {
+					open++
+				}
+			}
+			b := g.Get("/grpc.testing.TestService/EmptyCall")
+			m := th.Metrics()
+			if tc.overload {
+				assert.Equal(t, breaker.Closed, b.State(), "shedding does not open the breaker")
+				assert.Zero(t, open)
+				assert.Equal(t, uint64(5), b.Metrics().Ignored)
+				assert.Equal(t, throttle.Metrics{Probability: 5.0 / 6, Requests: 5, Refused: 5}, m, "every answer is a refusal")
+				assert.Equal(t, 5, tc.svc.count())
+			} else {
+				assert.Equal(t, breaker.Open, b.State(), "failures open the breaker")
+				assert.Equal(t, 2, open)
+				assert.Equal(t, uint64(3), b.Metrics().Failures)
+				assert.Equal(t, throttle.Metrics{Requests: 3, Accepts: 3}, m,
+					"failures are accepts; the breaker's rejections never reach the throttle")
+				assert.Equal(t, 3, tc.svc.count())
+			}
+		})
+	}
+}
+
+// TestResourceExhaustedWithoutAttempt: without the per-attempt interceptor
+// (and for streams) a RESOURCE_EXHAUSTED is still no breaker failure.
+func TestResourceExhaustedWithoutAttempt(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Minute}, 0)
+	require.NoError(t, err)
+	svc := &service{fail: always(codes.ResourceExhausted, "")}
+	client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerMethod)))...)
+	for range 3 {
+		_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+		assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	}
+	stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+	require.NoError(t, err)
+	_, err = stream.Recv()
+	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	assert.Equal(t, 4, svc.count(), "the breakers stayed closed")
+}
+
+// TestAnswer: the error the policies see for an attempt; seawall.IsOverload
+// is true of exactly the overloads, and the status survives.
+func TestAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		code     codes.Code
+		pushback string
+		overload bool
+		hint     time.Duration
+	}{
+		{codes.ResourceExhausted, "", true, 0},
+		{codes.ResourceExhausted, "25", true, 25 * time.Millisecond},
+		{codes.Unavailable, "25", true, 25 * time.Millisecond},
+		{codes.Unavailable, "soon", true, 0},
+		{codes.Unavailable, "", false, 0},
+		{codes.Internal, "25", false, 0},
+	} {
+		var md metadata.MD
+		if tc.pushback != "" {
+			md = metadata.Pairs(PushbackKey, tc.pushback)
+		}
+		raw := status.Error(tc.code, "busy")
+		err := answer(raw, md)
+		assert.Equal(t, tc.overload, seawall.IsOverload(err), "%v %q", tc.code, tc.pushback)
+		assert.Equal(t, tc.code, status.Code(err))
+		assert.Equal(t, "busy", status.Convert(err).Message())
+		if tc.overload {
+			d, _ := seawall.RetryAfter(err)
+			assert.Equal(t, tc.hint, d)
+			assert.Equal(t, breaker.Ignore, breaker.DefaultClassify(err))
+		} else {
+			assert.Equal(t, raw, err, "unchanged")
+		}
+	}
+	assert.NoError(t, answer(nil, nil))
+}
+
+// TestThrottledAttempt: a throttled attempt is not sent, not retried, and
+// gives its breaker permit back unused.
+func TestThrottledAttempt(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
+	require.NoError(t, err)
+	th, err := throttle.New(throttle.Config{Rand: func() float64 { return 0 }}) // rejects whenever it may
+	require.NoError(t, err)
+	svc := &service{fail: always(codes.ResourceExhausted, "")}
+	c := newClient(t, WithRetry(noDelay), WithRetryCodes(codes.ResourceExhausted), WithBreakers(g, BreakerPerMethod), WithThrottle(th))
+	client := serve(t, svc, nil, withAttempts(c)...)
+	_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+	// The first attempt is refused, which makes the probability 1/2; its
+	// retry is throttled, and not retried.
+	assert.Equal(t, codes.Unavailable, status.Code(err))
+	assert.Contains(t, status.Convert(err).Message(), "throttled locally")
+	require.ErrorIs(t, err, throttle.ErrThrottled)
+	var re *retry.Error
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, 2, re.Attempts)
+	assert.Equal(t, 1, svc.count(), "the throttled attempt was not sent")
+	assert.Equal(t, throttle.Metrics{Probability: 2.0 / 3, Requests: 2, Throttled: 1, Refused: 1}, th.Metrics())
+	bm := g.Get("/grpc.testing.TestService/EmptyCall").Metrics()
+	assert.Equal(t, uint64(2), bm.Ignored, "the refusal and the unused permit")
+	assert.Zero(t, bm.Failures)
+}
+
+// TestAttemptKeepsPushback: with the per-attempt interceptor, the retry
+// still waits a pushback exactly, and a do-not-retry pushback still ends
+// the retries.
+func TestAttemptKeepsPushback(t *testing.T) {
+	for _, tc := range []struct {
+		code     codes.Code
+		pushback string
+		gaps     []time.Duration
+	}{
+		{codes.Unavailable, "5", []time.Duration{5 * time.Millisecond}},
+		{codes.ResourceExhausted, "2000", []time.Duration{2 * time.Second}},
+		{codes.Unavailable, "-1", nil},
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			var starts []time.Time
+			svc := &service{fail: func(n int) (string, error) {
+				starts = append(starts, time.Now())
+				if n == 1 {
+					return tc.pushback, status.Error(tc.code, "busy")
+				}
+				return "", nil
+			}}
+			cfg := retry.Config{Delay: time.Second, Jitter: retry.NoJitter, Budget: retry.BudgetConfig{Disabled: true}}
+			c := newClient(t, WithRetry(cfg), WithRetryCodes(codes.Unavailable, codes.ResourceExhausted))
+			client := serve(t, svc, nil, withAttempts(c)...)
+			_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+			var gaps []time.Duration
+			for i := 1; i < len(starts); i++ {
+				gaps = append(gaps, starts[i].Sub(starts[i-1]))
+			}
+			assert.Equal(t, tc.gaps, gaps, "%v pushback %q", tc.code, tc.pushback)
+			if tc.gaps == nil {
+				assert.Equal(t, tc.code, status.Code(err))
+			} else {
+				assert.NoError(t, err)
+			}
+		})
+	}
 }

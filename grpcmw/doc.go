@@ -8,7 +8,16 @@
 // exactly (gRFC A6), within a retry budget; a breaker per method or per
 // target; a timeout per attempt; never past the call's deadline. Streams
 // are retried only until they commit (see [Client]). [CallMaxAttempts] and
-// [CallRetryCodes] override the settings for one call.
+// [CallRetryCodes] override the settings for one call. Chain
+// [Client.Attempt] after [Client.Unary] for what each attempt needs on its
+// own: a client-side throttle (WithThrottle) and the pushback of an
+// UNAVAILABLE.
+//
+// Shedding is not failure: a RESOURCE_EXHAUSTED, or an UNAVAILABLE with
+// pushback, reaches the retry, the breaker and the throttle as an error for
+// which seawall.IsOverload is true. The retry waits the pushback, the
+// breaker ignores it (with breaker.DefaultClassify), the throttle counts it
+// as a refusal; other errors and timeouts are breaker failures.
 //
 // A [Server] holds the server interceptors ([Server.Unary],
 // [Server.Stream]): calls whose client has gone or whose deadline has

@@ -31,9 +31,19 @@
 // A [Transport] wraps a base http.RoundTripper. It retries only what is safe
 // to replay, on connection errors and on 502, 503, 504 and 429, with
 // jittered backoff, honouring Retry-After, within a retry budget; it can
-// put a breaker in front of each host and time each attempt; it never
+// put a breaker in front of each host, a client-side throttle
+// (WithThrottle) in front of every attempt, and time each attempt; it never
 // overruns the request's context deadline, and it tells the server how long
 // the caller will wait (TimeoutHeader). See [Transport] for the rules.
+//
+// Shedding is not failure: a 429, or a 503 with Retry-After, reaches the
+// retry, the breaker and the throttle as a [StatusError] for which
+// seawall.IsOverload is true. The retry waits its hint, the breaker ignores
+// it (with breaker.DefaultClassify), the throttle counts it as a refusal.
+// Errors, timeouts and other 5xx answers are breaker failures, and accepts
+// for the throttle. Per attempt, the breaker is asked first, then the
+// throttle: an open breaker's rejections are not the server's refusals, and
+// a throttled attempt is neither sent nor retried.
 //
 // # Deadline propagation
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // A Transport is an http.RoundTripper that makes the requests of an
@@ -62,8 +63,32 @@ import (
 // [BreakerKeyFunc] gives it. A refused attempt ends the call at once (fail
 // fast: no retry waits for the breaker to half-open) with an error matching
 // breaker.ErrOpen, which carries the breaker's retry-after hint. The breaker
-// counts errors and 5xx answers as failures (the caller's own cancellation
-// as neither).
+// judges each attempt's outcome with its Classify: an error, or for an
+// answer of 500 or above, or 429, a [StatusError]; any other answer is a
+// success. With breaker.DefaultClassify, errors, timeouts and 5xx answers
+// without a hint are failures, the caller's own cancellation is neither,
+// and so is an overload answer (below).
+//
+// # Shedding is not failure
+//
+// A 429, and a 503 with Retry-After (or RetryAfterMsHeader), is a server
+// refusing work it cannot take now: its [StatusError] matches
+// seawall.ErrRejected and carries the hint (0 for a 429 without one), so
+// seawall.IsOverload is true of it. The retry waits at least the hint, the
+// breaker ignores it by default (the request did not run), and a throttle
+// counts it as a refusal. A 500, 502, 504, or a 503 without a hint, is a
+// failure.
+//
+// With WithThrottle, each attempt, after its breaker admits it, asks a
+// client-side [throttle.Throttle], which rejects attempts locally, before
+// they are sent, while the server has been refusing more than it accepts.
+// A throttled attempt ends the call with an error matching
+// throttle.ErrThrottled (and seawall.ErrRejected): it has no hint, so no
+// retry repeats it, and the breaker's permit is given back unused. An
+// attempt the breaker refuses never reaches the throttle, so an open
+// breaker does not count against the server. Retries are attempts, so the
+// throttle counts them and can refuse them; the retry budget bounds them
+// separately, as a share of requests.
 //
 // With WithAttemptTimeout, each attempt has its own timeout, which also
 // bounds the reading of the body of the response returned; the caller's
@@ -83,6 +108,7 @@ type Transport struct {
 	attemptTimeout time.Duration
 	statuses       statusSet
 	timeoutHeader  bool
+	throttle       *throttle.Throttle
 }
 
 // A TransportOption configures a [Transport]. An option given twice
@@ -96,6 +122,7 @@ type transportOptions struct {
 	attemptTimeout time.Duration
 	statuses       []int
 	noHeader       bool
+	throttle       *throttle.Throttle
 }
 
 // WithRetry sets the retry policy: attempts (MaxAttempts, including the
@@ -121,6 +148,20 @@ func WithBreakers(g *breaker.Group, key BreakerKeyFunc) TransportOption {
 			key = BreakerPerHost
 		}
 		o.breakers, o.breakerKey = g, key
+		return nil
+	}
+}
+
+// WithThrottle puts the client-side throttle th in front of every attempt,
+// after the breaker (see [Transport]): while the servers behind it refuse
+// work, it rejects attempts before they are sent. Share one throttle among
+// transports that call the same backend. It is an error if th is nil.
+func WithThrottle(th *throttle.Throttle) TransportOption {
+	return func(o *transportOptions) error {
+		if th == nil {
+			return errors.New("httpmw: WithThrottle: nil throttle")
+		}
+		o.throttle = th
 		return nil
 	}
 }
@@ -211,7 +252,7 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, 
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader}
+	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader, throttle: o.throttle}
 	t.attemptTimeout = o.attemptTimeout
 	cfg := o.retry
 	if cfg.AttemptTimeout != 0 {
@@ -264,15 +305,56 @@ func (s *statusSet) add(c int)      { s[c/64] |= 1 << (c % 64) }
 func (s *statusSet) has(c int) bool { return c >= 0 && c < 640 && s[c/64]&(1<<(c%64)) != 0 }
 
 // StatusError is the error an attempt counts as when the server answered
-// with a retried status: what a custom Retryable (see WithRetry) sees. If the
-// answer had a Retry-After, the error carries it as a retry-after hint
+// with a retried status (what a custom Retryable, see WithRetry, sees), or
+// with 429 or a status of 500 or above (what the breaker's Classify and the
+// throttle's Rejected see). If the answer had a Retry-After (or
+// RetryAfterMsHeader), the error carries it as a retry-after hint
 // (seawall.RetryAfter).
+//
+// The error of an overload answer, a 429 or a 503 with a hint, matches
+// seawall.ErrRejected and always carries a hint (0 for a 429 without one),
+// so seawall.IsOverload is true of it: see [Transport].
 type StatusError struct {
 	StatusCode int
+
+	overload bool
 }
 
 func (e *StatusError) Error() string {
 	return "httpmw: " + strconv.Itoa(e.StatusCode) + " " + http.StatusText(e.StatusCode)
+}
+
+// Is reports whether target is seawall.ErrRejected and e is an overload
+// answer.
+func (e *StatusError) Is(target error) bool { return e.overload && target == seawall.ErrRejected }
+
+// statusError returns the error of an attempt answered with resp: a
+// *StatusError, with the answer's hint if any; an overload answer (429, or
+// 503 with a hint) matches seawall.ErrRejected and has a hint, 0 for a 429
+// without one.
+func statusError(resp *http.Response) error {
+	e := &StatusError{StatusCode: resp.StatusCode}
+	d, hinted := parseRetryAfter(resp.Header)
+	switch {
+	case e.StatusCode == http.StatusTooManyRequests:
+		e.overload, hinted = true, true // d is 0 without a hint: the backoff decides
+	case e.StatusCode == http.StatusServiceUnavailable && hinted:
+		e.overload = true
+	}
+	if hinted {
+		return seawall.WithRetryAfter(e, d)
+	}
+	return e
+}
+
+// answerError returns the error of an attempt for its breaker and
+// throttle: its own, or that of an answer of 429 or 500 and above; nil for
+// any other answer.
+func answerError(resp *http.Response, err error) error {
+	if err != nil || (resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests) {
+		return err
+	}
+	return statusError(resp)
 }
 
 // AttemptTimeoutError is the error of an attempt that ran out of its attempt
@@ -302,10 +384,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		var err error
 		resp, err = a.send(l.Context())
 		if err == nil && t.statuses.has(resp.StatusCode) {
-			err = &StatusError{StatusCode: resp.StatusCode}
-			if d, ok := parseRetryAfter(resp.Header); ok {
-				err = seawall.WithRetryAfter(err, d)
-			}
+			err = statusError(resp)
 		}
 		l.Record(err)
 		if l.Done() {
@@ -352,6 +431,15 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		}
 		permit = p
 	}
+	var tp throttle.Permit
+	if t.throttle != nil {
+		p, err := t.throttle.Allow()
+		if err != nil {
+			permit.Record(breaker.Ignore) // the attempt is not made
+			return nil, err               // not retried: throttle.ErrThrottled has no hint
+		}
+		tp = p
+	}
 	var cancel context.CancelFunc
 	if t.attemptTimeout > 0 && req.Header.Get("Upgrade") == "" { // an upgraded connection outlives the attempt
 		// The attempt's context is cancelled when the body of its answer
@@ -379,20 +467,17 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 			if cancel != nil {
 				cancel()
 			}
-			permit.Record(breaker.Ignore)
+			permit.Record(breaker.Ignore) // tp is left unrecorded: forgotten
 			return nil, seawall.Permanent(fmt.Errorf("httpmw: GetBody: %w", err))
 		}
 		out.Body = body
 	}
 	a.bodyUsed = true
 	resp, err := t.base.RoundTrip(out)
-	switch {
-	case err != nil:
-		permit.Done(err)
-	case resp.StatusCode >= 500:
-		permit.Record(breaker.Failure)
-	default:
-		permit.Record(breaker.Success)
+	if permit != (breaker.Permit{}) || tp != (throttle.Permit{}) {
+		ans := answerError(resp, err) // one rule for both: an overload is no failure
+		permit.Done(ans)
+		tp.Done(ans)
 	}
 	if cancel != nil {
 		if err != nil {

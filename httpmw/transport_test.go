@@ -19,10 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // noDelay retries at once (a server's Retry-After still counts), without a
@@ -410,6 +412,7 @@ func TestNewTransportErrors(t *testing.T) {
 		{[]TransportOption{WithRetry(retry.Config{MaxAttempts: -1})}, "httpmw: WithRetry: retry: MaxAttempts -1"},
 		{[]TransportOption{WithRetry(retry.Config{AttemptTimeout: -1})}, "httpmw: WithRetry: retry: AttemptTimeout -1ns is negative"},
 		{[]TransportOption{WithBreakers(nil, BreakerPerHost)}, "httpmw: WithBreakers: nil group"},
+		{[]TransportOption{WithThrottle(nil)}, "httpmw: WithThrottle: nil throttle"},
 		{[]TransportOption{WithoutTimeoutHeader(), nil}, "httpmw: NewTransport: option 1 is nil"},
 	} {
 		tr, err := NewTransport(nil, tc.opts...)
@@ -730,4 +733,136 @@ func TestBackpressureEndToEnd(t *testing.T) {
 		assert.Equal(t, []time.Duration{0, 0, 250 * time.Millisecond}, at, "the refused request came back when the next token did")
 		assert.Equal(t, 2, served)
 	})
+}
+
+// TestTransportSheddingIsNotFailure: a server that sheds load (429, 503
+// with a hint) is healthy: its answers do not open the breaker, and they
+// feed the throttle as refusals. Errors, timeouts and 5xx answers without
+// a hint open the breaker, and are accepts for the throttle. A real server,
+// no retries: each request is one attempt.
+func TestTransportSheddingIsNotFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int      // 0: the answer never comes, the attempt times out
+		header   []string // of the answer
+		overload bool
+	}{
+		{"429", 429, nil, true},
+		{"429 with Retry-After", 429, []string{"Retry-After", "1"}, true},
+		{"503 with Retry-After", 503, []string{"Retry-After", "1"}, true},
+		{"503 with Retry-After-Ms", 503, []string{RetryAfterMsHeader, "20"}, true},
+		{"500", 500, nil, false},
+		{"500 with Retry-After", 500, []string{"Retry-After", "1"}, false},
+		{"502", 502, nil, false},
+		{"503 without a hint", 503, nil, false},
+		{"503 with a malformed Retry-After", 503, []string{"Retry-After", "soon"}, false},
+		{"timeout", 0, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var attempts atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				attempts.Add(1)
+				if tc.status == 0 {
+					<-r.Context().Done()
+					return
+				}
+				for i := 0; i < len(tc.header); i += 2 {
+					w.Header().Set(tc.header[i], tc.header[i+1])
+				}
+				w.WriteHeader(tc.status)
+			}))
+			defer srv.Close()
+			g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 3, OpenDuration: time.Minute}, 0)
+			require.NoError(t, err)
+			th, err := throttle.New(throttle.Config{Rand: func() float64 { return 1 }}) // counts, never rejects
+			require.NoError(t, err)
+			opts := []TransportOption{WithRetry(retry.Config{MaxAttempts: 1}), WithBreakers(g, nil), WithThrottle(th)}
+			if tc.status == 0 {
+				opts = append(opts, WithAttemptTimeout(20*time.Millisecond))
+			}
+			base := srv.Client().Transport.(*http.Transport)
+			defer base.CloseIdleConnections()
+			client := &http.Client{Transport: newTransport(t, base, opts...)}
+
+			var open int
+			for range 5 {
+				resp, err := client.Get(srv.URL)
+				switch {
+				case errors.Is(err, breaker.ErrOpen):
+					open++
+				case err == nil:
+					discard(resp)
+				}
+			}
+			b := g.Get(strings.TrimPrefix(srv.URL, "http://"))
+			m := th.Metrics()
+			if tc.overload {
+				assert.Equal(t, breaker.Closed, b.State(), "shedding does not open the breaker")
+				assert.Zero(t, open)
+				assert.Equal(t, uint64(5), b.Metrics().Ignored)
+				assert.Equal(t, throttle.Metrics{Probability: 5.0 / 6, Requests: 5, Refused: 5}, m, "every answer is a refusal")
+				assert.EqualValues(t, 5, attempts.Load())
+			} else {
+				assert.Equal(t, breaker.Open, b.State(), "failures open the breaker")
+				assert.Equal(t, 2, open)
+				assert.Equal(t, uint64(3), b.Metrics().Failures)
+				assert.Equal(t, throttle.Metrics{Requests: 3, Accepts: 3}, m,
+					"failures are accepts; the breaker's rejections never reach the throttle")
+				assert.EqualValues(t, 3, attempts.Load())
+			}
+		})
+	}
+}
+
+// TestTransportStatusErrorOverload: the error the policies see for an
+// answer; seawall.IsOverload is true of exactly the overload answers.
+func TestTransportStatusErrorOverload(t *testing.T) {
+	for _, tc := range []struct {
+		resp     *http.Response
+		overload bool
+		hint     time.Duration
+		hinted   bool
+	}{
+		{answer(429), true, 0, true},
+		{answer(429, "Retry-After", "2"), true, 2 * time.Second, true},
+		{answer(503, RetryAfterMsHeader, "15"), true, 15 * time.Millisecond, true},
+		{answer(503), false, 0, false},
+		{answer(500, "Retry-After", "2"), false, 2 * time.Second, true},
+		{answer(504), false, 0, false},
+	} {
+		err := statusError(tc.resp)
+		var se *StatusError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, tc.overload, seawall.IsOverload(err), "%d %v", tc.resp.StatusCode, tc.resp.Header)
+		assert.Equal(t, tc.overload, errors.Is(err, seawall.ErrRejected))
+		d, hinted := seawall.RetryAfter(err)
+		assert.Equal(t, tc.hinted, hinted)
+		assert.Equal(t, tc.hint, d)
+	}
+	assert.NoError(t, answerError(answer(404), nil), "a 4xx other than 429 is a success")
+	assert.NoError(t, answerError(answer(200), nil))
+}
+
+// TestTransportThrottled: a throttled attempt does not reach the server,
+// is not retried, and gives its breaker permit back unused.
+func TestTransportThrottled(t *testing.T) {
+	s := newAttemptServer(t, 100, 429)
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
+	require.NoError(t, err)
+	th, err := throttle.New(throttle.Config{Rand: func() float64 { return 0 }}) // rejects whenever it may
+	require.NoError(t, err)
+	client := s.client(t, WithRetry(noDelay), WithBreakers(g, nil), WithThrottle(th))
+	_, err = client.Get(s.URL)
+	// The first attempt is refused (429), which makes the probability 1/2;
+	// its retry is throttled, and not retried.
+	require.ErrorIs(t, err, throttle.ErrThrottled)
+	require.ErrorIs(t, err, seawall.ErrRejected)
+	var rerr *retry.Error
+	require.ErrorAs(t, err, &rerr)
+	assert.Equal(t, 2, rerr.Attempts)
+	assert.Equal(t, 1, s.attempts(), "the throttled attempt was not sent")
+	assert.Equal(t, throttle.Metrics{Probability: 2.0 / 3, Requests: 2, Throttled: 1, Refused: 1}, th.Metrics())
+	bm := g.Get(strings.TrimPrefix(s.URL, "http://")).Metrics()
+	assert.Equal(t, uint64(2), bm.Ignored, "the 429 and the unused permit")
+	assert.Zero(t, bm.Failures)
 }
