@@ -34,8 +34,8 @@ const (
 
 // BudgetConfig configures a [Budget]. The zero value is valid: ratio mode,
 // allowing retries of up to 10% of the requests of the last 5 seconds, plus
-// a floor of 1 retry a second lent only while the caller's recent attempts
-// mostly succeed.
+// a floor of 1 retry per window (per 5 seconds) lent only while the
+// caller's recent attempts mostly succeed.
 //
 // A field left zero takes its documented default. Fields that belong to the
 // mode not chosen must be left zero: setting one is an error, as it is
@@ -79,8 +79,11 @@ type BudgetConfig struct {
 	// retry an occasional failure. It is lent only while the caller is
 	// healthy (at most half of its recent attempts failed), so it does not
 	// add up over a fleet of callers that all fail at once. It is in
-	// [0, 1e6]; default 1 (5 retries per default window). Zero means the
-	// default: set NoFloor for no floor.
+	// [0, 1e6]; default 1/Window.Seconds(): one retry per Window (0.2 with
+	// the default 5s window), so that at the start of an outage, before
+	// its health turns, each caller can spend at most one floor retry.
+	// Zero means the default: set NoFloor for no floor. An explicit value
+	// is a rate, whatever the Window: 1 is 5 retries per 5s window.
 	MinRetriesPerSecond float64 `json:"minRetriesPerSecond,omitempty"`
 
 	// NoFloor removes the floor in ratio mode: only Ratio × requests may be

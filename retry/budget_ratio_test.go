@@ -68,7 +68,7 @@ func TestBudgetBoundsEveryWindow(t *testing.T) {
 			reqs := countIn(r.requestAt, end-window, end)
 			allowed := 0.1 * float64(reqs)
 			if end < window {
-				allowed += 10 // the floor, lent to the first attempts
+				allowed++ // the floor (one retry per window), lent to the first attempts
 			}
 			excess := float64(retries) - allowed
 			worst = max(worst, excess)
@@ -139,11 +139,11 @@ func TestBudgetWindowSlides(t *testing.T) {
 
 		bubble.Sleep(time.Nanosecond)
 		// The burst's requests, retries and failures left together: only
-		// the floor remains, as on a new budget.
-		assert.Equal(t, 10, drain(b, 1000))
+		// the floor remains, as on a new budget: one retry per window.
+		assert.Equal(t, 1, drain(b, 1000))
 
 		m := b.Metrics()
-		assert.Equal(t, uint64(20), m.Retries)
+		assert.Equal(t, uint64(11), m.Retries)
 		assert.Equal(t, uint64(r.refused+2+1), m.Exhausted, "the storm's, 2 asked after it, 1 ending drain")
 	})
 }
@@ -186,7 +186,7 @@ func TestBudgetSuccessesDoNotConsume(t *testing.T) {
 
 		b.Request() // a request that fails
 		b.Failure()
-		assert.Equal(t, 110, drain(b, 1000), "0.1 × 1001 + 10, nothing spent by successes")
+		assert.Equal(t, 101, drain(b, 1000), "0.1 × 1001 + the floor's 1, nothing spent by successes")
 	})
 	synctest.Test(t, func(t *testing.T) {
 		b := mustBudget(t, BudgetConfig{Mode: "tokens"})
@@ -210,7 +210,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 			}
 			b.Metrics() // a slow-path visit: an exporter, or a retry
 			bubble.Sleep(time.Hour)
-			assert.Equal(t, 10, drain(b, burst), "only the floor, as on a new budget")
+			assert.Equal(t, 1, drain(b, burst), "only the floor, as on a new budget")
 		})
 	})
 	t.Run("unvisited", func(t *testing.T) {
@@ -222,13 +222,13 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 			bubble.Sleep(time.Hour)
 			// No slow-path visit since creation: the burst is counted as if
 			// spread over the hour, so the window holds burst × 10s/1h ≈
-			// 2778 of it: 277 retries + the floor (documented on Budget).
+			// 2778 of it: 277 retries + the floor's 1 (documented on Budget).
 			n := drain(b, burst)
-			assert.InDelta(t, 0.1*burst*10/3600+10, n, 1)
+			assert.InDelta(t, 0.1*burst*10/3600+1, n, 1)
 			assert.Less(t, n, burst/100, "no credit for the bulk of the burst")
 
 			bubble.Sleep(10 * time.Second) // one more window: nothing left
-			assert.Equal(t, 10, drain(b, burst))
+			assert.Equal(t, 1, drain(b, burst))
 		})
 	})
 }
@@ -414,7 +414,7 @@ func TestBudgetFloorLendsToQuietHealthyCaller(t *testing.T) {
 // retry a window from the ratio) is healthy for 20s, then every attempt
 // fails for 30s, then it recovers, with one request in five failing once.
 // The floor lends at the start of the outage (at most one window's floor,
-// once), lends nothing for the rest of it, and lends again once the
+// one retry, once), lends nothing for the rest of it, and lends again once the
 // caller's recent attempts mostly succeed. With MaxAttempts 2 a request's
 // last failure asks for no retry: counting failures (not retry requests)
 // is what keeps the floor off there too.
@@ -422,7 +422,7 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 	for _, maxAttempts := range []int{2, 4} {
 		t.Run(fmt.Sprint("MaxAttempts=", maxAttempts), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := mustBudget(t, BudgetConfig{}) // 5s window, floor 5 a window
+				b := mustBudget(t, BudgetConfig{}) // 5s window, floor 1 a window
 				for range 20 {
 					call(b, 0, maxAttempts)
 					bubble.Sleep(time.Second)
@@ -438,7 +438,7 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 					bubble.Sleep(time.Second)
 				}
 				assert.Positive(t, onset, "the caller was healthy when the outage began")
-				assert.LessOrEqual(t, onset, 5, "at most one window's floor")
+				assert.LessOrEqual(t, onset, 1, "at most one window's floor: one retry")
 				assert.Zero(t, outage, "mostly failing: no floor, and 10% of 5 requests is no retry")
 
 				rescued := 0
@@ -465,7 +465,9 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 // its requests whether it is 8 callers or 512: the floor, which used to add
 // 1 retry a second per caller (512/s for 512 callers, for 700 requests a
 // second), adds nothing. Before that, each caller's floor lends at most
-// one window's floor (5), once.
+// one window's floor, once: the default floor is one retry per Window, so
+// 512 callers add at most 512 retries at the start (they used to add up to
+// 5 each, 2560).
 func TestBudgetFleetDoesNotGrowWithCallers(t *testing.T) {
 	const (
 		rate     = 700
@@ -473,7 +475,7 @@ func TestBudgetFleetDoesNotGrowWithCallers(t *testing.T) {
 		outage   = 60 * time.Second
 		window   = DefaultBudgetWindow
 		gap      = time.Second / rate
-		floorWin = 5 // MinRetriesPerSecond × Window, the default
+		floorWin = 1 // MinRetriesPerSecond × Window, the default: one per window
 	)
 	share := map[int]float64{}
 	for _, n := range []int{8, 512} {

@@ -23,6 +23,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var errBoom = errors.New("boom")
 
+// noBudget turns the budget off in tests of a Retry's own mechanics
+// (attempts, delays, hints, deadlines), whose requests fail more often than
+// a default budget lends: a quiet caller gets one floor retry per Window.
+var noBudget = BudgetConfig{Disabled: true}
+
 func mustNew(t testing.TB, cfg Config) *Retry {
 	t.Helper()
 	r, err := New(cfg)
@@ -72,7 +77,7 @@ func TestSuccessFirstTime(t *testing.T) {
 
 func TestRetriesUntilSuccess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 4})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 4})
 		a := &attempts{errs: fails(3, errBoom)}
 		require.NoError(t, r.Do(t.Context(), a.op))
 		assert.Len(t, a.starts, 4)
@@ -82,7 +87,7 @@ func TestRetriesUntilSuccess(t *testing.T) {
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 3})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3})
 		a := &attempts{errs: fails(10, errBoom)}
 		err := r.Do(t.Context(), a.op)
 		assert.Len(t, a.starts, 3, "MaxAttempts includes the first")
@@ -223,7 +228,7 @@ func exp(delay time.Duration, mult float64, maxDelay time.Duration) func(int, ti
 
 func TestDelayFunc(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 10, DelayFunc: func(n int, err error) time.Duration {
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 10, DelayFunc: func(n int, err error) time.Duration {
 			if n == 4 {
 				return -1 // stop
 			}
@@ -257,7 +262,7 @@ func (f *fakeBackOff) Reset() { f.i = 0; f.resets++ }
 func TestBackOffAdapter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var made []*fakeBackOff
-		r := mustNew(t, Config{MaxAttempts: 10, BackOff: func() BackOff {
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 10, BackOff: func() BackOff {
 			b := &fakeBackOff{next: []time.Duration{time.Second, 3 * time.Second}}
 			made = append(made, b)
 			return b
@@ -274,7 +279,7 @@ func TestBackOffAdapter(t *testing.T) {
 
 func TestHintIsHonouredAndCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 2, Delay: 10 * time.Millisecond, Jitter: NoJitter, MaxHint: time.Minute})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 2, Delay: 10 * time.Millisecond, Jitter: NoJitter, MaxHint: time.Minute})
 		for _, tc := range []struct {
 			hint, want time.Duration
 		}{
@@ -298,7 +303,7 @@ func TestPushback(t *testing.T) {
 		// No budget: every request here fails twice, which a budget's floor
 		// would (rightly) stop lending to; this test is about the gaps.
 		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: NoJitter, MaxHint: time.Minute,
-			Budget: BudgetConfig{Disabled: true}})
+			Budget: noBudget})
 		for _, tc := range []struct {
 			pushback time.Duration
 			want     []time.Duration
@@ -349,7 +354,7 @@ func TestHintPastDeadlineStopsAtOnce(t *testing.T) {
 
 func TestNeverSleepsPastDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 100, Delay: 300 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 100, Delay: 300 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		deadline, _ := ctx.Deadline()
@@ -364,7 +369,7 @@ func TestNeverSleepsPastDeadline(t *testing.T) {
 
 func TestMaxElapsed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 100, MaxElapsed: time.Second, Delay: 400 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 100, MaxElapsed: time.Second, Delay: 400 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
 		start := time.Now()
 		a := &attempts{errs: fails(100, errBoom)}
 		err := r.Do(t.Context(), a.op)
@@ -420,7 +425,7 @@ func TestClassification(t *testing.T) {
 
 func TestAttemptTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 3, AttemptTimeout: 100 * time.Millisecond, Delay: time.Millisecond, Jitter: NoJitter})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3, AttemptTimeout: 100 * time.Millisecond, Delay: time.Millisecond, Jitter: NoJitter})
 		var deadlines []time.Time
 		calls := 0
 		err := r.Do(t.Context(), func(ctx context.Context) error {
@@ -460,7 +465,7 @@ func TestOnRetry(t *testing.T) {
 			delay   time.Duration
 		}
 		var calls []call
-		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Second, Jitter: NoJitter,
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3, Delay: time.Second, Jitter: NoJitter,
 			OnRetry: func(attempt int, err error, delay time.Duration) { calls = append(calls, call{attempt, err, delay}) }})
 		e1, e2 := errors.New("first"), errors.New("second")
 		_ = r.Do(t.Context(), (&attempts{errs: []error{e1, e2, errBoom}}).op)
@@ -504,7 +509,7 @@ func TestBudgetExhaustion(t *testing.T) {
 
 func TestLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 5, Delay: time.Millisecond})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 5, Delay: time.Millisecond})
 		var got []int
 		l := r.Loop(t.Context())
 		for l.Next() {
@@ -523,7 +528,7 @@ func TestLoop(t *testing.T) {
 
 func TestLoopSetMaxAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Millisecond})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3, Delay: time.Millisecond})
 		for _, tc := range []struct{ set, want int }{{1, 1}, {5, 5}, {0, 1}, {-3, 1}} {
 			l := r.Loop(t.Context())
 			l.SetMaxAttempts(tc.set)
@@ -609,8 +614,8 @@ func TestConfigErrors(t *testing.T) {
 // TestConcurrentRetriesShareTheBudget: many goroutines share one Retry (and
 // so one budget) against a dependency that always fails. Under -race, the
 // attempts they make in all stay within what the budget allows: each
-// request's first attempt, plus 10% of requests, plus the floor of 1 retry a
-// second.
+// request's first attempt, plus 10% of requests, plus the floor of one
+// retry per window.
 func TestConcurrentRetriesShareTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := mustNew(t, Config{MaxAttempts: 4, Delay: time.Millisecond})
@@ -631,8 +636,9 @@ func TestConcurrentRetriesShareTheBudget(t *testing.T) {
 		}
 		wg.Wait()
 		requests := workers * perWorker
-		// The floor is 1 retry a second over the 5s window.
-		bound := float64(requests) + 0.1*float64(requests) + 1*max(time.Since(start).Seconds(), 5)
+		// The floor is one retry per window, and the requests fit in one.
+		require.Less(t, time.Since(start), DefaultBudgetWindow)
+		bound := float64(requests) + 0.1*float64(requests) + 1
 		assert.LessOrEqual(t, float64(attempts.Load()), bound)
 		assert.Greater(t, attempts.Load(), int64(requests), "some retries were allowed")
 		m := r.Metrics()
