@@ -2,6 +2,7 @@ package retry
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -15,11 +16,11 @@ func (c BudgetConfig) ratioDefaults() BudgetConfig {
 	if c.Ratio == 0 {
 		c.Ratio = defaultRatio
 	}
-	if c.MinRetriesPerSecond == 0 && !c.NoFloor {
-		c.MinRetriesPerSecond = 1
-	}
 	if c.Window == 0 {
 		c.Window = defaultWindow
+	}
+	if c.MinRetriesPerSecond == 0 && !c.NoFloor {
+		c.MinRetriesPerSecond = 1 / c.Window.Seconds() // one retry per Window
 	}
 	return c
 }
@@ -101,11 +102,22 @@ func (w *ratioWindow) init(cfg BudgetConfig) {
 	w.win = int64(cfg.Window)
 	w.width = (w.win + 9) / 10
 	w.ratio = cfg.Ratio
-	w.floor = cfg.MinRetriesPerSecond * cfg.Window.Seconds()
+	w.floor = wholeIfClose(cfg.MinRetriesPerSecond * cfg.Window.Seconds())
 	w.n = 1 // samples[0] is (creation, 0)
 	for i := range w.buckets {
 		w.buckets[i].idx = -1
 	}
+}
+
+// wholeIfClose returns x rounded to the nearest integer if it is within
+// float error of it, and x otherwise. The floor of a window is a rate times
+// a duration: the default, (1/W) × W, comes out a hair under 1 for some W
+// (49s), which would lend no retry at all.
+func wholeIfClose(x float64) float64 {
+	if r := math.Round(x); math.Abs(x-r) <= 1e-9*max(r, 1) {
+		return r
+	}
+	return x
 }
 
 // now returns the time since w was made, in nanoseconds. The monotonic
@@ -115,12 +127,14 @@ func (w *ratioWindow) init(cfg BudgetConfig) {
 func (w *ratioWindow) now() int64 { return max(int64(time.Since(w.epoch)), 0) }
 
 // allow reports whether a retry may be made now, requests having been made
-// and failures reported so far, and if so counts it in the window.
-func (w *ratioWindow) allow(requests, failures uint64) bool {
+// and failures reported so far, and if so counts it in the window. The
+// floor is lent only if floor is true (the retry is not for an overload
+// refusal) and the caller is healthy.
+func (w *ratioWindow) allow(requests, failures uint64, floor bool) bool {
 	now := w.now()
 	cur := w.point(now, requests, failures)
 	allowed := w.ratio * w.windowRequests(now, cur.n)
-	if w.healthy(now, cur) {
+	if floor && w.healthy(now, cur) {
 		allowed += w.floor
 	}
 	w.record(cur)

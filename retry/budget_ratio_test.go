@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -68,7 +69,7 @@ func TestBudgetBoundsEveryWindow(t *testing.T) {
 			reqs := countIn(r.requestAt, end-window, end)
 			allowed := 0.1 * float64(reqs)
 			if end < window {
-				allowed += 10 // the floor, lent to the first attempts
+				allowed++ // the floor (one retry per window), lent to the first attempts
 			}
 			excess := float64(retries) - allowed
 			worst = max(worst, excess)
@@ -132,18 +133,18 @@ func TestBudgetWindowSlides(t *testing.T) {
 		b := mustBudget(t, window10s)
 		r := storm(b, 100, 0, 4) // all at once
 		assert.Equal(t, 10, r.retries, "0.1 × 100 requests; no floor: every attempt failed")
-		assert.False(t, b.AllowRetry())
+		assert.False(t, b.AllowRetry(nil))
 
 		bubble.Sleep(10*time.Second - time.Nanosecond)
-		assert.False(t, b.AllowRetry(), "the burst is still in the window")
+		assert.False(t, b.AllowRetry(nil), "the burst is still in the window")
 
 		bubble.Sleep(time.Nanosecond)
 		// The burst's requests, retries and failures left together: only
-		// the floor remains, as on a new budget.
-		assert.Equal(t, 10, drain(b, 1000))
+		// the floor remains, as on a new budget: one retry per window.
+		assert.Equal(t, 1, drain(b, 1000))
 
 		m := b.Metrics()
-		assert.Equal(t, uint64(20), m.Retries)
+		assert.Equal(t, uint64(11), m.Retries)
 		assert.Equal(t, uint64(r.refused+2+1), m.Exhausted, "the storm's, 2 asked after it, 1 ending drain")
 	})
 }
@@ -155,17 +156,17 @@ func TestBudgetRetriesLeaveAfterAWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// No requests: the floor alone, 3 retries a window.
 		b := mustBudget(t, BudgetConfig{MinRetriesPerSecond: 3, Window: time.Second})
-		assert.True(t, b.AllowRetry()) // 0
+		assert.True(t, b.AllowRetry(nil)) // 0
 		bubble.Sleep(50 * time.Millisecond)
-		assert.True(t, b.AllowRetry()) // 50ms, in the same bucket as 0
+		assert.True(t, b.AllowRetry(nil)) // 50ms, in the same bucket as 0
 		bubble.Sleep(100 * time.Millisecond)
-		assert.True(t, b.AllowRetry()) // 150ms, the next bucket
-		assert.False(t, b.AllowRetry())
+		assert.True(t, b.AllowRetry(nil)) // 150ms, the next bucket
+		assert.False(t, b.AllowRetry(nil))
 
 		bubble.Sleep(time.Second - 150*time.Millisecond) // 1s
-		assert.False(t, b.AllowRetry(), "the retry at 0 leaves with the one at 50ms")
+		assert.False(t, b.AllowRetry(nil), "the retry at 0 leaves with the one at 50ms")
 		bubble.Sleep(50*time.Millisecond - time.Nanosecond)
-		assert.False(t, b.AllowRetry())
+		assert.False(t, b.AllowRetry(nil))
 		bubble.Sleep(time.Nanosecond) // 1.05s: the first bucket leaves
 		assert.Equal(t, 2, drain(b, 10))
 		bubble.Sleep(100 * time.Millisecond) // 1.15s: the second bucket leaves
@@ -186,7 +187,7 @@ func TestBudgetSuccessesDoNotConsume(t *testing.T) {
 
 		b.Request() // a request that fails
 		b.Failure()
-		assert.Equal(t, 110, drain(b, 1000), "0.1 × 1001 + 10, nothing spent by successes")
+		assert.Equal(t, 101, drain(b, 1000), "0.1 × 1001 + the floor's 1, nothing spent by successes")
 	})
 	synctest.Test(t, func(t *testing.T) {
 		b := mustBudget(t, BudgetConfig{Mode: "tokens"})
@@ -195,7 +196,7 @@ func TestBudgetSuccessesDoNotConsume(t *testing.T) {
 			b.Success()
 		}
 		assert.Equal(t, 10.0, b.Metrics().Tokens, "successes only give tokens back, up to MaxTokens")
-		assert.True(t, b.AllowRetry())
+		assert.True(t, b.AllowRetry(nil))
 	})
 }
 
@@ -210,7 +211,7 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 			}
 			b.Metrics() // a slow-path visit: an exporter, or a retry
 			bubble.Sleep(time.Hour)
-			assert.Equal(t, 10, drain(b, burst), "only the floor, as on a new budget")
+			assert.Equal(t, 1, drain(b, burst), "only the floor, as on a new budget")
 		})
 	})
 	t.Run("unvisited", func(t *testing.T) {
@@ -222,13 +223,13 @@ func TestBudgetForgetsIdleTraffic(t *testing.T) {
 			bubble.Sleep(time.Hour)
 			// No slow-path visit since creation: the burst is counted as if
 			// spread over the hour, so the window holds burst × 10s/1h ≈
-			// 2778 of it: 277 retries + the floor (documented on Budget).
+			// 2778 of it: 277 retries + the floor's 1 (documented on Budget).
 			n := drain(b, burst)
-			assert.InDelta(t, 0.1*burst*10/3600+10, n, 1)
+			assert.InDelta(t, 0.1*burst*10/3600+1, n, 1)
 			assert.Less(t, n, burst/100, "no credit for the bulk of the burst")
 
 			bubble.Sleep(10 * time.Second) // one more window: nothing left
-			assert.Equal(t, 10, drain(b, burst))
+			assert.Equal(t, 1, drain(b, burst))
 		})
 	})
 }
@@ -369,6 +370,12 @@ func checkSamples(t *testing.T, b *Budget) {
 // attempts fail, the rest succeed, within maxAttempts and while the budget
 // allows. It returns the retries made and whether the request succeeded.
 func call(b *Budget, fails, maxAttempts int) (retries int, ok bool) {
+	return callErr(b, nil, fails, maxAttempts)
+}
+
+// callErr is call with the failed attempts failing with err, which the
+// retries are asked for (nil: unknown).
+func callErr(b *Budget, err error, fails, maxAttempts int) (retries int, ok bool) {
 	b.Request()
 	for attempt := 1; ; attempt++ {
 		if attempt > fails {
@@ -376,11 +383,63 @@ func call(b *Budget, fails, maxAttempts int) (retries int, ok bool) {
 			return retries, true
 		}
 		b.Failure()
-		if attempt >= maxAttempts || !b.AllowRetry() {
+		if attempt >= maxAttempts || !b.AllowRetry(err) {
 			return retries, false
 		}
 		retries++
 	}
+}
+
+// errOverload is an overload refusal: a rejection with a retry-after hint,
+// as a 429 or a 503 with Retry-After becomes (seawall.IsOverload).
+var errOverload = seawall.WithRetryAfter(seawall.NewRejection("x"), time.Second)
+
+// TestBudgetFloorIsNotLentToOverload: the floor is not lent to a retry of
+// an overload refusal: the server told the fleet to back off. A healthy
+// quiet caller (a fresh budget, no request) may retry a plain failure, or
+// one it does not know (nil), or a rejection with no hint, on the floor;
+// not an overload refusal, however it is wrapped. The ratio still applies
+// to overload refusals: 100 requests earn 10 retries of them, and the
+// floor adds its 1 only to other failures.
+func TestBudgetFloorIsNotLentToOverload(t *testing.T) {
+	require.True(t, seawall.IsOverload(errOverload))
+	for _, tc := range []struct {
+		name string
+		err  error
+		lent bool
+	}{
+		{"plain", errBoom, true},
+		{"unknown", nil, true},
+		{"rejection without hint", seawall.NewRejection("x"), true},
+		{"hint without rejection", seawall.WithRetryAfter(errBoom, time.Second), true},
+		{"overload", errOverload, false},
+		{"wrapped overload", fmt.Errorf("call: %w", errOverload), false},
+		{"pushback overload", seawall.WithPushback(seawall.NewRejection("x"), time.Second), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := mustBudget(t, BudgetConfig{})
+				assert.Equal(t, tc.lent, b.AllowRetry(tc.err), "a fresh budget's floor")
+				m := b.Metrics()
+				if tc.lent {
+					assert.Equal(t, BudgetMetrics{Retries: 1}, m)
+				} else {
+					assert.Equal(t, BudgetMetrics{Exhausted: 1}, m)
+					assert.True(t, b.AllowRetry(errBoom), "the floor, not lent to the overload, is still there for a failure")
+				}
+			})
+		})
+	}
+	synctest.Test(t, func(t *testing.T) {
+		b := mustBudget(t, BudgetConfig{})
+		for range 100 {
+			b.Request()
+			b.Success()
+		}
+		assert.Equal(t, 10, drainErr(b, errOverload, 100), "0.1 × 100, no floor")
+		assert.True(t, b.AllowRetry(errBoom), "the floor's retry, for a failure")
+		assert.False(t, b.AllowRetry(errBoom))
+	})
 }
 
 // TestBudgetFloorLendsToQuietHealthyCaller: a caller with a request every
@@ -414,7 +473,7 @@ func TestBudgetFloorLendsToQuietHealthyCaller(t *testing.T) {
 // retry a window from the ratio) is healthy for 20s, then every attempt
 // fails for 30s, then it recovers, with one request in five failing once.
 // The floor lends at the start of the outage (at most one window's floor,
-// once), lends nothing for the rest of it, and lends again once the
+// one retry, once), lends nothing for the rest of it, and lends again once the
 // caller's recent attempts mostly succeed. With MaxAttempts 2 a request's
 // last failure asks for no retry: counting failures (not retry requests)
 // is what keeps the floor off there too.
@@ -422,7 +481,7 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 	for _, maxAttempts := range []int{2, 4} {
 		t.Run(fmt.Sprint("MaxAttempts=", maxAttempts), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := mustBudget(t, BudgetConfig{}) // 5s window, floor 5 a window
+				b := mustBudget(t, BudgetConfig{}) // 5s window, floor 1 a window
 				for range 20 {
 					call(b, 0, maxAttempts)
 					bubble.Sleep(time.Second)
@@ -438,7 +497,7 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 					bubble.Sleep(time.Second)
 				}
 				assert.Positive(t, onset, "the caller was healthy when the outage began")
-				assert.LessOrEqual(t, onset, 5, "at most one window's floor")
+				assert.LessOrEqual(t, onset, 1, "at most one window's floor: one retry")
 				assert.Zero(t, outage, "mostly failing: no floor, and 10% of 5 requests is no retry")
 
 				rescued := 0
@@ -465,54 +524,97 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 // its requests whether it is 8 callers or 512: the floor, which used to add
 // 1 retry a second per caller (512/s for 512 callers, for 700 requests a
 // second), adds nothing. Before that, each caller's floor lends at most
-// one window's floor (5), once.
+// one window's floor, once: the default floor is one retry per Window, so
+// 512 callers add at most 512 retries at the start (they used to add up to
+// 5 each, 2560).
 func TestBudgetFleetDoesNotGrowWithCallers(t *testing.T) {
-	const (
-		rate     = 700
-		warmup   = 10 * time.Second
-		outage   = 60 * time.Second
-		window   = DefaultBudgetWindow
-		gap      = time.Second / rate
-		floorWin = 5 // MinRetriesPerSecond × Window, the default
-	)
 	share := map[int]float64{}
 	for _, n := range []int{8, 512} {
 		synctest.Test(t, func(t *testing.T) {
-			budgets := make([]*Budget, n)
-			for i := range budgets {
-				budgets[i] = mustBudget(t, BudgetConfig{})
-			}
-			start := time.Now()
-			var onset, steady, steadyRequests int
-			for i := 0; ; i++ {
-				at := time.Since(start)
-				if at >= warmup+outage {
-					break
-				}
-				b := budgets[i%n]
-				if at < warmup {
-					call(b, 0, 4)
-				} else {
-					r, _ := call(b, 4, 4)
-					if at < warmup+window+window/10 { // the window, and a bucket, for its retries to leave
-						onset += r
-					} else {
-						steady += r
-						steadyRequests++
-					}
-				}
-				bubble.Sleep(gap)
-			}
-			share[n] = float64(steady) / float64(steadyRequests)
-			t.Logf("%d callers: onset %d retries; then %d retries for %d requests (%.4f)", n, onset, steady, steadyRequests, share[n])
+			f := runFleet(t, n, errBoom)
+			share[n] = f.share()
 			assert.LessOrEqual(t, share[n], 0.1, "%d callers: at most 10%% of requests", n)
-			// The onset's windows reach back a Window into the healthy
-			// traffic, whose 10% they lend (see BudgetConfig.Window): 10%
-			// of the requests of [warmup-window, warmup+window+window/10].
-			lent := 0.1 * rate * (2*window + window/10).Seconds()
-			assert.LessOrEqual(t, float64(onset), lent+float64(n*floorWin),
-				"%d callers: the onset is at most the lent 10%% and a window's floor per caller", n)
+			assert.LessOrEqual(t, float64(f.onset), fleetLent+float64(n),
+				"%d callers: the onset is at most the lent 10%% and a window's floor (1) per caller", n)
 		})
 	}
 	assert.LessOrEqual(t, share[512], share[8]+0.001, "512 callers add no more than 8 with the same traffic")
+}
+
+// TestBudgetFleetOverloadGetsNoFloor is TestBudgetFleetDoesNotGrowWithCallers
+// with every failed attempt an overload refusal (a 429, a 503 with
+// Retry-After): the floor lends to none of their retries, at the start of
+// the outage as after it. 512 callers, whose windows of 6.8 requests earn
+// no whole retry at 10%, add no retries at all; 8 callers add only the
+// 10% their requests earn.
+func TestBudgetFleetOverloadGetsNoFloor(t *testing.T) {
+	for _, n := range []int{8, 512} {
+		synctest.Test(t, func(t *testing.T) {
+			f := runFleet(t, n, errOverload)
+			assert.LessOrEqual(t, f.share(), 0.1, "%d callers: at most 10%% of requests", n)
+			assert.LessOrEqual(t, float64(f.onset), fleetLent, "%d callers: the onset is at most the lent 10%%, no floor", n)
+			if n == 512 {
+				assert.Zero(t, f.onset+f.steady, "512 callers: no floor, and 10% of their windows is no retry")
+			}
+		})
+	}
+}
+
+const (
+	fleetRate   = 700
+	fleetWarmup = 10 * time.Second
+	fleetOutage = 60 * time.Second
+	// fleetLent is what the onset's windows may lend at 10%: they reach
+	// back a Window into the healthy traffic (see BudgetConfig.Window), so
+	// 10% of the requests of [warmup-window, warmup+window+window/10].
+	fleetLent = 0.1 * fleetRate * float64(2*DefaultBudgetWindow+DefaultBudgetWindow/10) / float64(time.Second)
+)
+
+// fleetResult is what a fleet's outage retried: at its onset (its first
+// Window, and a bucket for the retries to leave), and after it (steady) for
+// steadyRequests requests.
+type fleetResult struct {
+	onset, steady, steadyRequests int
+}
+
+func (f fleetResult) share() float64 { return float64(f.steady) / float64(f.steadyRequests) }
+
+// runFleet runs n callers, each with its own default budget, at fleetRate
+// requests a second in all (round robin): fleetWarmup healthy, then
+// fleetOutage in which every attempt (up to 4) fails with err. It runs in
+// a bubble.
+func runFleet(t *testing.T, n int, err error) fleetResult {
+	t.Helper()
+	const (
+		window = DefaultBudgetWindow
+		gap    = time.Second / fleetRate
+	)
+	budgets := make([]*Budget, n)
+	for i := range budgets {
+		budgets[i] = mustBudget(t, BudgetConfig{})
+	}
+	start := time.Now()
+	var f fleetResult
+	for i := 0; ; i++ {
+		at := time.Since(start)
+		if at >= fleetWarmup+fleetOutage {
+			break
+		}
+		b := budgets[i%n]
+		if at < fleetWarmup {
+			call(b, 0, 4)
+		} else {
+			r, _ := callErr(b, err, 4, 4)
+			if at < fleetWarmup+window+window/10 { // the window, and a bucket, for its retries to leave
+				f.onset += r
+			} else {
+				f.steady += r
+				f.steadyRequests++
+			}
+		}
+		bubble.Sleep(gap)
+	}
+	t.Logf("%d callers, failing with %v: onset %d retries; then %d retries for %d requests (%.4f)",
+		n, err, f.onset, f.steady, f.steadyRequests, f.share())
+	return f
 }

@@ -61,7 +61,7 @@ func storm(b *Budget, n int, gap time.Duration, maxAttempts int) stormResult {
 			if attempt >= maxAttempts {
 				break
 			}
-			if !b.AllowRetry() {
+			if !b.AllowRetry(nil) {
 				r.refused++
 				break
 			}
@@ -74,9 +74,12 @@ func storm(b *Budget, n int, gap time.Duration, maxAttempts int) stormResult {
 
 // drain asks for retries, with no new request, until the budget refuses
 // one, and returns how many it allowed (at most limit).
-func drain(b *Budget, limit int) int {
+func drain(b *Budget, limit int) int { return drainErr(b, nil, limit) }
+
+// drainErr is drain with retries asked for err.
+func drainErr(b *Budget, err error, limit int) int {
 	n := 0
-	for n < limit && b.AllowRetry() {
+	for n < limit && b.AllowRetry(err) {
 		n++
 	}
 	return n
@@ -137,7 +140,7 @@ func hammerBudget(t *testing.T, cfg BudgetConfig) {
 					if attempt == 3 {
 						break
 					}
-					if !b.AllowRetry() {
+					if !b.AllowRetry(nil) {
 						refused.Add(1)
 						break
 					}
@@ -264,7 +267,8 @@ func TestBudgetConfigDefaults(t *testing.T) {
 	for _, tt := range []struct {
 		in, want BudgetConfig
 	}{
-		{BudgetConfig{}, BudgetConfig{Mode: "ratio", Ratio: 0.1, MinRetriesPerSecond: 1, Window: 5 * time.Second}},
+		{BudgetConfig{}, BudgetConfig{Mode: "ratio", Ratio: 0.1, MinRetriesPerSecond: 0.2, Window: 5 * time.Second}},
+		{window10s, BudgetConfig{Mode: "ratio", Ratio: 0.1, MinRetriesPerSecond: 0.1, Window: 10 * time.Second}},
 		{BudgetConfig{NoFloor: true}, BudgetConfig{Mode: "ratio", Ratio: 0.1, NoFloor: true, Window: 5 * time.Second}},
 		{BudgetConfig{Ratio: 0.5, MinRetriesPerSecond: 3, Window: time.Minute},
 			BudgetConfig{Mode: "ratio", Ratio: 0.5, MinRetriesPerSecond: 3, Window: time.Minute}},
@@ -279,14 +283,43 @@ func TestBudgetConfigDefaults(t *testing.T) {
 	}
 }
 
-// TestBudgetZeroConfig: the zero config lets a new client retry 5 times
-// (1 a second over 5s) before it has made any request.
-func TestBudgetZeroConfig(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{})
-		assert.Equal(t, 5, drain(b, 100))
-		bubble.Sleep(5 * time.Second)
-		assert.Equal(t, 5, drain(b, 100))
+// TestBudgetDefaultFloorIsOnePerWindow: the default floor is one retry per
+// Window (MinRetriesPerSecond 1/Window.Seconds()), whatever the Window: a
+// new client with no requests may retry once, and once again a Window
+// later, not before. An explicit MinRetriesPerSecond keeps its rate.
+func TestBudgetDefaultFloorIsOnePerWindow(t *testing.T) {
+	for _, tc := range []struct {
+		cfg       BudgetConfig
+		window    time.Duration
+		perWindow int
+	}{
+		{BudgetConfig{}, 5 * time.Second, 1},
+		{window10s, 10 * time.Second, 1},
+		{BudgetConfig{Window: 49 * time.Second}, 49 * time.Second, 1}, // 49 × (1/49) < 1 in floats
+		{BudgetConfig{MinRetriesPerSecond: 1}, 5 * time.Second, 5},
+		{BudgetConfig{MinRetriesPerSecond: 0.5, Window: 10 * time.Second}, 10 * time.Second, 5},
+	} {
+		t.Run(fmt.Sprintf("%+v", tc.cfg), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := mustBudget(t, tc.cfg)
+				for range 3 {
+					assert.Equal(t, tc.perWindow, drain(b, 100), "a fresh window's floor")
+					bubble.Sleep(tc.window - time.Nanosecond)
+					assert.Zero(t, drain(b, 100), "the floor's retries are still in the window")
+					bubble.Sleep(time.Nanosecond)
+				}
+			})
+		})
+	}
+	t.Run("every whole-second window", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			for s := 1; s <= 3600; s++ {
+				b := mustBudget(t, BudgetConfig{Window: time.Duration(s) * time.Second})
+				if n := drain(b, 10); n != 1 {
+					t.Fatalf("Window %ds: the default floor allowed %d retries, want 1", s, n)
+				}
+			}
+		})
 	})
 }
 
@@ -428,7 +461,7 @@ func exerciseBudget(t *testing.T, b *Budget, ops []byte) {
 		case 2:
 			b.Failure()
 		case 3:
-			if b.AllowRetry() {
+			if b.AllowRetry(nil) {
 				allowed++
 			} else {
 				refused++
@@ -468,7 +501,7 @@ func TestNilBudget(t *testing.T) {
 	b.Success()
 	b.Failure()
 	for range 100 {
-		assert.True(t, b.AllowRetry())
+		assert.True(t, b.AllowRetry(nil))
 	}
 	assert.Equal(t, BudgetMetrics{}, b.Metrics())
 }
@@ -478,7 +511,7 @@ func TestBudgetDisabled(t *testing.T) {
 		b, err := NewBudget(cfg)
 		assert.NoError(t, err)
 		assert.Nil(t, b)
-		assert.True(t, b.AllowRetry())
+		assert.True(t, b.AllowRetry(nil))
 	}
 	b, err := NewBudget(BudgetConfig{Disabled: true, Window: time.Millisecond})
 	assert.Nil(t, b)
@@ -587,7 +620,7 @@ func BenchmarkBudgetAllowRetry(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				bg.Request()
-				bg.AllowRetry()
+				bg.AllowRetry(nil)
 			}
 		})
 		b.Run(bc.name+"/Parallel", func(b *testing.B) {
@@ -596,7 +629,7 @@ func BenchmarkBudgetAllowRetry(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					bg.Request()
-					bg.AllowRetry()
+					bg.AllowRetry(nil)
 				}
 			})
 		})
@@ -612,7 +645,7 @@ func TestBudgetClockBeforeEpoch(t *testing.T) {
 		for range 100 {
 			b.Request()
 			b.Failure()
-			b.AllowRetry()
+			b.AllowRetry(nil)
 		}
 		assert.Equal(t, uint64(100), b.Metrics().Requests)
 	})

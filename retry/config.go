@@ -45,7 +45,8 @@ type BackOff interface {
 // Config configures a [Retry]. The zero value is valid: 3 attempts in all,
 // exponential delays from 100ms doubling up to 10s with full jitter, server
 // hints honoured up to 5 minutes, and a retry budget of 10% of requests (plus
-// 1 retry a second) per Retry.
+// a floor of 1 retry per 5s window, while the caller mostly succeeds) per
+// Retry.
 //
 // Config is JSON-taggable so operators can keep it in a file; durations are
 // written as Go duration strings ("250ms") or integer nanoseconds. A key

@@ -10,7 +10,9 @@ import (
 	"github.com/seawall-go/seawall/retry"
 )
 
-// Retry an operation that fails twice, then succeeds.
+// Retry an operation that fails once, then succeeds. (A new client's
+// default budget lends it one retry per 5s window, its floor, until its
+// requests earn more: see retry.BudgetConfig.)
 func Example() {
 	r, err := retry.New(retry.Config{
 		MaxAttempts: 4,                // including the first
@@ -25,7 +27,7 @@ func Example() {
 	calls := 0
 	err = r.Do(context.Background(), func(context.Context) error {
 		calls++
-		if calls < 3 {
+		if calls < 2 {
 			return errors.New("account service: unavailable")
 		}
 		return nil
@@ -33,8 +35,7 @@ func Example() {
 	fmt.Println("result:", err, "after", calls, "attempts")
 	// Output:
 	// attempt 1 failed: account service: unavailable
-	// attempt 2 failed: account service: unavailable
-	// result: <nil> after 3 attempts
+	// result: <nil> after 2 attempts
 }
 
 // The loop form allocates nothing, even when the body captures variables.

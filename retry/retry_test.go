@@ -23,6 +23,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var errBoom = errors.New("boom")
 
+// noBudget turns the budget off in tests of a Retry's own mechanics
+// (attempts, delays, hints, deadlines), whose requests fail more often than
+// a default budget lends: a quiet caller gets one floor retry per Window.
+var noBudget = BudgetConfig{Disabled: true}
+
 func mustNew(t testing.TB, cfg Config) *Retry {
 	t.Helper()
 	r, err := New(cfg)
@@ -72,7 +77,7 @@ func TestSuccessFirstTime(t *testing.T) {
 
 func TestRetriesUntilSuccess(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 4})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 4})
 		a := &attempts{errs: fails(3, errBoom)}
 		require.NoError(t, r.Do(t.Context(), a.op))
 		assert.Len(t, a.starts, 4)
@@ -82,7 +87,7 @@ func TestRetriesUntilSuccess(t *testing.T) {
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 3})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3})
 		a := &attempts{errs: fails(10, errBoom)}
 		err := r.Do(t.Context(), a.op)
 		assert.Len(t, a.starts, 3, "MaxAttempts includes the first")
@@ -223,7 +228,7 @@ func exp(delay time.Duration, mult float64, maxDelay time.Duration) func(int, ti
 
 func TestDelayFunc(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 10, DelayFunc: func(n int, err error) time.Duration {
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 10, DelayFunc: func(n int, err error) time.Duration {
 			if n == 4 {
 				return -1 // stop
 			}
@@ -257,7 +262,7 @@ func (f *fakeBackOff) Reset() { f.i = 0; f.resets++ }
 func TestBackOffAdapter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var made []*fakeBackOff
-		r := mustNew(t, Config{MaxAttempts: 10, BackOff: func() BackOff {
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 10, BackOff: func() BackOff {
 			b := &fakeBackOff{next: []time.Duration{time.Second, 3 * time.Second}}
 			made = append(made, b)
 			return b
@@ -274,7 +279,7 @@ func TestBackOffAdapter(t *testing.T) {
 
 func TestHintIsHonouredAndCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 2, Delay: 10 * time.Millisecond, Jitter: NoJitter, MaxHint: time.Minute})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 2, Delay: 10 * time.Millisecond, Jitter: NoJitter, MaxHint: time.Minute})
 		for _, tc := range []struct {
 			hint, want time.Duration
 		}{
@@ -298,7 +303,7 @@ func TestPushback(t *testing.T) {
 		// No budget: every request here fails twice, which a budget's floor
 		// would (rightly) stop lending to; this test is about the gaps.
 		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: NoJitter, MaxHint: time.Minute,
-			Budget: BudgetConfig{Disabled: true}})
+			Budget: noBudget})
 		for _, tc := range []struct {
 			pushback time.Duration
 			want     []time.Duration
@@ -349,7 +354,7 @@ func TestHintPastDeadlineStopsAtOnce(t *testing.T) {
 
 func TestNeverSleepsPastDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 100, Delay: 300 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 100, Delay: 300 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
 		deadline, _ := ctx.Deadline()
@@ -364,7 +369,7 @@ func TestNeverSleepsPastDeadline(t *testing.T) {
 
 func TestMaxElapsed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 100, MaxElapsed: time.Second, Delay: 400 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 100, MaxElapsed: time.Second, Delay: 400 * time.Millisecond, Multiplier: 1, Jitter: NoJitter})
 		start := time.Now()
 		a := &attempts{errs: fails(100, errBoom)}
 		err := r.Do(t.Context(), a.op)
@@ -408,6 +413,7 @@ func TestClassification(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				tc.cfg.MaxAttempts = 2
+				tc.cfg.Budget = noBudget // what is retried, not what a budget lends (TestOverloadGetsNoFloorRetry)
 				r := mustNew(t, tc.cfg)
 				a := &attempts{errs: fails(2, tc.err)}
 				err := r.Do(t.Context(), a.op)
@@ -420,7 +426,7 @@ func TestClassification(t *testing.T) {
 
 func TestAttemptTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 3, AttemptTimeout: 100 * time.Millisecond, Delay: time.Millisecond, Jitter: NoJitter})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3, AttemptTimeout: 100 * time.Millisecond, Delay: time.Millisecond, Jitter: NoJitter})
 		var deadlines []time.Time
 		calls := 0
 		err := r.Do(t.Context(), func(ctx context.Context) error {
@@ -460,7 +466,7 @@ func TestOnRetry(t *testing.T) {
 			delay   time.Duration
 		}
 		var calls []call
-		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Second, Jitter: NoJitter,
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3, Delay: time.Second, Jitter: NoJitter,
 			OnRetry: func(attempt int, err error, delay time.Duration) { calls = append(calls, call{attempt, err, delay}) }})
 		e1, e2 := errors.New("first"), errors.New("second")
 		_ = r.Do(t.Context(), (&attempts{errs: []error{e1, e2, errBoom}}).op)
@@ -479,6 +485,42 @@ func TestPanicReleasesAttemptContext(t *testing.T) {
 	})
 	require.NotNil(t, attemptCtx)
 	assert.ErrorIs(t, attemptCtx.Err(), context.Canceled, "the attempt's context was released")
+}
+
+// TestOverloadGetsNoFloorRetry: a quiet caller (a new Retry with the
+// default budget, whose 10% of no requests is no retry) may retry a plain
+// failure on the budget's floor, but not an overload refusal (a rejection
+// with a retry-after hint): the server asked the fleet to back off, so the
+// retry ends at once with ErrBudgetExhausted, without waiting the hint.
+func TestOverloadGetsNoFloorRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		attempts int
+	}{
+		{"plain", errBoom, 2},
+		{"overload", errOverload, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				r := mustNew(t, Config{MaxAttempts: 2})
+				start := time.Now()
+				a := &attempts{errs: fails(2, tc.err)}
+				err := r.Do(t.Context(), a.op)
+				assert.ErrorIs(t, err, tc.err, "the last error")
+				assert.Len(t, a.starts, tc.attempts)
+				m := r.Metrics().Budget
+				if tc.attempts == 2 {
+					assert.NotErrorIs(t, err, ErrBudgetExhausted, "the floor lent the retry")
+					assert.Equal(t, BudgetMetrics{Requests: 1, Retries: 1}, m)
+				} else {
+					assert.ErrorIs(t, err, ErrBudgetExhausted, "no floor for an overload refusal")
+					assert.Equal(t, BudgetMetrics{Requests: 1, Exhausted: 1}, m)
+					assert.Zero(t, time.Since(start), "the hint was not waited")
+				}
+			})
+		})
+	}
 }
 
 func TestBudgetExhaustion(t *testing.T) {
@@ -504,7 +546,7 @@ func TestBudgetExhaustion(t *testing.T) {
 
 func TestLoop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 5, Delay: time.Millisecond})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 5, Delay: time.Millisecond})
 		var got []int
 		l := r.Loop(t.Context())
 		for l.Next() {
@@ -523,7 +565,7 @@ func TestLoop(t *testing.T) {
 
 func TestLoopSetMaxAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := mustNew(t, Config{MaxAttempts: 3, Delay: time.Millisecond})
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 3, Delay: time.Millisecond})
 		for _, tc := range []struct{ set, want int }{{1, 1}, {5, 5}, {0, 1}, {-3, 1}} {
 			l := r.Loop(t.Context())
 			l.SetMaxAttempts(tc.set)
@@ -609,8 +651,8 @@ func TestConfigErrors(t *testing.T) {
 // TestConcurrentRetriesShareTheBudget: many goroutines share one Retry (and
 // so one budget) against a dependency that always fails. Under -race, the
 // attempts they make in all stay within what the budget allows: each
-// request's first attempt, plus 10% of requests, plus the floor of 1 retry a
-// second.
+// request's first attempt, plus 10% of requests, plus the floor of one
+// retry per window.
 func TestConcurrentRetriesShareTheBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := mustNew(t, Config{MaxAttempts: 4, Delay: time.Millisecond})
@@ -631,8 +673,9 @@ func TestConcurrentRetriesShareTheBudget(t *testing.T) {
 		}
 		wg.Wait()
 		requests := workers * perWorker
-		// The floor is 1 retry a second over the 5s window.
-		bound := float64(requests) + 0.1*float64(requests) + 1*max(time.Since(start).Seconds(), 5)
+		// The floor is one retry per window, and the requests fit in one.
+		require.Less(t, time.Since(start), DefaultBudgetWindow)
+		bound := float64(requests) + 0.1*float64(requests) + 1
 		assert.LessOrEqual(t, float64(attempts.Load()), bound)
 		assert.Greater(t, attempts.Load(), int64(requests), "some retries were allowed")
 		m := r.Metrics()
