@@ -68,10 +68,10 @@ func BenchmarkInterceptors(b *testing.B) {
 			return withClient(newClient(b, WithBreakers(g, BreakerPerMethod)))
 		}},
 		{"ClientBreakerThrottle", nil, func(b *testing.B) []grpc.DialOption {
-			return withAttempts(newClient(b, WithBreakers(g, BreakerPerMethod), WithThrottle(newThrottle(b))))
+			return withClient(newClient(b, WithBreakers(g, BreakerPerMethod), WithThrottle(newThrottle(b))))
 		}},
 		{"ClientRetryBreakerThrottle", nil, func(b *testing.B) []grpc.DialOption {
-			return withAttempts(newClient(b, WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), WithThrottle(newThrottle(b))))
+			return withClient(newClient(b, WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), WithThrottle(newThrottle(b))))
 		}},
 		{"Server", func(b *testing.B) []grpc.ServerOption { return withServer(benchServer(b)) }, nil},
 		{"Both", func(b *testing.B) []grpc.ServerOption { return withServer(benchServer(b)) }, retrying},
