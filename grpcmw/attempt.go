@@ -16,8 +16,8 @@ import (
 )
 
 // What every attempt of a call does, unary or streaming: ask the breaker
-// (and, for a unary call, the throttle), record the outcome, and show the
-// retry loop the error it must see.
+// and the throttle, record the outcome, and show the retry loop the error
+// it must see.
 
 // overloadError is a server's refusal of work, as the policies see it: a
 // RESOURCE_EXHAUSTED, or an UNAVAILABLE with a pushback. It matches
@@ -127,45 +127,6 @@ func (e *throttledError) GRPCStatus() *status.Status { return e.status }
 
 var errThrottled = &throttledError{status.New(codes.Unavailable,
 	"grpcmw: throttled locally: the server has been refusing calls (RESOURCE_EXHAUSTED, or UNAVAILABLE with pushback)")}
-
-// Attempt is the per-attempt unary client interceptor (a
-// grpc.UnaryClientInterceptor): chain it right after [Client.Unary], so
-// that it runs for each attempt Unary makes,
-//
-//	grpc.WithChainUnaryInterceptor(c.Unary, c.Attempt)
-//
-// It asks the client's throttle (WithThrottle), if any, before the attempt
-// is sent, and records the attempt's outcome with it; and it reads the
-// attempt's pushback trailer, so that an UNAVAILABLE with pushback, as a
-// RESOURCE_EXHAUSTED, reaches Unary's retry and breaker as an overload,
-// for which seawall.IsOverload is true (see [Client]). A throttled attempt
-// fails with UNAVAILABLE, matching throttle.ErrThrottled: it is neither
-// sent nor retried, and the breaker's permit is given back unused.
-func (c *Client) Attempt(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	var tp throttle.Permit
-	if c.throttle != nil {
-		p, err := c.throttle.Allow()
-		if err != nil {
-			return errThrottled
-		}
-		tp = p
-	}
-	// Read the trailer the caller (or Unary's retry) asked for, or ask
-	// for it.
-	var trailer *metadata.MD
-	for _, o := range opts {
-		if t, ok := o.(grpc.TrailerCallOption); ok {
-			trailer = t.TrailerAddr
-		}
-	}
-	if trailer == nil {
-		trailer = new(metadata.MD)
-		opts = append(opts[:len(opts):len(opts)], grpc.Trailer(trailer))
-	}
-	err := answer(invoker(ctx, method, req, reply, cc, opts...), *trailer)
-	tp.Done(err)
-	return err
-}
 
 // record tells the breaker the outcome of an attempt: an overload (see
 // answer; a RESOURCE_EXHAUSTED always is one) by the breaker's Classify,

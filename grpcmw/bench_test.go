@@ -14,6 +14,7 @@ import (
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // benchServer returns a Server with every policy on its admit path: a
@@ -35,7 +36,8 @@ func benchServer(b *testing.B) *Server {
 // BenchmarkInterceptors measures a unary call that succeeds at once over
 // bufconn, with no interceptor (Bare), with interceptors that do nothing on
 // both sides (what grpc's interceptor machinery costs), with the client interceptor (retries
-// on, budget on; and with a breaker per method), with the server
+// on, budget on; and with a breaker per method, with or without retries,
+// and a throttle), with the server
 // interceptor (every policy), and with both.
 func BenchmarkInterceptors(b *testing.B) {
 	g, err := breaker.NewGroup(breaker.Config{}, 0)
@@ -62,6 +64,15 @@ func BenchmarkInterceptors(b *testing.B) {
 		{"ClientRetryBreaker", nil, func(b *testing.B) []grpc.DialOption {
 			return withClient(newClient(b, WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod)))
 		}},
+		{"ClientBreaker", nil, func(b *testing.B) []grpc.DialOption {
+			return withClient(newClient(b, WithBreakers(g, BreakerPerMethod)))
+		}},
+		{"ClientBreakerThrottle", nil, func(b *testing.B) []grpc.DialOption {
+			return withClient(newClient(b, WithBreakers(g, BreakerPerMethod), WithThrottle(newThrottle(b))))
+		}},
+		{"ClientRetryBreakerThrottle", nil, func(b *testing.B) []grpc.DialOption {
+			return withClient(newClient(b, WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), WithThrottle(newThrottle(b))))
+		}},
 		{"Server", func(b *testing.B) []grpc.ServerOption { return withServer(benchServer(b)) }, nil},
 		{"Both", func(b *testing.B) []grpc.ServerOption { return withServer(benchServer(b)) }, retrying},
 	} {
@@ -84,6 +95,16 @@ func BenchmarkInterceptors(b *testing.B) {
 			}
 		})
 	}
+}
+
+// newThrottle returns a throttle with the default settings.
+func newThrottle(b *testing.B) *throttle.Throttle {
+	b.Helper()
+	th, err := throttle.New(throttle.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return th
 }
 
 // BenchmarkServerAdmit isolates the server interceptor's admit path: a call

@@ -3,6 +3,7 @@ package grpcmw
 import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 )
 
 // callOption is a per-call override, passed with the call's grpc options.
@@ -33,6 +34,7 @@ func CallRetryCodes(c ...codes.Code) grpc.CallOption {
 type call struct {
 	maxAttempts int // 0: the client's
 	codes       codeSet
+	trailer     *metadata.MD // the caller's grpc.Trailer, if any
 }
 
 func (c *Client) settings(opts []grpc.CallOption) call {
@@ -45,6 +47,8 @@ func (c *Client) settings(opts []grpc.CallOption) call {
 			if co.codes != nil {
 				s.codes = *co.codes
 			}
+		} else if t, ok := o.(grpc.TrailerCallOption); ok {
+			s.trailer = t.TrailerAddr
 		}
 	}
 	return s

@@ -65,25 +65,26 @@ import (
 // throttle see it as an error for which seawall.IsOverload is true, with
 // the pushback as its hint (0 without one). The retry waits the pushback
 // (when the code is retried: WithRetryCodes), the breaker ignores it by
-// default, the throttle counts it as a refusal. The pushback of a unary
-// attempt is read by the per-attempt interceptor [Client.Attempt], chained
-// after Unary; without it, and for streams, a RESOURCE_EXHAUSTED is still
-// an overload, and an UNAVAILABLE with pushback reaches the breaker as an
-// UNAVAILABLE (a failure).
+// default, the throttle counts it as a refusal. A stream's pushback is
+// read from its trailer once it has ended. The error a call returns is the
+// one the policies saw, so seawall.IsOverload is true of it too; a call
+// with neither retries (none configured, or CallMaxAttempts(1)), breakers
+// nor a throttle has no policy to show it to, and returns every error as
+// the server sent it.
 //
 // # Throttling
 //
-// With WithThrottle, each attempt of a unary call asks a client-side
-// [throttle.Throttle] in [Client.Attempt] (which must be chained after
-// Unary: grpc.WithChainUnaryInterceptor(c.Unary, c.Attempt)), after the
-// breaker admitted it: while the server has been refusing more than it
-// accepts, the throttle fails attempts locally with UNAVAILABLE, matching
-// throttle.ErrThrottled, before they are sent. A throttled attempt is not
-// retried (its error has no hint) and gives its breaker permit back; an
-// attempt the breaker refuses never reaches the throttle, so an open
-// breaker does not count against the server. Retries are attempts, so the
-// throttle counts and may refuse them; the retry budget bounds them
-// separately. Streams are not throttled.
+// With WithThrottle, each attempt of a call, unary or streaming, asks a
+// client-side [throttle.Throttle] after the breaker admitted it: while the
+// server has been refusing more than it accepts, the throttle fails
+// attempts locally with UNAVAILABLE, matching throttle.ErrThrottled,
+// before they are sent (a throttled stream is not opened). A throttled
+// attempt is not retried (its error has no hint) and gives its breaker
+// permit back; an attempt the breaker refuses never reaches the throttle,
+// so an open breaker does not count against the server. Retries are
+// attempts, so the throttle counts and may refuse them; the retry budget
+// bounds them separately. The throttle learns a stream's outcome when the
+// breaker does: from its first response, or its end.
 //
 // With WithAttemptTimeout, each attempt of a unary call has its own
 // timeout, and one that runs out of it is retried. An attempt of a
@@ -172,9 +173,8 @@ func WithBreakers(g *breaker.Group, key BreakerKey) ClientOption {
 }
 
 // WithThrottle puts the client-side throttle th in front of every attempt
-// of a unary call, after the breaker, in [Client.Attempt], which must be
-// chained after Unary (see [Client]). Share one throttle among the clients
-// of one backend. A nil th is an error.
+// of a call, unary or streaming, after the breaker (see [Client]). Share
+// one throttle among the clients of one backend. A nil th is an error.
 func WithThrottle(th *throttle.Throttle) ClientOption {
 	return func(o *clientOptions) error {
 		if th == nil {

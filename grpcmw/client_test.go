@@ -480,87 +480,154 @@ func FuzzPushback(f *testing.F) {
 	})
 }
 
-// withAttempts returns the dial options that install c's interceptors with
-// the per-attempt one.
-func withAttempts(c *Client) []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(c.Unary, c.Attempt), grpc.WithChainStreamInterceptor(c.Stream)}
-}
-
 // TestSheddingIsNotFailure: a server that sheds load (RESOURCE_EXHAUSTED,
 // UNAVAILABLE with pushback) is healthy: its answers do not open the
 // breaker, and they feed the throttle as refusals. Other errors,
 // UNAVAILABLE without pushback and timeouts open the breaker, and are
-// accepts for the throttle. A real gRPC server, no retries.
+// accepts for the throttle. A real gRPC server, no retries, Unary and
+// Stream alone; a stream's answer is that of its first Recv.
 func TestSheddingIsNotFailure(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		svc      *service
+		svc      func() *service
 		overload bool
 	}{
-		{"RESOURCE_EXHAUSTED", &service{fail: always(codes.ResourceExhausted, "")}, true},
-		{"RESOURCE_EXHAUSTED with pushback", &service{fail: always(codes.ResourceExhausted, "10")}, true},
-		{"UNAVAILABLE with pushback", &service{fail: always(codes.Unavailable, "10")}, true},
-		{"UNAVAILABLE with pushback 0", &service{fail: always(codes.Unavailable, "0")}, true},
-		{"UNAVAILABLE with do-not-retry pushback", &service{fail: always(codes.Unavailable, "-1")}, true},
-		{"UNAVAILABLE without pushback", &service{fail: always(codes.Unavailable, "")}, false},
-		{"INTERNAL", &service{fail: always(codes.Internal, "")}, false},
-		{"INTERNAL with pushback", &service{fail: always(codes.Internal, "10")}, false},
-		{"timeout", &service{block: true}, false},
+		{"RESOURCE_EXHAUSTED", func() *service { return &service{fail: always(codes.ResourceExhausted, "")} }, true},
+		{"RESOURCE_EXHAUSTED with pushback", func() *service { return &service{fail: always(codes.ResourceExhausted, "10")} }, true},
+		{"UNAVAILABLE with pushback", func() *service { return &service{fail: always(codes.Unavailable, "10")} }, true},
+		{"UNAVAILABLE with pushback 0", func() *service { return &service{fail: always(codes.Unavailable, "0")} }, true},
+		{"UNAVAILABLE with do-not-retry pushback", func() *service { return &service{fail: always(codes.Unavailable, "-1")} }, true},
+		{"UNAVAILABLE without pushback", func() *service { return &service{fail: always(codes.Unavailable, "")} }, false},
+		{"INTERNAL", func() *service { return &service{fail: always(codes.Internal, "")} }, false},
+		{"INTERNAL with pushback", func() *service { return &service{fail: always(codes.Internal, "10")} }, false},
+		{"timeout", func() *service { return &service{block: true} }, false},
+	} {
+		for _, stream := range []bool{false, true} {
+			name, method := tc.name+"/unary", "/grpc.testing.TestService/EmptyCall"
+			if stream {
+				name, method = tc.name+"/stream", "/grpc.testing.TestService/StreamingOutputCall"
+			}
+			t.Run(name, func(t *testing.T) {
+				if stream && tc.name == "timeout" {
+					t.Skip("a stream has an attempt timeout only with retries")
+				}
+				svc := tc.svc()
+				g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 3, OpenDuration: time.Minute}, 0)
+				require.NoError(t, err)
+				th, err := throttle.New(throttle.Config{Rand: func() float64 { return 1 }}) // counts, never rejects
+				require.NoError(t, err)
+				opts := []ClientOption{WithBreakers(g, BreakerPerMethod), WithThrottle(th)}
+				if svc.block {
+					opts = append(opts, WithAttemptTimeout(20*time.Millisecond))
+				}
+				client := serve(t, svc, nil, withClient(newClient(t, opts...))...)
+				open := 0
+				for range 5 {
+					var err error
+					if stream {
+						var s testpb.TestService_StreamingOutputCallClient
+						if s, err = client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{}); err == nil {
+							_, err = s.Recv()
+						}
+					} else {
+						_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+					}
+					require.Error(t, err)
+					assert.Equal(t, tc.overload, seawall.IsOverload(err), "the caller sees what the policies saw: %v", err)
+					if errors.Is(err, breaker.ErrOpen) {
+						open++
+					}
+				}
+				b := g.Get(method)
+				m := th.Metrics()
+				if tc.overload {
+					assert.Equal(t, breaker.Closed, b.State(), "shedding does not open the breaker")
+					assert.Zero(t, open)
+					assert.Equal(t, uint64(5), b.Metrics().Ignored)
+					assert.Equal(t, throttle.Metrics{Probability: 5.0 / 6, Requests: 5, Refused: 5}, m, "every answer is a refusal")
+					assert.Equal(t, 5, svc.count())
+				} else {
+					assert.Equal(t, breaker.Open, b.State(), "failures open the breaker")
+					assert.Equal(t, 2, open)
+					assert.Equal(t, uint64(3), b.Metrics().Failures)
+					assert.Equal(t, throttle.Metrics{Requests: 3, Accepts: 3}, m,
+						"failures are accepts; the breaker's rejections never reach the throttle")
+					assert.Equal(t, 3, svc.count())
+				}
+			})
+		}
+	}
+}
+
+// TestSheddingWithBreakerOnly: a client with a breaker and neither a
+// throttle nor retries still reads the pushback: an UNAVAILABLE with
+// pushback, as a RESOURCE_EXHAUSTED, is no breaker failure, for unary
+// calls and streams alike; an UNAVAILABLE without pushback is one.
+func TestSheddingWithBreakerOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		code     codes.Code
+		pushback string
+		failure  bool
+	}{
+		{"RESOURCE_EXHAUSTED", codes.ResourceExhausted, "", false},
+		{"UNAVAILABLE with pushback", codes.Unavailable, "10", false},
+		{"UNAVAILABLE without pushback", codes.Unavailable, "", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 3, OpenDuration: time.Minute}, 0)
+			g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Minute}, 0)
 			require.NoError(t, err)
-			th, err := throttle.New(throttle.Config{Rand: func() float64 { return 1 }}) // counts, never rejects
+			svc := &service{fail: always(tc.code, tc.pushback)}
+			client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerTarget)))...)
+			_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+			assert.Equal(t, tc.code, status.Code(err))
+			stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+			if tc.failure {
+				assert.ErrorIs(t, err, breaker.ErrOpen, "the unary failure opened the breaker")
+				assert.Equal(t, 1, svc.count())
+				return
+			}
 			require.NoError(t, err)
-			opts := []ClientOption{WithBreakers(g, BreakerPerMethod), WithThrottle(th)}
-			if tc.svc.block {
-				opts = append(opts, WithAttemptTimeout(20*time.Millisecond))
-			}
-			client := serve(t, tc.svc, nil, withAttempts(newClient(t, opts...))...)
-			open := 0
-			for range 5 {
-				_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
-				require.Error(t, err)
-				if errors.Is(err, breaker.ErrOpen) {
-					open++
-				}
-			}
-			b := g.Get("/grpc.testing.TestService/EmptyCall")
-			m := th.Metrics()
-			if tc.overload {
-				assert.Equal(t, breaker.Closed, b.State(), "shedding does not open the breaker")
-				assert.Zero(t, open)
-				assert.Equal(t, uint64(5), b.Metrics().Ignored)
-				assert.Equal(t, throttle.Metrics{Probability: 5.0 / 6, Requests: 5, Refused: 5}, m, "every answer is a refusal")
-				assert.Equal(t, 5, tc.svc.count())
-			} else {
-				assert.Equal(t, breaker.Open, b.State(), "failures open the breaker")
-				assert.Equal(t, 2, open)
-				assert.Equal(t, uint64(3), b.Metrics().Failures)
-				assert.Equal(t, throttle.Metrics{Requests: 3, Accepts: 3}, m,
-					"failures are accepts; the breaker's rejections never reach the throttle")
-				assert.Equal(t, 3, tc.svc.count())
-			}
+			_, err = stream.Recv()
+			assert.Equal(t, tc.code, status.Code(err))
+			_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+			assert.Equal(t, tc.code, status.Code(err))
+			assert.Equal(t, 3, svc.count(), "the breaker stayed closed")
+			assert.Equal(t, breaker.Metrics{State: breaker.Closed, Calls: 3, Ignored: 3}, g.Get("passthrough:///bufnet").Metrics())
 		})
 	}
 }
 
-// TestResourceExhaustedWithoutAttempt: without the per-attempt interceptor
-// (and for streams) a RESOURCE_EXHAUSTED is still no breaker failure.
-func TestResourceExhaustedWithoutAttempt(t *testing.T) {
-	g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Minute}, 0)
+// TestNoPolicyNoAnswer: a call with no policy returns the server's error
+// as it came, an overload included; with one, the overload the policies
+// saw. Unary calls and streams alike.
+func TestNoPolicyNoAnswer(t *testing.T) {
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
 	require.NoError(t, err)
-	svc := &service{fail: always(codes.ResourceExhausted, "")}
-	client := serve(t, svc, nil, withClient(newClient(t, WithBreakers(g, BreakerPerMethod)))...)
-	for range 3 {
-		_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
-		assert.Equal(t, codes.ResourceExhausted, status.Code(err))
+	for _, tc := range []struct {
+		name     string
+		opts     []ClientOption
+		call     []grpc.CallOption
+		overload bool
+	}{
+		{"no policy", nil, nil, false},
+		{"retries off for the call", []ClientOption{WithRetry(noDelay)}, []grpc.CallOption{CallMaxAttempts(1)}, false},
+		{"retries", []ClientOption{WithRetry(noDelay), WithRetryCodes()}, nil, true},
+		{"breakers", []ClientOption{WithBreakers(g, BreakerPerMethod)}, nil, true},
+	} {
+		for _, code := range []codes.Code{codes.ResourceExhausted, codes.Unavailable} {
+			svc := &service{fail: always(code, "10")}
+			client := serve(t, svc, nil, withClient(newClient(t, tc.opts...))...)
+			_, err := client.EmptyCall(t.Context(), &testpb.Empty{}, tc.call...)
+			assert.Equal(t, code, status.Code(err))
+			assert.Equal(t, tc.overload, seawall.IsOverload(err), "%s: unary %v", tc.name, code)
+			stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{}, tc.call...)
+			require.NoError(t, err)
+			_, err = stream.Recv()
+			assert.Equal(t, code, status.Code(err))
+			assert.Equal(t, tc.overload, seawall.IsOverload(err), "%s: stream %v", tc.name, code)
+		}
 	}
-	stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
-	require.NoError(t, err)
-	_, err = stream.Recv()
-	assert.Equal(t, codes.ResourceExhausted, status.Code(err))
-	assert.Equal(t, 4, svc.count(), "the breakers stayed closed")
 }
 
 // TestAnswer: the error the policies see for an attempt; seawall.IsOverload
@@ -599,6 +666,107 @@ func TestAnswer(t *testing.T) {
 	assert.NoError(t, answer(nil, nil))
 }
 
+// TestThrottleEveryAttempt: Unary and Stream alone ask the throttle for
+// every attempt, after the breaker, and tell it and the breaker the
+// outcome: a server's UNAVAILABLE with pushback is a refusal for the
+// throttle and no failure for the breaker (which opens on one failure);
+// the throttle then rejects the next attempt, a retry or a new call,
+// before it is sent, and the breaker's permit is given back unused.
+func TestThrottleEveryAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		retry   bool
+		breaker bool
+	}{
+		{"no retries", false, true},
+		{"throttle only", false, false},
+		{"retries", true, true},
+	} {
+		for _, stream := range []bool{false, true} {
+			name := tc.name + "/unary"
+			if stream {
+				name = tc.name + "/server-streaming"
+			}
+			t.Run(name, func(t *testing.T) {
+				g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Minute}, 0)
+				require.NoError(t, err)
+				th, err := throttle.New(throttle.Config{Rand: func() float64 { return 0 }}) // rejects whenever it may
+				require.NoError(t, err)
+				opts := []ClientOption{WithThrottle(th)}
+				if tc.breaker {
+					opts = append(opts, WithBreakers(g, BreakerPerTarget))
+				}
+				if tc.retry {
+					opts = append(opts, WithRetry(noDelay)) // UNAVAILABLE is retried
+				}
+				svc := &service{fail: always(codes.Unavailable, "0")} // pushback 0: retried at once
+				client := serve(t, svc, nil, withClient(newClient(t, opts...))...)
+				call := func() error {
+					if !stream {
+						_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
+						return err
+					}
+					s, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+					if err != nil {
+						return err
+					}
+					_, err = s.Recv()
+					return err
+				}
+
+				err = call()
+				if !tc.retry {
+					// The server's refusal, as the policies saw it; then a
+					// second call.
+					assert.Equal(t, codes.Unavailable, status.Code(err))
+					assert.True(t, seawall.IsOverload(err), "an UNAVAILABLE with pushback is an overload: %v", err)
+					assert.NotErrorIs(t, err, throttle.ErrThrottled)
+					err = call()
+				}
+				// The first attempt was refused, which makes the probability
+				// 1/2: the next one is throttled.
+				assert.Equal(t, codes.Unavailable, status.Code(err))
+				assert.Contains(t, status.Convert(err).Message(), "throttled locally")
+				require.ErrorIs(t, err, throttle.ErrThrottled)
+				if tc.retry {
+					var re *retry.Error
+					require.ErrorAs(t, err, &re)
+					assert.Equal(t, 2, re.Attempts, "the throttled retry is not retried")
+				}
+				assert.Equal(t, 1, svc.count(), "the throttled attempt was not sent")
+				assert.Equal(t, throttle.Metrics{Probability: 2.0 / 3, Requests: 2, Throttled: 1, Refused: 1}, th.Metrics())
+				if tc.breaker {
+					assert.Equal(t, breaker.Metrics{State: breaker.Closed, Calls: 2, Ignored: 2}, g.Get("passthrough:///bufnet").Metrics(),
+						"the refusal is no failure, and the throttled attempt gave its permit back")
+				}
+			})
+		}
+	}
+}
+
+// TestStreamThrottleOutcome: a stream's outcome reaches the throttle as
+// the breaker's does: a stream that answers is an accept, and one
+// abandoned before its first response is forgotten, as if not made.
+func TestStreamThrottleOutcome(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		th, err := throttle.New(throttle.Config{})
+		require.NoError(t, err)
+		client := serve(t, &service{}, nil, withClient(newClient(t, WithThrottle(th)))...)
+		stream, err := client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{})
+		require.NoError(t, err)
+		_, err = stream.Recv()
+		require.NoError(t, err)
+		assert.Equal(t, throttle.Metrics{Requests: 1, Accepts: 1}, th.Metrics(), "the first response: an accept")
+
+		ctx, cancel := context.WithCancel(t.Context())
+		_, err = client.StreamingInputCall(ctx) // abandoned before any response
+		require.NoError(t, err)
+		cancel()
+		synctest.Wait()
+		assert.Equal(t, throttle.Metrics{Requests: 1, Accepts: 1, Forgotten: 1}, th.Metrics())
+	})
+}
+
 // TestThrottledAttempt: a throttled attempt is not sent, not retried, and
 // gives its breaker permit back unused.
 func TestThrottledAttempt(t *testing.T) {
@@ -608,7 +776,7 @@ func TestThrottledAttempt(t *testing.T) {
 	require.NoError(t, err)
 	svc := &service{fail: always(codes.ResourceExhausted, "")}
 	c := newClient(t, WithRetry(noDelay), WithRetryCodes(codes.ResourceExhausted), WithBreakers(g, BreakerPerMethod), WithThrottle(th))
-	client := serve(t, svc, nil, withAttempts(c)...)
+	client := serve(t, svc, nil, withClient(c)...)
 	_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
 	// The first attempt is refused, which makes the probability 1/2; its
 	// retry is throttled, and not retried.
@@ -625,10 +793,11 @@ func TestThrottledAttempt(t *testing.T) {
 	assert.Zero(t, bm.Failures)
 }
 
-// TestAttemptKeepsPushback: with the per-attempt interceptor, the retry
-// still waits a pushback exactly, and a do-not-retry pushback still ends
+// TestOverloadKeepsPushback: an overload (the error the retry sees for a
+// RESOURCE_EXHAUSTED or an UNAVAILABLE with pushback) still makes the
+// retry wait the pushback exactly, and a do-not-retry pushback still ends
 // the retries.
-func TestAttemptKeepsPushback(t *testing.T) {
+func TestOverloadKeepsPushback(t *testing.T) {
 	for _, tc := range []struct {
 		code     codes.Code
 		pushback string
@@ -649,7 +818,7 @@ func TestAttemptKeepsPushback(t *testing.T) {
 			}}
 			cfg := retry.Config{Delay: time.Second, Jitter: retry.NoJitter, Budget: retry.BudgetConfig{Disabled: true}}
 			c := newClient(t, WithRetry(cfg), WithRetryCodes(codes.Unavailable, codes.ResourceExhausted))
-			client := serve(t, svc, nil, withAttempts(c)...)
+			client := serve(t, svc, nil, withClient(c)...)
 			_, err := client.EmptyCall(t.Context(), &testpb.Empty{})
 			var gaps []time.Duration
 			for i := 1; i < len(starts); i++ {

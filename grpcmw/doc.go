@@ -7,11 +7,10 @@
 // codes you choose, honouring the server's grpc-retry-pushback-ms trailer
 // exactly (gRFC A6), within a retry budget; a breaker per method or per
 // target; a timeout per attempt; never past the call's deadline. Streams
-// are retried only until they commit (see [Client]). [CallMaxAttempts] and
-// [CallRetryCodes] override the settings for one call. Chain
-// [Client.Attempt] after [Client.Unary] for what each attempt needs on its
-// own: a client-side throttle (WithThrottle) and the pushback of an
-// UNAVAILABLE.
+// are retried only until they commit (see [Client]); with WithThrottle, a
+// client-side throttle in front of every attempt, after the breaker.
+// [CallMaxAttempts] and [CallRetryCodes] override the settings for one
+// call. Nothing else is chained: one interceptor per kind of call.
 //
 // Shedding is not failure: a RESOURCE_EXHAUSTED, or an UNAVAILABLE with
 // pushback, reaches the retry, the breaker and the throttle as an error for

@@ -15,13 +15,14 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // Stream is the streaming client interceptor (a
 // grpc.StreamClientInterceptor).
 func (c *Client) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	s := c.settings(opts)
-	if c.breakers == nil && (c.retry == nil || s.maxAttempts == 1) {
+	if c.breakers == nil && c.throttle == nil && (c.retry == nil || s.maxAttempts == 1) {
 		return streamer(ctx, desc, cc, method, opts...) // nothing to do
 	}
 	cs := &clientStream{c: c, s: s, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}
@@ -49,8 +50,9 @@ func (c *Client) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cli
 	return nil, cs.loop.Err()
 }
 
-// clientStream is a client stream with its breaker permit and, for a
-// server-streaming call, what it needs to retry until it commits.
+// clientStream is a client stream with its breaker and throttle permits
+// and, for a server-streaming call, what it needs to retry until it
+// commits.
 type clientStream struct {
 	grpc.ClientStream // the current attempt's
 	c                 *Client
@@ -64,6 +66,7 @@ type clientStream struct {
 
 	mu        sync.Mutex
 	permit    breaker.Permit
+	tpermit   throttle.Permit
 	recorded  bool
 	stopAfter func() bool
 
@@ -74,11 +77,20 @@ type clientStream struct {
 	closeSent bool // CloseSend was called
 }
 
-// open opens a stream for a new attempt.
+// open opens a stream for a new attempt: it asks the breaker, if any,
+// then the throttle, if any. A throttled attempt is not opened, and gives
+// its breaker permit back unused.
 func (cs *clientStream) open(ctx context.Context) error {
 	p, err := cs.c.permit(cs.cc, cs.method)
 	if err != nil {
 		return err
+	}
+	var tp throttle.Permit
+	if cs.c.throttle != nil {
+		if tp, err = cs.c.throttle.Allow(); err != nil {
+			record(p, errThrottled)
+			return errThrottled
+		}
 	}
 	sctx := ctx
 	cs.timer = nil
@@ -95,16 +107,18 @@ func (cs *clientStream) open(ctx context.Context) error {
 	st, err := cs.streamer(sctx, cs.desc, cs.cc, cs.method, cs.opts...)
 	if err != nil {
 		cs.endAttempt()
+		err = answer(err, nil)
+		tp.Done(err)
 		record(p, err)
 		return err
 	}
 	cs.ClientStream = st
-	if cs.c.breakers != nil {
+	if cs.c.breakers != nil || cs.c.throttle != nil {
 		cs.mu.Lock()
-		cs.permit, cs.recorded = p, false
+		cs.permit, cs.tpermit, cs.recorded = p, tp, false
 		cs.mu.Unlock()
 		// A stream abandoned before its first response (its context
-		// cancelled) must still give its permit back.
+		// cancelled) must still give its permits back.
 		cs.stopAfter = context.AfterFunc(ctx, func() { cs.done(context.Canceled) })
 	}
 	return nil
@@ -133,9 +147,10 @@ func (cs *clientStream) endAttempt() (timedOut bool) {
 	return t.fired.Load()
 }
 
-// done records the outcome of the current attempt with its breaker, once.
+// done records the outcome of the current attempt with its breaker and
+// its throttle, once: err is what the policies see (see answer).
 func (cs *clientStream) done(err error) {
-	if cs.c.breakers == nil {
+	if cs.c.breakers == nil && cs.c.throttle == nil {
 		return
 	}
 	cs.mu.Lock()
@@ -144,6 +159,8 @@ func (cs *clientStream) done(err error) {
 		return
 	}
 	cs.recorded = true
+	err = answer(err, nil) // a RESOURCE_EXHAUSTED is an overload, trailer or not
+	cs.tpermit.Done(err)
 	record(cs.permit, err)
 	if cs.stopAfter != nil {
 		cs.stopAfter()
@@ -194,6 +211,9 @@ func (cs *clientStream) RecvMsg(m any) error {
 			cs.endAttempt()
 			return err
 		}
+		// The stream has ended: its trailer is there, and says whether an
+		// UNAVAILABLE is an overload.
+		err = answer(err, cs.ClientStream.Trailer())
 		timedOut := cs.endAttempt() && cs.ctx.Err() == nil
 		if timedOut {
 			cs.done(errAttemptTimedOut) // a failure, not a cancellation

@@ -5,6 +5,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // Unary is the unary client interceptor (a grpc.UnaryClientInterceptor).
@@ -12,7 +14,16 @@ func (c *Client) Unary(ctx context.Context, method string, req, reply any, cc *g
 	s := c.settings(opts)
 	u := unaryCall{c: c, method: method, req: req, reply: reply, cc: cc, invoker: invoker, opts: opts}
 	if c.retry == nil || s.maxAttempts == 1 {
-		_, err := u.attempt(ctx)
+		var trailer *metadata.MD // nil: no policy reads the answer
+		if c.breakers != nil || c.throttle != nil {
+			// They must tell an UNAVAILABLE with pushback from one
+			// without: read the trailer the caller asked for, or ask.
+			if trailer = s.trailer; trailer == nil {
+				t := new(trailerOpts)
+				u.opts, trailer = t.with(opts), &t.trailer
+			}
+		}
+		_, err := u.attempt(ctx, trailer)
 		return err
 	}
 	return u.retry(ctx, &s)
@@ -28,14 +39,25 @@ type unaryCall struct {
 	opts       []grpc.CallOption
 }
 
-// attempt makes one attempt of the call: it asks the breaker, if any,
-// invokes the call within the attempt timeout, if any, and records the
-// outcome with the breaker. It reports whether the attempt ran out of its
-// attempt timeout while ctx had not ended.
-func (u *unaryCall) attempt(ctx context.Context) (timedOut bool, err error) {
+// attempt makes one attempt of the call: it asks the breaker, if any, then
+// the throttle, if any; invokes the call within the attempt timeout, if
+// any; and records the outcome with both. If trailer is not nil (the
+// call's options fill it in), the error it returns is the attempt's as the
+// policies see it (see answer); else as the server sent it. It reports
+// whether the attempt ran out of its attempt timeout while ctx had not
+// ended. A throttled attempt is not sent, and gives its breaker permit
+// back unused.
+func (u *unaryCall) attempt(ctx context.Context, trailer *metadata.MD) (timedOut bool, err error) {
 	p, err := u.c.permit(u.cc, u.method)
 	if err != nil {
 		return false, err
+	}
+	var tp throttle.Permit
+	if u.c.throttle != nil {
+		if tp, err = u.c.throttle.Allow(); err != nil {
+			record(p, errThrottled)
+			return false, errThrottled
+		}
 	}
 	actx := ctx
 	if u.c.attemptTimeout > 0 {
@@ -44,18 +66,26 @@ func (u *unaryCall) attempt(ctx context.Context) (timedOut bool, err error) {
 		defer cancel()
 	}
 	err = u.invoker(actx, u.method, u.req, u.reply, u.cc, u.opts...)
+	if err != nil && trailer != nil {
+		err = answer(err, *trailer)
+	}
+	tp.Done(err) // trailer != nil if tp is not the zero Permit
 	record(p, err)
 	timedOut = err != nil && actx != ctx && actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
 	return timedOut, err
 }
 
-// trailerOpts is what a retried unary call adds to its options: the
-// trailer each attempt reads the server's pushback from, and room for the
-// options with grpc.Trailer, so that most calls pay one allocation for
-// both.
+// trailerOpts is what a unary call adds to its options when it must read
+// the server's pushback: the trailer, and room for the options with
+// grpc.Trailer, so that most calls pay one allocation for both.
 type trailerOpts struct {
 	trailer metadata.MD
 	buf     [2]grpc.CallOption
+}
+
+// with returns opts and the grpc.Trailer option that fills in t.trailer.
+func (t *trailerOpts) with(opts []grpc.CallOption) []grpc.CallOption {
+	return append(append(t.buf[:0], opts...), grpc.Trailer(&t.trailer))
 }
 
 // retry makes the attempts of the call, as the client's retry loop and the
@@ -63,14 +93,14 @@ type trailerOpts struct {
 func (u *unaryCall) retry(ctx context.Context, s *call) error {
 	t := new(trailerOpts)
 	r := *u
-	r.opts = append(append(t.buf[:0], u.opts...), grpc.Trailer(&t.trailer))
+	r.opts = t.with(u.opts)
 	l := u.c.retry.Loop(ctx)
 	if s.maxAttempts > 0 {
 		l.SetMaxAttempts(s.maxAttempts)
 	}
 	for l.Next() {
 		t.trailer = nil // an attempt that ends before the server answers sets none
-		if timedOut, err := r.attempt(l.Context()); timedOut {
+		if timedOut, err := r.attempt(l.Context(), &t.trailer); timedOut {
 			l.Record(&attemptTimeoutError{err: err})
 		} else {
 			l.Record(u.c.classify(s, err, t.trailer))
