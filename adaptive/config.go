@@ -78,7 +78,7 @@ type Config struct {
 	// the limit falls by a third within a run of falling windows.
 	ProbeInterval time.Duration `json:"probeInterval,omitempty"`
 	// ProbeSamples is how many latency samples a measurement of the
-	// baseline collects, from 1 to 1<<20; default 50. A measurement also
+	// baseline collects, from 1 to 1<<20; default 100. A measurement also
 	// lasts at least one Window.
 	ProbeSamples int `json:"probeSamples,omitempty"`
 	// MaxBaselineRise is the most by which one measurement may multiply
@@ -106,7 +106,7 @@ const (
 	defaultThreshold       = 2
 	defaultBackoff         = 0.9
 	defaultProbeInterval   = 10 * time.Second
-	defaultProbeSamples    = 50
+	defaultProbeSamples    = 100
 	defaultMaxBaselineRise = 2
 
 	maxLimit   = 1 << 20

@@ -45,12 +45,14 @@ type Limiter struct {
 
 	// Read by every Done, written once per window: windowEnd is when the
 	// limit may next move; a sample of a call admitted before recordAfter
-	// is not recorded (it ran under the limit before a probe began or
-	// ended). The padding keeps the histogram, written by every Done,
+	// or from recordBefore on is not recorded (it ran under another limit
+	// than the one measured: before a probe began or ended, or after the
+	// probe stopped counting admissions). The padding keeps the histogram, written by every Done,
 	// off their cache line.
-	windowEnd   atomic.Int64
-	recordAfter atomic.Int64
-	_           [48]byte
+	windowEnd    atomic.Int64
+	recordAfter  atomic.Int64
+	recordBefore atomic.Int64
+	_            [40]byte
 
 	hist  histogram
 	drops atomic.Uint64 // calls that ended in an error or a timeout, this window
@@ -67,6 +69,7 @@ type Limiter struct {
 		probing    bool
 		probeStart int64
 		probeLimit int
+		probeCut   int64 // when the probe stopped counting admissions; 0 before
 		nextProbe  int64
 		runStart   float64 // the limit when the current run of falls began; 0 if none
 		rejected   uint64  // the bulkhead's rejections at the last update
@@ -91,6 +94,7 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, err // unreachable: the bounds above are the bulkhead's
 	}
 	l := &Limiter{bh: bh, epoch: time.Now(), cfg: cfg}
+	l.recordBefore.Store(math.MaxInt64)
 	l.st.limit = float64(cfg.InitialLimit)
 	l.setHint(0)
 	// The first baseline is measured at once, at low concurrency.
@@ -161,7 +165,7 @@ func (p Permit) Done(err error) {
 	}
 	now := l.now()
 	l.bh.Release()
-	if p.start >= l.recordAfter.Load() {
+	if p.start >= l.recordAfter.Load() && p.start < l.recordBefore.Load() {
 		switch {
 		case err == nil:
 			l.hist.add(now - p.start)
@@ -312,6 +316,15 @@ func (l *Limiter) update(now int64) {
 	l.windowEnd.Store(now + max(window, 2*int64(r)))
 }
 
+// peek copies the histogram's counts into l.scratch without draining it.
+// l.mu must be held.
+func (l *Limiter) peek() *[nBuckets]uint64 {
+	for i := range l.hist.n {
+		l.scratch[i] = l.hist.n[i].Load()
+	}
+	return &l.scratch
+}
+
 // setLimit sets the bulkhead's limit to lim, rounded. l.mu must be held.
 func (l *Limiter) setLimit(lim float64) {
 	n := int(math.Round(lim))
@@ -337,6 +350,7 @@ func (l *Limiter) startProbe(now int64) {
 	st := &l.st
 	st.probing = true
 	st.probeStart = now
+	st.probeCut = 0
 	st.probeLimit = max(l.cfg.MinLimit, int(math.Ceil(st.limit/2)))
 	st.runStart = 0
 	l.recordAfter.Store(now)
@@ -346,20 +360,35 @@ func (l *Limiter) startProbe(now int64) {
 	l.windowEnd.Store(now + int64(l.cfg.Window))
 }
 
-// probe ends the measurement of the baseline once it holds ProbeSamples
-// samples and has lasted a window, or gives up after a while without them.
-// l.mu must be held.
+// probe ends the measurement of the baseline, in two steps. Once it holds
+// ProbeSamples samples and has lasted a window, it stops counting the calls
+// admitted from then on (the cut), and waits for the calls admitted before
+// the cut to end: four times their mean latency so far, which leaves out
+// about 2% of them if latencies are exponential. Ending at once would
+// leave out the slow calls still in flight and read the baseline low (by
+// about latency ÷ duration of the measurement, 10% at the defaults). A
+// measurement that has not got its samples after a while gives up. l.mu
+// must be held.
 func (l *Limiter) probe(now int64) {
 	cfg, st := &l.cfg, &l.st
 	window := int64(cfg.Window)
 	elapsed := now - st.probeStart
 	n := l.hist.count()
 	timeout := max(10*window, 20*int64(st.baseline))
-	if n < uint64(cfg.ProbeSamples) && elapsed < timeout {
-		l.windowEnd.Store(now + window/4)
-		return
+	if st.probeCut == 0 {
+		if n < uint64(cfg.ProbeSamples) && elapsed < timeout {
+			l.windowEnd.Store(now + window/4)
+			return
+		}
+		if n >= uint64(min(cfg.MinSamples, cfg.ProbeSamples)) {
+			st.probeCut = now
+			l.recordBefore.Store(now)
+			mean := statistic(l.peek(), n, 0)
+			l.windowEnd.Store(now + max(4*int64(mean), 1))
+			return
+		}
 	}
-	if n >= uint64(min(cfg.MinSamples, cfg.ProbeSamples)) {
+	if st.probeCut != 0 {
 		n = l.hist.drain(&l.scratch)
 		r := statistic(&l.scratch, n, cfg.Percentile)
 		switch b := st.baseline; {
@@ -381,6 +410,7 @@ func (l *Limiter) probe(now int64) {
 	// baseline, and try again after ProbeInterval.
 	st.probing = false
 	l.recordAfter.Store(now) // the next window counts calls admitted under the restored limit
+	l.recordBefore.Store(math.MaxInt64)
 	l.hist.drain(&l.scratch)
 	l.drops.Store(0)
 	st.nextProbe = now + int64(cfg.ProbeInterval)
