@@ -74,6 +74,7 @@ type Limiter struct {
 		runStart   float64 // the limit when the current run of falls began; 0 if none
 		rejected   uint64  // the bulkhead's rejections at the last update
 		probes     uint64  // measurements of the baseline completed
+		windows    uint64  // windows that ended in an update of the limit
 	}
 	scratch [nBuckets]uint64
 }
@@ -297,6 +298,7 @@ func (l *Limiter) update(now int64) {
 	}
 	next = min(max(next, float64(cfg.MinLimit)), float64(cfg.MaxLimit))
 	st.limit = next
+	st.windows++
 	l.setHint(r)
 
 	if next < old {
@@ -442,6 +444,8 @@ type Metrics struct {
 	// the measurements completed.
 	Probing bool   `json:"probing"`
 	Probes  uint64 `json:"probes"`
+	// Windows counts the windows that ended in an update of the limit.
+	Windows uint64 `json:"windows"`
 }
 
 // Metrics returns a snapshot of the limiter's state and counters. It takes
@@ -463,5 +467,6 @@ func (l *Limiter) Metrics() Metrics {
 		Sampled:  time.Duration(st.sampled),
 		Probing:  st.probing,
 		Probes:   st.probes,
+		Windows:  st.windows,
 	}
 }
