@@ -433,7 +433,7 @@ type Metrics struct {
 	InFlight int     `json:"inFlight"` // calls holding a permit
 	Waiting  int     `json:"waiting"`  // calls waiting in the queue
 	Admitted uint64  `json:"admitted"` // permits given
-	Rejected uint64  `json:"rejected"` // calls refused with ErrLimited
+	Rejected uint64  `json:"rejected"` // TryAcquire calls that got no permit, and calls refused with ErrLimited
 	// Baseline is the latency the limiter takes for the dependency's own,
 	// without queueing; 0 until first measured. Sampled is the last
 	// window's latency (its mean, or its Percentile). In JSON, integer
