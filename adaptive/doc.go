@@ -49,21 +49,29 @@
 //     its limit and leaves half the workers idle.
 //
 // Here the baseline is measured, never followed: the limiter drops its
-// limit to half the adaptive limit (a concurrency at which there is no
-// queue, for the adaptive limit less its headroom is the capacity) and
-// takes the mean latency of the next ProbeSamples calls admitted (at least
-// a window's worth), waiting for the slow ones among them to end (Envoy's
-// minRTT measurement, at a concurrency that scales with the service). It
-// does so when the limiter starts, every ProbeInterval (10s), when the
+// limit for a moment to a concurrency at which the dependency has no queue,
+// and takes the mean latency of the next ProbeSamples calls it admits (at
+// least a window's worth), waiting for the slow ones among them to end
+// (Envoy's minRTT measurement, at a concurrency that scales with the
+// service). That concurrency is half the adaptive limit (below the
+// capacity once the limit has settled, for the limit less its headroom
+// is the capacity), but no more than the calls the last window served
+// without queueing, its throughput × the baseline (by Little's law at most
+// the capacity, even in the middle of a fall). A measurement whose mean is
+// clearly off the baseline (3 standard errors, after MinSamples) ends
+// early, so that a slower dependency is known soon.
+//
+// The limiter measures when it starts, every ProbeInterval (10s), when the
 // limit has fallen by a third in one run of falling windows (a slower or a
 // smaller dependency: only a fresh baseline tells which), and when a
 // window's latency is under half the baseline (a faster one). Between
 // measurements the baseline does not move. One measurement may lower it at
 // will, but may raise it by at most MaxBaselineRise (2×): a measurement
-// taken while the dependency is overloaded anyway (by other clients, or
-// with fewer workers than half the limit) cannot carry the baseline, and
-// the limit, up without bound. A measurement within 25% of the baseline is
-// averaged with it, so that its noise shrinks from one to the next.
+// taken while the dependency is overloaded anyway (by other clients, say)
+// cannot carry the baseline, and the limit, up without bound in one step;
+// a dependency that really got 10× slower is followed in four. A
+// measurement within 25% of the baseline is averaged with it, so that its
+// noise shrinks from one to the next.
 //
 // A measurement costs throughput: for its length, about ProbeSamples
 // latencies ÷ half the limit (100ms at 1000 calls/s), half the slots are

@@ -75,6 +75,8 @@ type Limiter struct {
 		rejected   uint64  // the bulkhead's rejections at the last update
 		probes     uint64  // measurements of the baseline completed
 		windows    uint64  // windows that ended in an update of the limit
+		winStart   int64   // when the current window began
+		served     float64 // the last window's throughput × baseline: calls served without queueing; 0 if unknown
 	}
 	scratch [nBuckets]uint64
 }
@@ -263,6 +265,10 @@ func (l *Limiter) update(now int64) {
 		b = r // no measurement yet (too few calls came to the first)
 		st.baseline = b
 	}
+	if span := now - st.winStart; span > 0 && st.winStart > 0 {
+		st.served = float64(n) / float64(span) * b
+	}
+	st.winStart = now
 	if r < b/2 {
 		// Far faster than the baseline, beyond the noise of a window: the
 		// dependency got faster. Measure it anew.
@@ -318,6 +324,29 @@ func (l *Limiter) update(now int64) {
 	l.windowEnd.Store(now + max(window, 2*int64(r)))
 }
 
+// clearlyMoved reports whether the n samples of a measurement, at least
+// MinSamples, already say that the baseline has moved: their mean is more
+// than 3 standard errors from it. A measurement that says so ends early
+// (a slower dependency is best known soon); one that does not collects all
+// its ProbeSamples, for precision. l.mu must be held.
+func (l *Limiter) clearlyMoved(n uint64) bool {
+	b := l.st.baseline
+	if b == 0 || n < uint64(l.cfg.MinSamples) {
+		return false
+	}
+	c := l.peek()
+	mean := statistic(c, n, 0)
+	var ss float64
+	for i, v := range c {
+		if v != 0 {
+			d := midpoint(i) - mean
+			ss += float64(v) * d * d
+		}
+	}
+	se := math.Sqrt(ss/float64(n)) / math.Sqrt(float64(n))
+	return math.Abs(mean-b) > 3*se
+}
+
 // peek copies the histogram's counts into l.scratch without draining it.
 // l.mu must be held.
 func (l *Limiter) peek() *[nBuckets]uint64 {
@@ -345,15 +374,25 @@ func (l *Limiter) setHint(r float64) {
 }
 
 // startProbe begins a measurement of the baseline: the bulkhead's limit
-// drops to half the adaptive limit, and the latencies of the calls
-// admitted from now on, at that concurrency, make the measurement. l.mu
-// must be held (or l not yet shared).
+// drops to a concurrency below the capacity (see below), and the latencies
+// of the calls admitted from now on, at that concurrency, make the
+// measurement. l.mu must be held (or l not yet shared).
 func (l *Limiter) startProbe(now int64) {
 	st := &l.st
 	st.probing = true
 	st.probeStart = now
 	st.probeCut = 0
-	st.probeLimit = max(l.cfg.MinLimit, int(math.Ceil(st.limit/2)))
+	// Half the limit, which is below the capacity when the limit has
+	// settled (the limit less its headroom is the capacity); but no more
+	// than the calls the last window served without queueing (its
+	// throughput × the baseline, by Little's law), which is at most the
+	// capacity even in the middle of a fall, when half the limit may not
+	// be: a probe above the capacity would read queueing as the baseline.
+	p := int(math.Ceil(st.limit / 2))
+	if st.served > 0 {
+		p = min(p, int(math.Round(st.served)))
+	}
+	st.probeLimit = max(l.cfg.MinLimit, p)
 	st.runStart = 0
 	l.recordAfter.Store(now)
 	l.hist.drain(&l.scratch)
@@ -363,7 +402,8 @@ func (l *Limiter) startProbe(now int64) {
 }
 
 // probe ends the measurement of the baseline, in two steps. Once it holds
-// ProbeSamples samples and has lasted a window, it stops counting the calls
+// ProbeSamples samples and has lasted a window, or holds MinSamples that
+// already differ clearly from the baseline, it stops counting the calls
 // admitted from then on (the cut), and waits for the calls admitted before
 // the cut to end: four times their mean latency so far, which leaves out
 // about 2% of them if latencies are exponential. Ending at once would
@@ -376,9 +416,12 @@ func (l *Limiter) probe(now int64) {
 	window := int64(cfg.Window)
 	elapsed := now - st.probeStart
 	n := l.hist.count()
-	timeout := max(10*window, 20*int64(st.baseline))
+	// The timeout scales with the latest latency, not only the baseline: after
+	// the dependency got 10× slower, a measurement at a concurrency of 1
+	// needs 20 of the new latencies to have MinSamples.
+	timeout := max(10*window, 20*int64(max(st.baseline, st.sampled)))
 	if st.probeCut == 0 {
-		if n < uint64(cfg.ProbeSamples) && elapsed < timeout {
+		if n < uint64(cfg.ProbeSamples) && elapsed < timeout && !l.clearlyMoved(n) {
 			l.windowEnd.Store(now + window/4)
 			return
 		}
@@ -416,6 +459,8 @@ func (l *Limiter) probe(now int64) {
 	l.hist.drain(&l.scratch)
 	l.drops.Store(0)
 	st.nextProbe = now + int64(cfg.ProbeInterval)
+	st.winStart = now
+	st.served = 0
 	st.rejected = l.bh.Metrics().Rejected
 	l.setLimit(st.limit)
 	l.windowEnd.Store(now + window)
