@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 )
@@ -33,6 +34,9 @@ import (
 //     slot (after the bulkhead's bounded wait) ends with UNAVAILABLE, or
 //     RESOURCE_EXHAUSTED if so configured; the slot is held until the handler
 //     returns (for a stream, until the stream ends).
+//   - Load shedding with an adaptive concurrency limit (WithAdaptiveLimit):
+//     a call over the limit ends with UNAVAILABLE and the limiter's
+//     pushback; the permit is held as a bulkhead's slot is.
 //
 // Every rejection carries a PushbackKey trailer when a wait is known: the
 // limiter's exact time until its next token, or the one set with
@@ -49,6 +53,7 @@ type Server struct {
 	key      KeyFunc
 	bulkhead *bulkhead.Bulkhead
 	shedCode codes.Code
+	adaptive *adaptive.Limiter
 	pushback time.Duration
 }
 
@@ -107,6 +112,33 @@ func WithLoadShed(b *bulkhead.Bulkhead, code codes.Code) ServerOption {
 	}
 }
 
+// WithAdaptiveLimit runs each call only while it holds a permit of l, an
+// adaptive concurrency limit that moves with the handlers' latency, in
+// place of WithLoadShed's fixed number. A call over the limit (after l's
+// bounded wait, if it has one) ends with UNAVAILABLE and a pushback of l's
+// hint, the latency it last sampled; WithDefaultPushback applies only to
+// rejections without a hint, which l does not make. A call whose context
+// ends while it waits ends with CANCELED or DEADLINE_EXCEEDED.
+//
+// The handler's latency (for a stream, the stream's) is l's sample, unless
+// the call's context ended before the handler returned (the context's
+// error is recorded: a client gone records nothing, a deadline passed is a
+// drop) or the handler panicked (a drop; the permit is given back before
+// the panic continues). With WithLoadShed too, a call takes the
+// bulkhead's slot first.
+func WithAdaptiveLimit(l *adaptive.Limiter) ServerOption {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("grpcmw: WithAdaptiveLimit with a nil limiter")
+		}
+		s.adaptive = l
+		return nil
+	}
+}
+
+// errHandlerPanicked is the outcome recorded for a handler that panicked.
+var errHandlerPanicked = errors.New("grpcmw: handler panicked")
+
 // WithDefaultPushback sets the pushback of rejections that carry no wait of their
 // own: a full bulkhead, a limiter with only Allow. Default none.
 func WithDefaultPushback(d time.Duration) ServerOption {
@@ -120,8 +152,8 @@ func WithDefaultPushback(d time.Duration) ServerOption {
 }
 
 // NewServer returns a Server configured by opts, or an error naming the
-// first invalid option and its value: a nil option, a nil limiter or
-// bulkhead, a load-shedding code other than UNAVAILABLE and
+// first invalid option and its value: a nil option, a nil limiter,
+// bulkhead or adaptive limiter, a load-shedding code other than UNAVAILABLE and
 // RESOURCE_EXHAUSTED, a negative pushback. It never panics on its options.
 func NewServer(opts ...ServerOption) (*Server, error) {
 	s := &Server{}
@@ -193,8 +225,38 @@ type rejection struct {
 
 // admit applies the server's policies to a call; if it returns a
 // rejection, the call must not run; otherwise, if s has a bulkhead, the
-// caller must release its slot.
-func (s *Server) admit(ctx context.Context) *rejection {
+// caller must release its slot, and if s has an adaptive limit, end the
+// permit admit returns (see s.done).
+func (s *Server) admit(ctx context.Context) (adaptive.Permit, *rejection) {
+	r := s.admitFixed(ctx)
+	if r != nil || s.adaptive == nil {
+		return adaptive.Permit{}, r
+	}
+	p, err := s.adaptive.Acquire(ctx)
+	if err != nil {
+		if s.bulkhead != nil {
+			s.bulkhead.Release()
+		}
+		if !errors.Is(err, adaptive.ErrLimited) {
+			return p, &rejection{err: status.FromContextError(err).Err()}
+		}
+		return p, s.reject(codes.Unavailable, "grpcmw: overloaded", err)
+	}
+	return p, nil
+}
+
+// done ends the permit of a call whose handler returned (returned) or
+// panicked, with the context's error (nil if it has not ended).
+func done(ctx context.Context, p adaptive.Permit, returned bool) {
+	if !returned {
+		p.Done(errHandlerPanicked)
+		return
+	}
+	p.Done(ctx.Err())
+}
+
+// admitFixed applies the policies before the adaptive limit.
+func (s *Server) admitFixed(ctx context.Context) *rejection {
 	if err := ctx.Err(); err != nil {
 		return &rejection{err: status.FromContextError(err).Err()}
 	}
@@ -249,7 +311,8 @@ func (r *rejection) trailer() metadata.MD {
 
 // Unary is the unary server interceptor (a grpc.UnaryServerInterceptor).
 func (s *Server) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if r := s.admit(ctx); r != nil {
+	p, r := s.admit(ctx)
+	if r != nil {
 		if md := r.trailer(); md != nil {
 			grpc.SetTrailer(ctx, md)
 		}
@@ -258,13 +321,22 @@ func (s *Server) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo,
 	if s.bulkhead != nil {
 		defer s.bulkhead.Release()
 	}
-	return handler(ctx, req)
+	if s.adaptive == nil {
+		return handler(ctx, req)
+	}
+	returned := false
+	defer func() { done(ctx, p, returned) }()
+	resp, err := handler(ctx, req)
+	returned = true
+	return resp, err
 }
 
 // Stream is the streaming server interceptor (a
 // grpc.StreamServerInterceptor).
 func (s *Server) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if r := s.admit(ss.Context()); r != nil {
+	ctx := ss.Context()
+	p, r := s.admit(ctx)
+	if r != nil {
 		if md := r.trailer(); md != nil {
 			ss.SetTrailer(md)
 		}
@@ -273,5 +345,12 @@ func (s *Server) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 	if s.bulkhead != nil {
 		defer s.bulkhead.Release()
 	}
-	return handler(srv, ss)
+	if s.adaptive == nil {
+		return handler(srv, ss)
+	}
+	returned := false
+	defer func() { done(ctx, p, returned) }()
+	err := handler(srv, ss)
+	returned = true
+	return err
 }

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
@@ -219,6 +220,89 @@ func TestServerLoadShed(t *testing.T) {
 	}
 }
 
+func newAdaptive(t testing.TB, cfg adaptive.Config) *adaptive.Limiter {
+	t.Helper()
+	l, err := adaptive.New(cfg)
+	require.NoError(t, err)
+	return l
+}
+
+// TestServerAdaptiveLimit: over a real grpc server (bufconn), a call over
+// the adaptive limit ends with UNAVAILABLE and the limiter's hint as
+// pushback (not the server's default), without reaching its handler; the
+// permit comes back when the handler returns, also for a bulkhead in
+// front, and a stream holds its permit until it ends.
+func TestServerAdaptiveLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1})
+		b, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 5})
+		require.NoError(t, err)
+		svc := &service{block: true}
+		client := serve(t, svc, withServer(newServer(t, WithLoadShed(b, codes.Unavailable), WithAdaptiveLimit(l), WithDefaultPushback(250*time.Millisecond))))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			client.EmptyCall(ctx, &testpb.Empty{})
+			close(done)
+		}()
+		synctest.Wait()
+		require.Equal(t, 1, svc.count())
+
+		var trailer metadata.MD
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{}, grpc.Trailer(&trailer))
+		assert.Equal(t, codes.Unavailable, status.Code(err))
+		assert.Equal(t, "grpcmw: overloaded; retry in 1ms", status.Convert(err).Message())
+		assert.Equal(t, []string{"1"}, trailer.Get(PushbackKey), "the limiter's hint, not the default")
+		assert.Equal(t, 1, svc.count())
+		assert.Equal(t, 1, b.Metrics().InFlight, "the refused call gave its bulkhead slot back")
+
+		cancel()
+		<-done
+		synctest.Wait()
+		svc.mu.Lock()
+		svc.block = false
+		svc.mu.Unlock()
+		_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+		assert.NoError(t, err, "the permit was given back when the handler returned")
+		m := l.Metrics()
+		assert.Zero(t, m.InFlight)
+		assert.Equal(t, uint64(2), m.Admitted)
+		assert.Equal(t, uint64(1), m.Rejected)
+		assert.Zero(t, b.Metrics().InFlight)
+	})
+}
+
+// TestServerAdaptiveLimitStreamAndPanic: a stream holds its permit while
+// its handler runs, and a panicking handler gives its permit back.
+func TestServerAdaptiveLimitStreamAndPanic(t *testing.T) {
+	l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1})
+	s := newServer(t, WithAdaptiveLimit(l))
+	info := &grpc.StreamServerInfo{FullMethod: "/m"}
+	err := s.Stream(nil, &fakeStream{ctx: context.Background()}, info, func(any, grpc.ServerStream) error {
+		assert.Equal(t, 1, l.Metrics().InFlight, "held while the stream runs")
+		_, err := s.Unary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/m"}, func(context.Context, any) (any, error) { return nil, nil })
+		assert.Equal(t, codes.Unavailable, status.Code(err), "the limit is taken")
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Zero(t, l.Metrics().InFlight)
+	assert.Panics(t, func() {
+		s.Unary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/m"}, func(context.Context, any) (any, error) { panic("boom") })
+	})
+	assert.Zero(t, l.Metrics().InFlight, "the panicking handler gave its permit back")
+	_, err = s.Unary(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/m"}, func(context.Context, any) (any, error) { return nil, nil })
+	assert.NoError(t, err)
+}
+
+// fakeStream is a grpc.ServerStream with a context and nothing else.
+type fakeStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (f *fakeStream) Context() context.Context { return f.ctx }
+func (f *fakeStream) SetTrailer(metadata.MD)   {}
+
 // TestServerNotStarted checks that a call whose client has gone, or whose
 // deadline has passed, never reaches its handler.
 func TestServerNotStarted(t *testing.T) {
@@ -249,7 +333,8 @@ func TestServerAdmitAllocatesNothing(t *testing.T) {
 	require.NoError(t, err)
 	b, err := bulkhead.New(bulkhead.Config{})
 	require.NoError(t, err)
-	s := newServer(t, WithRateLimit(newLimiter(t, 1e9, 1e9)), WithKeyedRateLimit(k, nil), WithLoadShed(b, codes.Unavailable))
+	s := newServer(t, WithRateLimit(newLimiter(t, 1e9, 1e9)), WithKeyedRateLimit(k, nil), WithLoadShed(b, codes.Unavailable),
+		WithAdaptiveLimit(newAdaptive(t, adaptive.Config{})))
 	ctx := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.ParseIP("192.0.2.1"), Port: 1}})
 	info := &grpc.UnaryServerInfo{FullMethod: "/m"}
 	handler := func(ctx context.Context, req any) (any, error) { return req, nil }
@@ -293,6 +378,7 @@ func TestNewServerErrors(t *testing.T) {
 		{WithLoadShed(b, codes.Internal), "grpcmw: WithLoadShed code Internal is neither Unavailable nor ResourceExhausted"},
 		{WithLoadShed(b, codes.Code(42)), "grpcmw: WithLoadShed code Code(42) is neither Unavailable nor ResourceExhausted"},
 		{WithDefaultPushback(-time.Second), "grpcmw: WithDefaultPushback(-1s): negative"},
+		{WithAdaptiveLimit(nil), "grpcmw: WithAdaptiveLimit with a nil limiter"},
 		{nil, "grpcmw: NewServer: opts[0] is nil"},
 	} {
 		var s *Server

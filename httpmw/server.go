@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 )
@@ -79,6 +80,9 @@ const DefaultMaxTimeout = time.Minute
 //   - WithLoadShed: a request runs only while it holds a slot of a
 //     bulkhead, after at most the bulkhead's bounded wait; one that finds
 //     none is answered 503 Service Unavailable.
+//   - WithAdaptiveLimit: the same with an adaptive concurrency limit, which
+//     finds the handler's capacity from its latencies; a request over the
+//     limit is answered 503 Service Unavailable.
 //
 // Rejections are written by the Server's [RejectFunc] ([WriteRejection]
 // unless WithRejectFunc says otherwise), with the rejection's own
@@ -104,6 +108,7 @@ type Server struct {
 	keyed      ratelimit.KeyedLimiter
 	key        KeyFunc
 	bulkhead   *bulkhead.Bulkhead
+	adaptive   *adaptive.Limiter
 }
 
 // A ServerOption configures a [Server]. An option given twice replaces
@@ -111,10 +116,10 @@ type Server struct {
 type ServerOption func(*Server) error
 
 // NewServer returns a Server configured by opts, or an error naming the
-// first invalid option and its value: a nil limiter, bulkhead or
-// RejectFunc, a negative default retry-after, a maximum timeout that is
-// not positive. A Server with no policy option passes every request
-// through.
+// first invalid option and its value: a nil limiter, bulkhead, adaptive
+// limiter or RejectFunc, a negative default retry-after, a maximum timeout
+// that is not positive. A Server with no policy option passes every
+// request through.
 func NewServer(opts ...ServerOption) (*Server, error) {
 	s := &Server{reject: WriteRejection}
 	for i, opt := range opts {
@@ -209,6 +214,37 @@ func WithLoadShed(b *bulkhead.Bulkhead) ServerOption {
 	}
 }
 
+// WithAdaptiveLimit runs a request only while it holds a permit of l, an
+// adaptive concurrency limit: in place of WithLoadShed's fixed number, l
+// moves its limit with the latency of the handler, so that a server sheds
+// what it cannot serve in time whatever its capacity of the day. A request
+// over the limit (after l's bounded wait, if it has one) is answered 503
+// Service Unavailable with a Retry-After of l's hint (the latency it last
+// sampled, so Retry-After is 1, the seconds rounded up, and
+// RetryAfterMsHeader has the milliseconds); WithDefaultRetryAfter applies
+// only to rejections without a hint, which l does not make. One whose
+// client leaves while it waits is answered with StatusClientClosedRequest,
+// and one whose deadline passes with 504 Gateway Timeout.
+//
+// The handler's latency is l's sample, unless the request's context ended
+// before the handler returned (the context's error is recorded: a client
+// gone records nothing, a deadline passed is a drop) or the handler
+// panicked (a drop; the permit is given back before the panic continues).
+// With WithLoadShed too, a request takes the bulkhead's slot first. It is
+// an error if l is nil.
+func WithAdaptiveLimit(l *adaptive.Limiter) ServerOption {
+	return func(s *Server) error {
+		if l == nil {
+			return errors.New("httpmw: WithAdaptiveLimit: nil limiter")
+		}
+		s.adaptive = l
+		return nil
+	}
+}
+
+// errHandlerPanicked is the outcome recorded for a handler that panicked.
+var errHandlerPanicked = errors.New("httpmw: handler panicked")
+
 // WithDefaultRetryAfter sets the Retry-After of 429 and 503 rejections
 // that carry no hint of their own: a full bulkhead cannot know when a slot
 // frees, and a limiter that only has Allow() bool cannot say when its next
@@ -245,6 +281,9 @@ func (s *Server) Handler(next http.Handler) http.Handler {
 	// Each configured policy is its own small handler, so that a request
 	// pays only for the policies it goes through.
 	h := next
+	if s.adaptive != nil {
+		h = s.adaptiveLimit(h)
+	}
 	if s.bulkhead != nil {
 		h = s.loadShed(h)
 	}
@@ -313,6 +352,31 @@ func (s *Server) loadShed(next http.Handler) http.Handler {
 		}
 		defer b.Release()
 		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) adaptiveLimit(next http.Handler) http.Handler {
+	l := s.adaptive
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		p, err := l.Acquire(ctx)
+		if err != nil {
+			status := http.StatusServiceUnavailable
+			if !errors.Is(err, adaptive.ErrLimited) {
+				status = contextStatus(err) // Acquire returns only ErrLimited or the context's error
+			}
+			s.rejectErr(w, r, status, err)
+			return
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				p.Done(errHandlerPanicked)
+			}
+		}()
+		next.ServeHTTP(w, r)
+		returned = true
+		p.Done(ctx.Err())
 	})
 }
 

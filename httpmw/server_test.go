@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
@@ -226,6 +227,151 @@ func TestLoadShedPanicReleases(t *testing.T) {
 	assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "the panicking request gave its slot back")
 }
 
+func newAdaptive(t testing.TB, cfg adaptive.Config) *adaptive.Limiter {
+	t.Helper()
+	l, err := adaptive.New(cfg)
+	require.NoError(t, err)
+	return l
+}
+
+// TestAdaptiveLimit: a request over the adaptive limit is not run and is
+// answered 503 with the limiter's hint as Retry-After (whole seconds,
+// rounded up) and Retry-After-Ms, in preference to the server's default;
+// the Rejection holds adaptive.ErrLimited; the permit comes back when the
+// handler returns.
+func TestAdaptiveLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1})
+		release := make(chan struct{})
+		var running atomic.Int64
+		var rej Rejection
+		s := newServer(t, WithAdaptiveLimit(l), WithDefaultRetryAfter(5*time.Second),
+			WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rj Rejection) {
+				rej = rj
+				WriteRejection(w, r, rj)
+			}))
+		h := s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			running.Add(1)
+			<-release
+		}))
+		first := make(chan int)
+		go func() { first <- serve(h, "192.0.2.1:1").Code }()
+		synctest.Wait()
+		require.EqualValues(t, 1, running.Load())
+
+		w := serve(h, "192.0.2.1:1")
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+		assert.Equal(t, "1", w.Header().Get("Retry-After"), "the limiter's hint, rounded up to seconds")
+		assert.Equal(t, "1", w.Header().Get(RetryAfterMsHeader), "the limiter's hint: 1ms before any window")
+		assert.ErrorIs(t, rej.Err, adaptive.ErrLimited)
+		assert.Equal(t, time.Millisecond, rej.RetryAfter)
+		assert.EqualValues(t, 1, running.Load(), "the shed request did not run")
+
+		bubble.Sleep(7 * time.Millisecond)
+		close(release)
+		assert.Equal(t, 200, <-first)
+		assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code)
+		m := l.Metrics()
+		assert.Zero(t, m.InFlight)
+		assert.Equal(t, uint64(2), m.Admitted)
+		assert.Equal(t, uint64(1), m.Rejected)
+	})
+}
+
+// TestAdaptiveLimitClientGone: a request whose client leaves while it waits
+// in the limiter's queue is answered with StatusClientClosedRequest, without
+// a Retry-After, and not run.
+func TestAdaptiveLimitClientGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1, MaxWaiting: 4})
+		release := make(chan struct{})
+		var next counting
+		h := newServer(t, WithAdaptiveLimit(l)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			<-release
+		}))
+		go serve(h, "192.0.2.1:1")
+		synctest.Wait()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+		w := httptest.NewRecorder()
+		done := make(chan struct{})
+		go func() { h.ServeHTTP(w, r); close(done) }()
+		synctest.Wait()
+		assert.Equal(t, 1, l.Metrics().Waiting)
+		cancel()
+		<-done
+		assert.Equal(t, StatusClientClosedRequest, w.Code)
+		assert.Empty(t, w.Header().Values("Retry-After"))
+		close(release)
+		synctest.Wait()
+		assert.EqualValues(t, 1, next.n.Load())
+		assert.Zero(t, l.Metrics().InFlight)
+	})
+}
+
+// TestAdaptiveLimitPanicReleases: a panicking handler gives its permit back.
+func TestAdaptiveLimitPanicReleases(t *testing.T) {
+	l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1})
+	boom := true
+	h := newServer(t, WithAdaptiveLimit(l)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if boom {
+			panic(http.ErrAbortHandler)
+		}
+	}))
+	assert.PanicsWithValue(t, http.ErrAbortHandler, func() { serve(h, "192.0.2.1:1") })
+	boom = false
+	assert.Equal(t, 200, serve(h, "192.0.2.1:1").Code, "the panicking request gave its permit back")
+	assert.Zero(t, l.Metrics().InFlight)
+}
+
+// TestAdaptiveLimitRealServer: over a real connection, a request over the
+// limit is answered 503 with Retry-After, and the next one after the
+// limit frees is served.
+func TestAdaptiveLimitRealServer(t *testing.T) {
+	l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1})
+	release, started := make(chan struct{}), make(chan struct{}, 1)
+	srv := httptest.NewServer(newServer(t, WithAdaptiveLimit(l)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		fmt.Fprint(w, "ok")
+	})))
+	defer srv.Close()
+	first := make(chan int, 1)
+	go func() {
+		resp, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-started
+	resp, err := srv.Client().Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	close(release)
+	assert.Equal(t, 200, <-first)
+	resp, err = srv.Client().Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+}
+
+// TestAdaptiveLimitAdmitAllocatesNothing: the admit path through the
+// adaptive limit allocates nothing.
+func TestAdaptiveLimitAdmitAllocatesNothing(t *testing.T) {
+	l := newAdaptive(t, adaptive.Config{})
+	h := newServer(t, WithAdaptiveLimit(l)).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "/", nil)
+	w := httptest.NewRecorder()
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, r) }))
+}
+
 func TestDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var left time.Duration
@@ -365,6 +511,7 @@ func TestServerOptionErrors(t *testing.T) {
 		{[]ServerOption{WithKeyedRateLimit(nil, nil)}, "httpmw: WithKeyedRateLimit: nil limiter"},
 		{[]ServerOption{WithKeyedRateLimit((*ratelimit.Keyed)(nil), RemoteIP)}, "httpmw: WithKeyedRateLimit: nil limiter"},
 		{[]ServerOption{WithLoadShed(nil)}, "httpmw: WithLoadShed: nil bulkhead"},
+		{[]ServerOption{WithAdaptiveLimit(nil)}, "httpmw: WithAdaptiveLimit: nil limiter"},
 		{[]ServerOption{WithRejectFunc(nil)}, "httpmw: WithRejectFunc: nil RejectFunc"},
 		{[]ServerOption{WithDefaultRetryAfter(-time.Second)}, "httpmw: WithDefaultRetryAfter(-1s): negative"},
 		{[]ServerOption{WithDeadline(0)}, "httpmw: WithDeadline(0s): not positive"},
