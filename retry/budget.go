@@ -57,8 +57,7 @@ type BudgetConfig struct {
 	// In ratio mode, the retries of the last Window may number at most
 	// Ratio × the requests of the last Window, + MinRetriesPerSecond ×
 	// Window (in seconds) while the caller is healthy: while at most half
-	// of its recent attempts failed (see [Budget]), and the retry is not
-	// for an overload refusal (see [Budget.AllowRetry]). This is Finagle's
+	// of its recent attempts failed (see [Budget]). This is Finagle's
 	// RetryBudget, and the SRE book's advice to keep retries under 10% of
 	// requests; the health condition keeps a fleet's floors from adding up
 	// in an outage (see the package doc).
@@ -79,9 +78,7 @@ type BudgetConfig struct {
 	// whatever the traffic, so a client that sends few requests can still
 	// retry an occasional failure. It is lent only while the caller is
 	// healthy (at most half of its recent attempts failed), so it does not
-	// add up over a fleet of callers that all fail at once, and never to a
-	// retry of an overload refusal (a rejection with a retry-after hint):
-	// a server shedding load has asked the fleet to back off. It is in
+	// add up over a fleet of callers that all fail at once. It is in
 	// [0, 1e6]; default 1/Window.Seconds(): one retry per Window (0.2 with
 	// the default 5s window), so that at the start of an outage, before
 	// its health turns, each caller can spend at most one floor retry.
@@ -212,8 +209,8 @@ func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 //
 // Its users call [Budget.Request] when a request (its first attempt)
 // begins, [Budget.Success] or [Budget.Failure] when an attempt ends, and
-// [Budget.AllowRetry] with the failure before each retry, which they skip
-// (failing with [ErrBudgetExhausted]) when it returns false. A [Retry] does all of this;
+// [Budget.AllowRetry] before each retry, which they skip (failing with
+// [ErrBudgetExhausted]) when it returns false. A [Retry] does all of this;
 // share one Budget among the Retry values of a client (Config.SharedBudget)
 // so that they draw on one budget.
 //
@@ -226,8 +223,7 @@ func (c *BudgetConfig) UnmarshalJSON(b []byte) error {
 //
 // Ratio mode (see [BudgetConfig.Mode]) allows a retry when the retries of
 // the last Window, this one included, number at most Ratio × R, + the
-// floor MinRetriesPerSecond × Window if the caller is healthy and the
-// retry is not for an overload refusal (seawall.IsOverload), R being the
+// floor MinRetriesPerSecond × Window if the caller is healthy, R being the
 // requests of the last Window.
 //
 // The caller is healthy when the failures it reported (Failure) number at
@@ -367,28 +363,18 @@ func (b *Budget) Failure() {
 // AllowRetry reports whether one retry may be made now, and counts the
 // answer: a retry allowed is counted among the retries (in ratio mode, in
 // the window, spending budget), one refused among the exhausted. Call it
-// once per retry, just before making it, with err the failure the retry is
-// for (nil if unknown), and make the retry only if it returns true. On a
-// nil b it returns true.
+// once per retry, just before making it, and make the retry only if it
+// returns true. On a nil b it returns true.
 //
 // In ratio mode it returns true if the retries of the last Window, this one
 // included, would number at most Ratio × the (estimated) requests of the
 // last Window, + MinRetriesPerSecond × Window if the caller is healthy
-// (see [Budget]) and err is not an overload refusal
-// (seawall.IsOverload: a rejection with a retry-after hint, such as a 429
-// or a 503 with Retry-After). A server that refuses with a hint has told
-// every caller to back off: only the ratio lends to its retries, so a
-// fleet of quiet callers it sheds adds no floor retries. A nil err is lent
-// the floor. In tokens mode it returns true if the token count, successes
-// so far included, is above MaxTokens/2, whatever err; it takes no token
-// (failures do).
-func (b *Budget) AllowRetry(err error) bool {
+// (see [Budget]). In tokens mode it returns
+// true if the token count, successes so far included, is above
+// MaxTokens/2; it takes no token (failures do).
+func (b *Budget) AllowRetry() bool {
 	if b == nil {
 		return true
-	}
-	var floor bool
-	if !b.tokens {
-		floor = err == nil || !seawall.IsOverload(err) // outside the lock: it walks err's tree
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -396,7 +382,7 @@ func (b *Budget) AllowRetry(err error) bool {
 	if b.tokens {
 		ok = b.bucket.allow(b.counts.Load(cSuccesses))
 	} else {
-		ok = b.window.allow(b.counts.Load(cRequests), b.counts.Load(cFailures), floor)
+		ok = b.window.allow(b.counts.Load(cRequests), b.counts.Load(cFailures))
 	}
 	if ok {
 		b.retries++

@@ -127,14 +127,12 @@ func wholeIfClose(x float64) float64 {
 func (w *ratioWindow) now() int64 { return max(int64(time.Since(w.epoch)), 0) }
 
 // allow reports whether a retry may be made now, requests having been made
-// and failures reported so far, and if so counts it in the window. The
-// floor is lent only if floor is true (the retry is not for an overload
-// refusal) and the caller is healthy.
-func (w *ratioWindow) allow(requests, failures uint64, floor bool) bool {
+// and failures reported so far, and if so counts it in the window.
+func (w *ratioWindow) allow(requests, failures uint64) bool {
 	now := w.now()
 	cur := w.point(now, requests, failures)
 	allowed := w.ratio * w.windowRequests(now, cur.n)
-	if floor && w.healthy(now, cur) {
+	if w.healthy(now, cur) {
 		allowed += w.floor
 	}
 	w.record(cur)

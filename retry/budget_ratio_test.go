@@ -9,7 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -133,10 +132,10 @@ func TestBudgetWindowSlides(t *testing.T) {
 		b := mustBudget(t, window10s)
 		r := storm(b, 100, 0, 4) // all at once
 		assert.Equal(t, 10, r.retries, "0.1 × 100 requests; no floor: every attempt failed")
-		assert.False(t, b.AllowRetry(nil))
+		assert.False(t, b.AllowRetry())
 
 		bubble.Sleep(10*time.Second - time.Nanosecond)
-		assert.False(t, b.AllowRetry(nil), "the burst is still in the window")
+		assert.False(t, b.AllowRetry(), "the burst is still in the window")
 
 		bubble.Sleep(time.Nanosecond)
 		// The burst's requests, retries and failures left together: only
@@ -156,17 +155,17 @@ func TestBudgetRetriesLeaveAfterAWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// No requests: the floor alone, 3 retries a window.
 		b := mustBudget(t, BudgetConfig{MinRetriesPerSecond: 3, Window: time.Second})
-		assert.True(t, b.AllowRetry(nil)) // 0
+		assert.True(t, b.AllowRetry()) // 0
 		bubble.Sleep(50 * time.Millisecond)
-		assert.True(t, b.AllowRetry(nil)) // 50ms, in the same bucket as 0
+		assert.True(t, b.AllowRetry()) // 50ms, in the same bucket as 0
 		bubble.Sleep(100 * time.Millisecond)
-		assert.True(t, b.AllowRetry(nil)) // 150ms, the next bucket
-		assert.False(t, b.AllowRetry(nil))
+		assert.True(t, b.AllowRetry()) // 150ms, the next bucket
+		assert.False(t, b.AllowRetry())
 
 		bubble.Sleep(time.Second - 150*time.Millisecond) // 1s
-		assert.False(t, b.AllowRetry(nil), "the retry at 0 leaves with the one at 50ms")
+		assert.False(t, b.AllowRetry(), "the retry at 0 leaves with the one at 50ms")
 		bubble.Sleep(50*time.Millisecond - time.Nanosecond)
-		assert.False(t, b.AllowRetry(nil))
+		assert.False(t, b.AllowRetry())
 		bubble.Sleep(time.Nanosecond) // 1.05s: the first bucket leaves
 		assert.Equal(t, 2, drain(b, 10))
 		bubble.Sleep(100 * time.Millisecond) // 1.15s: the second bucket leaves
@@ -196,7 +195,7 @@ func TestBudgetSuccessesDoNotConsume(t *testing.T) {
 			b.Success()
 		}
 		assert.Equal(t, 10.0, b.Metrics().Tokens, "successes only give tokens back, up to MaxTokens")
-		assert.True(t, b.AllowRetry(nil))
+		assert.True(t, b.AllowRetry())
 	})
 }
 
@@ -370,12 +369,6 @@ func checkSamples(t *testing.T, b *Budget) {
 // attempts fail, the rest succeed, within maxAttempts and while the budget
 // allows. It returns the retries made and whether the request succeeded.
 func call(b *Budget, fails, maxAttempts int) (retries int, ok bool) {
-	return callErr(b, nil, fails, maxAttempts)
-}
-
-// callErr is call with the failed attempts failing with err, which the
-// retries are asked for (nil: unknown).
-func callErr(b *Budget, err error, fails, maxAttempts int) (retries int, ok bool) {
 	b.Request()
 	for attempt := 1; ; attempt++ {
 		if attempt > fails {
@@ -383,63 +376,11 @@ func callErr(b *Budget, err error, fails, maxAttempts int) (retries int, ok bool
 			return retries, true
 		}
 		b.Failure()
-		if attempt >= maxAttempts || !b.AllowRetry(err) {
+		if attempt >= maxAttempts || !b.AllowRetry() {
 			return retries, false
 		}
 		retries++
 	}
-}
-
-// errOverload is an overload refusal: a rejection with a retry-after hint,
-// as a 429 or a 503 with Retry-After becomes (seawall.IsOverload).
-var errOverload = seawall.WithRetryAfter(seawall.NewRejection("x"), time.Second)
-
-// TestBudgetFloorIsNotLentToOverload: the floor is not lent to a retry of
-// an overload refusal: the server told the fleet to back off. A healthy
-// quiet caller (a fresh budget, no request) may retry a plain failure, or
-// one it does not know (nil), or a rejection with no hint, on the floor;
-// not an overload refusal, however it is wrapped. The ratio still applies
-// to overload refusals: 100 requests earn 10 retries of them, and the
-// floor adds its 1 only to other failures.
-func TestBudgetFloorIsNotLentToOverload(t *testing.T) {
-	require.True(t, seawall.IsOverload(errOverload))
-	for _, tc := range []struct {
-		name string
-		err  error
-		lent bool
-	}{
-		{"plain", errBoom, true},
-		{"unknown", nil, true},
-		{"rejection without hint", seawall.NewRejection("x"), true},
-		{"hint without rejection", seawall.WithRetryAfter(errBoom, time.Second), true},
-		{"overload", errOverload, false},
-		{"wrapped overload", fmt.Errorf("call: %w", errOverload), false},
-		{"pushback overload", seawall.WithPushback(seawall.NewRejection("x"), time.Second), false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				b := mustBudget(t, BudgetConfig{})
-				assert.Equal(t, tc.lent, b.AllowRetry(tc.err), "a fresh budget's floor")
-				m := b.Metrics()
-				if tc.lent {
-					assert.Equal(t, BudgetMetrics{Retries: 1}, m)
-				} else {
-					assert.Equal(t, BudgetMetrics{Exhausted: 1}, m)
-					assert.True(t, b.AllowRetry(errBoom), "the floor, not lent to the overload, is still there for a failure")
-				}
-			})
-		})
-	}
-	synctest.Test(t, func(t *testing.T) {
-		b := mustBudget(t, BudgetConfig{})
-		for range 100 {
-			b.Request()
-			b.Success()
-		}
-		assert.Equal(t, 10, drainErr(b, errOverload, 100), "0.1 × 100, no floor")
-		assert.True(t, b.AllowRetry(errBoom), "the floor's retry, for a failure")
-		assert.False(t, b.AllowRetry(errBoom))
-	})
 }
 
 // TestBudgetFloorLendsToQuietHealthyCaller: a caller with a request every
@@ -528,93 +469,52 @@ func TestBudgetFloorFollowsHealth(t *testing.T) {
 // 512 callers add at most 512 retries at the start (they used to add up to
 // 5 each, 2560).
 func TestBudgetFleetDoesNotGrowWithCallers(t *testing.T) {
+	const (
+		rate     = 700
+		warmup   = 10 * time.Second
+		outage   = 60 * time.Second
+		window   = DefaultBudgetWindow
+		gap      = time.Second / rate
+		floorWin = 1 // MinRetriesPerSecond × Window, the default: one per window
+	)
 	share := map[int]float64{}
 	for _, n := range []int{8, 512} {
 		synctest.Test(t, func(t *testing.T) {
-			f := runFleet(t, n, errBoom)
-			share[n] = f.share()
+			budgets := make([]*Budget, n)
+			for i := range budgets {
+				budgets[i] = mustBudget(t, BudgetConfig{})
+			}
+			start := time.Now()
+			var onset, steady, steadyRequests int
+			for i := 0; ; i++ {
+				at := time.Since(start)
+				if at >= warmup+outage {
+					break
+				}
+				b := budgets[i%n]
+				if at < warmup {
+					call(b, 0, 4)
+				} else {
+					r, _ := call(b, 4, 4)
+					if at < warmup+window+window/10 { // the window, and a bucket, for its retries to leave
+						onset += r
+					} else {
+						steady += r
+						steadyRequests++
+					}
+				}
+				bubble.Sleep(gap)
+			}
+			share[n] = float64(steady) / float64(steadyRequests)
+			t.Logf("%d callers: onset %d retries; then %d retries for %d requests (%.4f)", n, onset, steady, steadyRequests, share[n])
 			assert.LessOrEqual(t, share[n], 0.1, "%d callers: at most 10%% of requests", n)
-			assert.LessOrEqual(t, float64(f.onset), fleetLent+float64(n),
-				"%d callers: the onset is at most the lent 10%% and a window's floor (1) per caller", n)
+			// The onset's windows reach back a Window into the healthy
+			// traffic, whose 10% they lend (see BudgetConfig.Window): 10%
+			// of the requests of [warmup-window, warmup+window+window/10].
+			lent := 0.1 * rate * (2*window + window/10).Seconds()
+			assert.LessOrEqual(t, float64(onset), lent+float64(n*floorWin),
+				"%d callers: the onset is at most the lent 10%% and a window's floor per caller", n)
 		})
 	}
 	assert.LessOrEqual(t, share[512], share[8]+0.001, "512 callers add no more than 8 with the same traffic")
-}
-
-// TestBudgetFleetOverloadGetsNoFloor is TestBudgetFleetDoesNotGrowWithCallers
-// with every failed attempt an overload refusal (a 429, a 503 with
-// Retry-After): the floor lends to none of their retries, at the start of
-// the outage as after it. 512 callers, whose windows of 6.8 requests earn
-// no whole retry at 10%, add no retries at all; 8 callers add only the
-// 10% their requests earn.
-func TestBudgetFleetOverloadGetsNoFloor(t *testing.T) {
-	for _, n := range []int{8, 512} {
-		synctest.Test(t, func(t *testing.T) {
-			f := runFleet(t, n, errOverload)
-			assert.LessOrEqual(t, f.share(), 0.1, "%d callers: at most 10%% of requests", n)
-			assert.LessOrEqual(t, float64(f.onset), fleetLent, "%d callers: the onset is at most the lent 10%%, no floor", n)
-			if n == 512 {
-				assert.Zero(t, f.onset+f.steady, "512 callers: no floor, and 10% of their windows is no retry")
-			}
-		})
-	}
-}
-
-const (
-	fleetRate   = 700
-	fleetWarmup = 10 * time.Second
-	fleetOutage = 60 * time.Second
-	// fleetLent is what the onset's windows may lend at 10%: they reach
-	// back a Window into the healthy traffic (see BudgetConfig.Window), so
-	// 10% of the requests of [warmup-window, warmup+window+window/10].
-	fleetLent = 0.1 * fleetRate * float64(2*DefaultBudgetWindow+DefaultBudgetWindow/10) / float64(time.Second)
-)
-
-// fleetResult is what a fleet's outage retried: at its onset (its first
-// Window, and a bucket for the retries to leave), and after it (steady) for
-// steadyRequests requests.
-type fleetResult struct {
-	onset, steady, steadyRequests int
-}
-
-func (f fleetResult) share() float64 { return float64(f.steady) / float64(f.steadyRequests) }
-
-// runFleet runs n callers, each with its own default budget, at fleetRate
-// requests a second in all (round robin): fleetWarmup healthy, then
-// fleetOutage in which every attempt (up to 4) fails with err. It runs in
-// a bubble.
-func runFleet(t *testing.T, n int, err error) fleetResult {
-	t.Helper()
-	const (
-		window = DefaultBudgetWindow
-		gap    = time.Second / fleetRate
-	)
-	budgets := make([]*Budget, n)
-	for i := range budgets {
-		budgets[i] = mustBudget(t, BudgetConfig{})
-	}
-	start := time.Now()
-	var f fleetResult
-	for i := 0; ; i++ {
-		at := time.Since(start)
-		if at >= fleetWarmup+fleetOutage {
-			break
-		}
-		b := budgets[i%n]
-		if at < fleetWarmup {
-			call(b, 0, 4)
-		} else {
-			r, _ := callErr(b, err, 4, 4)
-			if at < fleetWarmup+window+window/10 { // the window, and a bucket, for its retries to leave
-				f.onset += r
-			} else {
-				f.steady += r
-				f.steadyRequests++
-			}
-		}
-		bubble.Sleep(gap)
-	}
-	t.Logf("%d callers, failing with %v: onset %d retries; then %d retries for %d requests (%.4f)",
-		n, err, f.onset, f.steady, f.steadyRequests, f.share())
-	return f
 }

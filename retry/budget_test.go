@@ -61,7 +61,7 @@ func storm(b *Budget, n int, gap time.Duration, maxAttempts int) stormResult {
 			if attempt >= maxAttempts {
 				break
 			}
-			if !b.AllowRetry(nil) {
+			if !b.AllowRetry() {
 				r.refused++
 				break
 			}
@@ -74,12 +74,9 @@ func storm(b *Budget, n int, gap time.Duration, maxAttempts int) stormResult {
 
 // drain asks for retries, with no new request, until the budget refuses
 // one, and returns how many it allowed (at most limit).
-func drain(b *Budget, limit int) int { return drainErr(b, nil, limit) }
-
-// drainErr is drain with retries asked for err.
-func drainErr(b *Budget, err error, limit int) int {
+func drain(b *Budget, limit int) int {
 	n := 0
-	for n < limit && b.AllowRetry(err) {
+	for n < limit && b.AllowRetry() {
 		n++
 	}
 	return n
@@ -140,7 +137,7 @@ func hammerBudget(t *testing.T, cfg BudgetConfig) {
 					if attempt == 3 {
 						break
 					}
-					if !b.AllowRetry(nil) {
+					if !b.AllowRetry() {
 						refused.Add(1)
 						break
 					}
@@ -461,7 +458,7 @@ func exerciseBudget(t *testing.T, b *Budget, ops []byte) {
 		case 2:
 			b.Failure()
 		case 3:
-			if b.AllowRetry(nil) {
+			if b.AllowRetry() {
 				allowed++
 			} else {
 				refused++
@@ -501,7 +498,7 @@ func TestNilBudget(t *testing.T) {
 	b.Success()
 	b.Failure()
 	for range 100 {
-		assert.True(t, b.AllowRetry(nil))
+		assert.True(t, b.AllowRetry())
 	}
 	assert.Equal(t, BudgetMetrics{}, b.Metrics())
 }
@@ -511,7 +508,7 @@ func TestBudgetDisabled(t *testing.T) {
 		b, err := NewBudget(cfg)
 		assert.NoError(t, err)
 		assert.Nil(t, b)
-		assert.True(t, b.AllowRetry(nil))
+		assert.True(t, b.AllowRetry())
 	}
 	b, err := NewBudget(BudgetConfig{Disabled: true, Window: time.Millisecond})
 	assert.Nil(t, b)
@@ -620,7 +617,7 @@ func BenchmarkBudgetAllowRetry(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				bg.Request()
-				bg.AllowRetry(nil)
+				bg.AllowRetry()
 			}
 		})
 		b.Run(bc.name+"/Parallel", func(b *testing.B) {
@@ -629,7 +626,7 @@ func BenchmarkBudgetAllowRetry(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					bg.Request()
-					bg.AllowRetry(nil)
+					bg.AllowRetry()
 				}
 			})
 		})
@@ -645,7 +642,7 @@ func TestBudgetClockBeforeEpoch(t *testing.T) {
 		for range 100 {
 			b.Request()
 			b.Failure()
-			b.AllowRetry(nil)
+			b.AllowRetry()
 		}
 		assert.Equal(t, uint64(100), b.Metrics().Requests)
 	})

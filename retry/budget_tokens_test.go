@@ -27,7 +27,7 @@ func TestBudgetTokens(t *testing.T) {
 				b.Failure()
 			}
 			assert.InDelta(t, s.tokens, b.Metrics().Tokens, 1e-9, "step %d: tokens", i)
-			assert.Equal(t, s.allow, b.AllowRetry(nil), "step %d: AllowRetry", i)
+			assert.Equal(t, s.allow, b.AllowRetry(), "step %d: AllowRetry", i)
 			if s.allow {
 				retries++
 			} else {
@@ -65,22 +65,6 @@ func TestBudgetTokens(t *testing.T) {
 	})
 }
 
-// TestBudgetTokensIgnoreErr: in tokens mode the error a retry is for does
-// not change the answer: an overload refusal is allowed as any failure is,
-// above MaxTokens/2, and refused as any is, at or below it.
-func TestBudgetTokensIgnoreErr(t *testing.T) {
-	b := mustBudget(t, BudgetConfig{Mode: "tokens"}) // 10 tokens
-	for _, err := range []error{nil, errBoom, errOverload} {
-		assert.True(t, b.AllowRetry(err), "%v: 10 tokens", err)
-	}
-	for range 5 {
-		b.Failure()
-	}
-	for _, err := range []error{nil, errBoom, errOverload} {
-		assert.False(t, b.AllowRetry(err), "%v: 5 tokens, MaxTokens/2", err)
-	}
-}
-
 // TestBudgetTokensFoldIsExact: folding successes lazily gives the token
 // count of applying every attempt in order, capping after each success.
 func TestBudgetTokensFoldIsExact(t *testing.T) {
@@ -97,7 +81,7 @@ func TestBudgetTokensFoldIsExact(t *testing.T) {
 				b.Failure()
 				want = max(want-1, 0)
 			case 3:
-				assert.Equal(t, want > cfg.MaxTokens/2, b.AllowRetry(nil))
+				assert.Equal(t, want > cfg.MaxTokens/2, b.AllowRetry())
 			default:
 				b.Success()
 				want = min(want+cfg.TokenRatio, cfg.MaxTokens)

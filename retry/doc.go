@@ -14,11 +14,8 @@
 // callers fail at once; a retry budget does. Every Retry has one by default:
 // over a sliding 5 s window, retries may be at most 10% of requests, plus a
 // floor of 1 per window so that quiet clients can still retry an
-// occasional failure, lent only while the client is healthy (while at most
-// half of its recent attempts failed) and never to a retry of an overload
-// refusal, a rejection with a retry-after hint such as a 429 or a 503 with
-// Retry-After: the server has asked the fleet to back off ([BudgetConfig],
-// [Budget.AllowRetry]). Share one
+// occasional failure, lent only while the client is healthy: while at most
+// half of its recent attempts failed ([BudgetConfig], [Budget]). Share one
 // [Budget] among the Retry values of a client with [Config.SharedBudget];
 // a gRPC-style token bucket is available too.
 //
@@ -33,25 +30,21 @@
 // each caller may still lend its floor once: at most 1 retry per caller
 // (one window's floor, [BudgetConfig.MinRetriesPerSecond]), and the window
 // lends 10% of the healthy requests of the Window before
-// ([BudgetConfig.Window]). When the service says it is overloaded (its
-// refusals carry a retry-after hint, as a shedding service's do), the
-// floor lends nothing, not even at the start. At R = 700/s:
+// ([BudgetConfig.Window]). At R = 700/s:
 //
 //   - 8 callers (87.5 requests/s each): at most 70 retries/s (8 × 8.75),
-//     after a one-off onset of at most 8 floor retries, none for overload
-//     refusals.
+//     after a one-off onset of at most 8 floor retries.
 //   - 512 callers (1.37/s each, 6.8 a window, whose 10% is no whole retry):
 //     no retries at all, after a one-off onset of at most 512 floor
 //     retries within the first window: over a 5 s spike to twice the
-//     traffic (7000 requests), at most 1.07×. For overload refusals, no
-//     retries at all, from the start: 1.00×. (A floor of 1 a second, 5 a
+//     traffic (7000 requests), at most 1.07×. (A floor of 1 a second, 5 a
 //     window, let that onset reach 2560, 1.37×; lent whatever the health,
 //     it added 512 retries/s for as long as the outage lasted.)
 //
-// The onset of failures without a hint cannot be bounded independently of
-// N if each quiet, healthy caller may retry an occasional failure: at the
-// start of an outage each of them may spend that retry. It is one retry,
-// once; set NoFloor to have none.
+// The onset cannot be bounded independently of N if each quiet, healthy
+// caller may retry an occasional failure: at the start of an outage each
+// of them may spend that retry. It is one retry, once; set NoFloor to have
+// none.
 //
 // While the service mostly succeeds, a floor retry follows a failure of a
 // caller at most half of whose recent attempts failed, and is counted as an

@@ -388,7 +388,7 @@ func (l *Loop) record(err error) {
 		l.finish(ErrDeadline)
 		return
 	}
-	if !r.budget.AllowRetry(err) {
+	if !r.budget.AllowRetry() {
 		l.finish(ErrBudgetExhausted)
 		return
 	}

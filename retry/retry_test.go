@@ -413,7 +413,6 @@ func TestClassification(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				tc.cfg.MaxAttempts = 2
-				tc.cfg.Budget = noBudget // what is retried, not what a budget lends (TestOverloadGetsNoFloorRetry)
 				r := mustNew(t, tc.cfg)
 				a := &attempts{errs: fails(2, tc.err)}
 				err := r.Do(t.Context(), a.op)
@@ -485,42 +484,6 @@ func TestPanicReleasesAttemptContext(t *testing.T) {
 	})
 	require.NotNil(t, attemptCtx)
 	assert.ErrorIs(t, attemptCtx.Err(), context.Canceled, "the attempt's context was released")
-}
-
-// TestOverloadGetsNoFloorRetry: a quiet caller (a new Retry with the
-// default budget, whose 10% of no requests is no retry) may retry a plain
-// failure on the budget's floor, but not an overload refusal (a rejection
-// with a retry-after hint): the server asked the fleet to back off, so the
-// retry ends at once with ErrBudgetExhausted, without waiting the hint.
-func TestOverloadGetsNoFloorRetry(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		err      error
-		attempts int
-	}{
-		{"plain", errBoom, 2},
-		{"overload", errOverload, 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				r := mustNew(t, Config{MaxAttempts: 2})
-				start := time.Now()
-				a := &attempts{errs: fails(2, tc.err)}
-				err := r.Do(t.Context(), a.op)
-				assert.ErrorIs(t, err, tc.err, "the last error")
-				assert.Len(t, a.starts, tc.attempts)
-				m := r.Metrics().Budget
-				if tc.attempts == 2 {
-					assert.NotErrorIs(t, err, ErrBudgetExhausted, "the floor lent the retry")
-					assert.Equal(t, BudgetMetrics{Requests: 1, Retries: 1}, m)
-				} else {
-					assert.ErrorIs(t, err, ErrBudgetExhausted, "no floor for an overload refusal")
-					assert.Equal(t, BudgetMetrics{Requests: 1, Exhausted: 1}, m)
-					assert.Zero(t, time.Since(start), "the hint was not waited")
-				}
-			})
-		})
-	}
 }
 
 func TestBudgetExhaustion(t *testing.T) {
