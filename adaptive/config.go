@@ -87,25 +87,42 @@ type Config struct {
 	MaxBaselineRise float64 `json:"maxBaselineRise,omitempty"`
 
 	// MaxWaiting is how many calls may wait, first in first out, for a
-	// slot when the limit is reached, from 0 to 1<<20. Default 0: no
-	// queue, a call over the limit is rejected at once.
+	// slot when the limit is reached, from 0 to 1<<20; 0 means the
+	// default, MaxLimit. The queue absorbs a burst that the limit would
+	// otherwise refuse and the callers retry: a spike shorter than the
+	// callers' timeouts is served late rather than shed.
 	MaxWaiting int `json:"maxWaiting,omitempty"`
-	// MaxWait is the longest time a call may wait in the queue. Default 0:
-	// a call waits until its context ends.
+	// MaxWait is the longest time a call may wait in the queue. Default
+	// 0: half the time its context has left when it arrives, so that a
+	// call served after waiting still has time to run, and the queue holds
+	// no call its caller will have given up on (a FIFO queue that let
+	// calls wait until their deadline would serve only calls about to time
+	// out, in a sustained overload). A call whose context has no deadline
+	// does not wait: give calls deadlines (httpmw.WithDeadline and gRPC
+	// propagate the caller's).
 	MaxWait time.Duration `json:"maxWait,omitempty"`
+	// NoQueue refuses a call over the limit at once: no call waits. It may
+	// not be set together with MaxWaiting or MaxWait.
+	NoQueue bool `json:"noQueue,omitempty"`
 }
+
+// The defaults of Window and ProbeInterval, for code that scales them.
+const (
+	DefaultWindow        = 100 * time.Millisecond
+	DefaultProbeInterval = 10 * time.Second
+)
 
 // Defaults and bounds of the configuration.
 const (
 	defaultMinLimit        = 1
 	defaultMaxLimit        = 1000
 	defaultInitialLimit    = 20
-	defaultWindow          = 100 * time.Millisecond
+	defaultWindow          = DefaultWindow
 	defaultMinSamples      = 20
 	defaultSmoothing       = 0.5
 	defaultThreshold       = 2
 	defaultBackoff         = 0.9
-	defaultProbeInterval   = 10 * time.Second
+	defaultProbeInterval   = DefaultProbeInterval
 	defaultProbeSamples    = 100
 	defaultMaxBaselineRise = 2
 
@@ -151,6 +168,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, bad("MaxWaiting", c.MaxWaiting, fmt.Sprintf("out of range [0,%d]", maxWaiting))
 	case c.MaxWait < 0:
 		return c, bad("MaxWait", c.MaxWait, "is negative")
+	case c.NoQueue && (c.MaxWaiting != 0 || c.MaxWait != 0):
+		return c, fmt.Errorf("adaptive: NoQueue set with MaxWaiting %d or MaxWait %v; choose one", c.MaxWaiting, c.MaxWait)
 	}
 	if c.Algorithm == "" {
 		c.Algorithm = Gradient
@@ -163,6 +182,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MinLimit > c.MaxLimit {
 		return c, fmt.Errorf("adaptive: MinLimit %d above MaxLimit %d", c.MinLimit, c.MaxLimit)
+	}
+	if c.MaxWaiting == 0 && !c.NoQueue {
+		c.MaxWaiting = c.MaxLimit
 	}
 	if c.InitialLimit == 0 {
 		c.InitialLimit = min(max(defaultInitialLimit, c.MinLimit), c.MaxLimit)

@@ -47,6 +47,8 @@ func TestConfigInvalid(t *testing.T) {
 		{Config{MaxBaselineRise: 0.5}, "adaptive: MaxBaselineRise 0.5 is below 1"},
 		{Config{MaxBaselineRise: math.NaN()}, "adaptive: MaxBaselineRise NaN is below 1"},
 		{Config{MaxWaiting: -1}, "adaptive: MaxWaiting -1 out of range [0,1048576]"},
+		{Config{NoQueue: true, MaxWaiting: 4}, "adaptive: NoQueue set with MaxWaiting 4 or MaxWait 0s; choose one"},
+		{Config{NoQueue: true, MaxWait: time.Second}, "adaptive: NoQueue set with MaxWaiting 0 or MaxWait 1s; choose one"},
 		{Config{MaxWaiting: 1<<20 + 1}, "adaptive: MaxWaiting 1048577 out of range [0,1048576]"},
 		{Config{MaxWait: -time.Millisecond}, "adaptive: MaxWait -1ms is negative"},
 	} {
@@ -72,8 +74,11 @@ func TestConfigDefaults(t *testing.T) {
 		Algorithm: Gradient, MinLimit: 1, MaxLimit: 1000, InitialLimit: 20,
 		Window: 100 * time.Millisecond, MinSamples: 20, Smoothing: 0.5,
 		LatencyThreshold: 2, Backoff: 0.9, ProbeInterval: 10 * time.Second,
-		ProbeSamples: 100, MaxBaselineRise: 2,
+		ProbeSamples: 100, MaxBaselineRise: 2, MaxWaiting: 1000,
 	}, c)
+	c, err = Config{NoQueue: true}.withDefaults()
+	require.NoError(t, err)
+	assert.Zero(t, c.MaxWaiting, "NoQueue: no queue")
 
 	c, err = Config{MaxLimit: 8}.withDefaults()
 	require.NoError(t, err)

@@ -77,6 +77,20 @@
 // latencies ÷ half the limit (100ms at 1000 calls/s), half the slots are
 // idle. At the defaults that is under 1% of the capacity.
 //
+// # The queue
+//
+// A call over the limit waits for a slot, first in first out, at most
+// half the time its context has left (MaxWait, by default), in a queue of
+// up to MaxLimit calls (MaxWaiting); a call whose context has no deadline
+// does not wait. A burst shorter than the callers' timeouts is then served
+// late rather than refused and retried (in the retry-storm demo, a spike
+// of 250ms above capacity is absorbed whole, where refusing it made 1.4×
+// as many attempts); and a call that waited still has half its time to
+// run, so the queue does not fill with calls that will time out, as a
+// queue bounded only by the deadline does in a sustained overload. The
+// cost is latency in a sustained overload: the calls served have waited
+// up to half their deadline. NoQueue refuses at once instead.
+//
 // # Outcomes
 //
 // [Permit.Done] takes the call's error: a success's latency is a sample; a

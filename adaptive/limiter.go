@@ -90,7 +90,7 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	bh, err := bulkhead.New(bulkhead.Config{
 		MaxConcurrent: cfg.InitialLimit,
-		MaxWaiting:    cfg.MaxWaiting,
+		MaxWaiting:    cfg.MaxWaiting, // 0 with NoQueue
 		MaxWait:       cfg.MaxWait,
 	})
 	if err != nil {
@@ -128,8 +128,37 @@ type Permit struct {
 // for spreading out retries, not a promise. If ctx ends first, Acquire
 // returns ctx.Err() unchanged.
 func (l *Limiter) Acquire(ctx context.Context) (Permit, error) {
-	if err := l.bh.Acquire(ctx); err != nil {
-		if err == bulkhead.ErrFull {
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-done:
+			return Permit{}, ctx.Err()
+		default:
+		}
+	}
+	if l.bh.TryAcquire() {
+		return Permit{l: l, start: l.now()}, nil
+	}
+	return l.wait(ctx)
+}
+
+// wait is Acquire when no slot is free: it queues the call for at most
+// MaxWait or, by default, half the time its context has left.
+func (l *Limiter) wait(ctx context.Context) (Permit, error) {
+	wctx := ctx
+	if l.cfg.MaxWait == 0 && !l.cfg.NoQueue {
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return Permit{}, err
+			}
+			return Permit{}, *l.rejection.Load() // no deadline: no wait
+		}
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithDeadline(ctx, deadline.Add(-time.Until(deadline)/2))
+		defer cancel()
+	}
+	if err := l.bh.Acquire(wctx); err != nil {
+		if err == bulkhead.ErrFull || wctx != ctx && ctx.Err() == nil {
 			return Permit{}, *l.rejection.Load()
 		}
 		return Permit{}, err

@@ -94,7 +94,7 @@ func TestHintIsSampledLatency(t *testing.T) {
 // queue, and leaves nothing held.
 func TestContextEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := mustNew(t, Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1, MaxWaiting: 1})
+		l := mustNew(t, Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1, MaxWaiting: 1, MaxWait: time.Hour})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := l.Acquire(ctx)
@@ -112,6 +112,54 @@ func TestContextEnds(t *testing.T) {
 		m := l.Metrics()
 		assert.Equal(t, 0, m.InFlight)
 		assert.Equal(t, 0, m.Waiting)
+	})
+}
+
+// TestDefaultWait: by default a call over the limit waits at most half the
+// time its context has left, then is refused with ErrLimited while its
+// caller still waits; a call without a deadline, or with NoQueue, is
+// refused at once; a slot freed in time goes to the waiting call.
+func TestDefaultWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := mustNew(t, Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1})
+		p, err := l.Acquire(context.Background())
+		require.NoError(t, err)
+
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = l.Acquire(ctx)
+		assert.ErrorIs(t, err, ErrLimited)
+		assert.Equal(t, 50*time.Millisecond, time.Since(start), "half the 100ms left")
+		assert.NoError(t, ctx.Err(), "refused while the caller still waits")
+
+		start = time.Now()
+		_, err = l.Acquire(context.Background())
+		assert.ErrorIs(t, err, ErrLimited)
+		assert.Zero(t, time.Since(start), "no deadline: no wait")
+
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		got := make(chan error, 1)
+		go func() {
+			q, err := l.Acquire(ctx)
+			if err == nil {
+				q.Done(nil)
+			}
+			got <- err
+		}()
+		time.Sleep(400 * time.Millisecond)
+		p.Done(nil) // within the 500ms the waiting call may wait
+		assert.NoError(t, <-got, "the freed slot goes to the waiting call")
+
+		nq := mustNew(t, Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1, NoQueue: true})
+		p, err = nq.Acquire(context.Background())
+		require.NoError(t, err)
+		start = time.Now()
+		_, err = nq.Acquire(ctx)
+		assert.ErrorIs(t, err, ErrLimited)
+		assert.Zero(t, time.Since(start), "NoQueue: no wait")
+		p.Done(nil)
 	})
 }
 

@@ -283,7 +283,8 @@ func TestAdaptiveLimit(t *testing.T) {
 // a Retry-After, and not run.
 func TestAdaptiveLimitClientGone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1, MaxWaiting: 4})
+		// MaxWait: the request has no deadline, which by default would not wait.
+		l := newAdaptive(t, adaptive.Config{MinLimit: 1, MaxLimit: 1, InitialLimit: 1, MaxWaiting: 4, MaxWait: time.Hour})
 		release := make(chan struct{})
 		var next counting
 		h := newServer(t, WithAdaptiveLimit(l)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

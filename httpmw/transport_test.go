@@ -573,7 +573,7 @@ func TestTransportDeadline(t *testing.T) {
 		cfg.DelayFunc = func(int, error) time.Duration { return 400 * time.Millisecond }
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		cfg.Budget = retry.BudgetConfig{}
+		cfg.Budget = retry.BudgetConfig{MinRetriesPerSecond: 1} // a fresh budget's default floor is one retry a window
 		tr := newTransport(t, f, WithRetry(cfg))
 		resp, err := get(t, ctx, tr)
 		require.NoError(t, err)
