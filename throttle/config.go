@@ -27,9 +27,11 @@ type Config struct {
 	K float64 `json:"k,omitempty"`
 
 	// Window is the span over which requests and accepts are counted, from
-	// 1s to 1h; default 2 minutes, the SRE book's. It is kept in 120
-	// buckets of Window/120 (1s by default); a bucket leaves the window
-	// whole, so the counts cover the last Window to within one bucket.
+	// 1s to 1h; default 2 minutes, the SRE book's. The counts of the window
+	// are estimated from samples of the running counts, kept about
+	// Window/120 apart (1s by default) while the throttle is deciding on
+	// its slow path, and spread evenly over the gaps between samples: see
+	// [Throttle] for how exact that is.
 	Window time.Duration `json:"window,omitempty"`
 
 	// MaxProbability caps the probability of a local rejection, in (0, 1];

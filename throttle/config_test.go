@@ -37,13 +37,14 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-// TestConfigDefaults: the zero Config is K 2, a 2-minute window of 1s
-// buckets, a cap of 0.9 and seawall.IsOverload; the limits are accepted.
+// TestConfigDefaults: the zero Config is K 2, a 2-minute window sampled
+// to 1s, a cap of 0.9 and seawall.IsOverload; the limits are accepted.
 func TestConfigDefaults(t *testing.T) {
 	th, err := New(Config{})
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, th.k)
-	assert.Equal(t, int64(time.Second), th.width)
+	assert.Equal(t, int64(2*time.Minute), th.win.win)
+	assert.Equal(t, int64(time.Second), th.win.width)
 	assert.Equal(t, 0.9, th.maxP)
 	assert.True(t, th.rejected(refusal))
 	for _, cfg := range []Config{

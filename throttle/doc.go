@@ -27,7 +27,9 @@
 //
 // # Two layers
 //
-// The primitive takes no lock and allocates nothing:
+// The primitive allocates nothing and, while the backend accepts, takes no
+// lock and reads no clock (a healthy throttle's cost is one atomic load
+// and one per-P increment a call):
 //
 //	p, err := t.Allow()
 //	if err != nil {

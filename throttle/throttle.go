@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/shard"
 )
 
 // ErrThrottled is the error of a request the throttle rejected locally: it
@@ -42,67 +43,90 @@ var ErrThrottled = seawall.NewRejection("throttle: rejected locally: the backend
 // configured number.
 //
 // What is a refusal is [Config.Rejected] (default seawall.IsOverload);
-// [Permit.Done] says how every outcome counts.
+// [Permit.Done] says how every outcome counts. A request is counted when
+// its outcome is recorded.
 //
 // There are two ways to use it. The primitive: [Throttle.Allow] returns a
 // [Permit] (or ErrThrottled), and [Permit.Done] records the outcome; this
-// path takes no lock and allocates nothing. The convenience:
-// [Throttle.Do] wraps a function, satisfying seawall.Policy.
+// path allocates nothing, and while the backend accepts takes no lock and
+// reads no clock. The convenience: [Throttle.Do] wraps a function,
+// satisfying seawall.Policy.
 //
-// # Cost
+// # Cost: the accept path reads no clock
 //
-// The counts live in 120 buckets of Window/120, each one atomic word
-// holding both counts of its interval, so recording an accepted request is
-// one atomic add; Allow reads the clock once, the sums of the window's
-// older buckets (taken when a bucket starts, the only slow path, once per
-// bucket width) and the current bucket's word. A request is counted when
-// its outcome is recorded, in the bucket it was admitted in.
+// Accepts are counted in per-P counters (internal/shard), cumulatively:
+// recording one is a single increment of the caller's own P's line. The
+// other requests, refusals and local rejections, are few while the backend
+// is healthy, and each is a slow-path visit: it takes a mutex, reads the
+// clock and records a sample (time, accepts so far, others so far) in a
+// ring. A window's counts are the counts so far minus their estimate at the
+// window's start, interpolated linearly between the two samples around it
+// (or between the newest sample and now), as the retry budget estimates its
+// requests.
+//
+// Allow reads one atomic word. While it says "admit", Allow returns a
+// Permit at once: no clock, no lock, no write. A slow path sets it to
+// "admit" when it finds the probability 0 and finds that it will stay 0,
+// whatever the time, until the next refusal or local rejection, each of
+// which sets it back. That takes more than a probability of 0: accepts
+// ageing out of the window raise the probability when refusals newer than
+// them remain (100 accepts, then 90 refusals: 0 until the accepts leave,
+// then 0.9). So the slow path checks every later start of the window: the
+// estimate is linear between samples, so checking the start now and the
+// samples after it is enough, and it asks that each later window hold at
+// least 1/(K−1) accepts per refusal or rejection (with K = 1: none of
+// those). The threshold, an accept count, is computed at most once per
+// Window/120 or per refusal. Until the word says "admit", and whenever the
+// probability is above 0, every Allow is a slow-path visit, which decides
+// from the estimate of that moment.
+//
+// The samples follow the visits and are kept at least Window/120 apart two
+// by two, in a ring of 241 that spans a window, so that each count is
+// placed within about Window/120 (1s by default) of its time when visits
+// are frequent: while the throttle is rejecting, every Allow is one; a
+// refusal or a rejection is sampled both before and after it, so it is
+// placed at its time exactly. A healthy throttle makes no visit: the
+// accepts since the newest sample are then spread evenly over the time
+// since it, which is exact for traffic at a steady pace and otherwise moves
+// accepts in time (a burst at the start of an hour of silence counts as
+// spread over the hour). [Throttle.Metrics] and [Throttle.Probability] are
+// visits too.
 //
 // The zero Config is valid (see [Config]). A Throttle is safe for
 // concurrent use by multiple goroutines.
 type Throttle struct {
-	// The sums of the window's buckets older than the current one, read by
-	// every Allow and written once per bucket width. past is the index of
-	// the bucket they were taken at, -1 while they are written: a reader
-	// that sees the same index before and after reading the sums has read
-	// a consistent pair (a sequence lock).
-	past             atomic.Int64
-	pastReq, pastAcc atomic.Uint64
-	_                [40]byte // keeps the buckets, written by every call, off this line
-
-	buckets [nBuckets]bucket
-
-	epoch    time.Time // the clock is read as time.Since(epoch): cheap and monotonic
-	width    int64     // a bucket's width, ns
-	k, maxP  float64
+	// Read by every call, written only on a change of the decision (state)
+	// or by Ps beyond the counters' lines: the padding keeps the mutex
+	// and the samples, written by every slow path, off this cache line.
+	state    uint32         // atomic: admit (0), or ask the slow path (slow)
+	counts   shard.Counters // per-P: cAccepts, so far
 	rejected func(error) bool
-	rand     func() float64
+	_        [64]byte
 
-	mu sync.Mutex // serialises the start of a bucket
+	epoch time.Time                     // the clock is read as since(epoch): cheap and monotonic
+	since func(time.Time) time.Duration // time.Since; tests count its calls
+	k     float64
+	maxP  float64
+	rand  func() float64
 
-	throttled, refused, forgotten atomic.Uint64 // slow-path counters, since creation
-}
+	mu  sync.Mutex
+	win window // the samples
+	// Under mu: the requests other than accepts, so far; and the least
+	// accept count at which Allow may admit at once (see window.need),
+	// computed at needAt, with needNA others.
+	refused, throttled uint64
+	need               float64
+	needAt             int64
+	needNA             uint64
 
-// nBuckets is the number of buckets of a window: the counts forget a
-// bucket whole, so the window is exact to 1/120 of its span (1s by
-// default), and the slow path that sums them runs at most once per bucket.
-const nBuckets = 120
-
-// A bucket counts the requests admitted in one bucket-wide interval, idx:
-// n holds requests in its upper 32 bits and accepts in its lower 32, so
-// that an accepted request is one atomic add of reqOne|accOne. Accepts never
-// exceed requests, and a bucket of at most 30s (a 1h window) would need
-// over 140 million requests a second to overflow its 32 bits.
-type bucket struct {
-	idx atomic.Int64
-	n   atomic.Uint64
+	forgotten atomic.Uint64
 }
 
 const (
-	reqOne  = 1 << 32
-	accOne  = 1
-	accMask = 1<<32 - 1
-	noIdx   = math.MinInt64 / 2 // the index of a bucket never used
+	admit = 0 // Allow admits at once: the probability is 0 until a refusal
+	slow  = 1 // Allow asks the slow path
+
+	cAccepts = 0 // the per-P counter of accepts
 )
 
 // New returns a throttle configured by cfg, or an error naming the first
@@ -113,11 +137,11 @@ func New(cfg Config) (*Throttle, error) {
 		return nil, err
 	}
 	t := &Throttle{
+		rejected: cfg.Rejected,
 		epoch:    time.Now(),
-		width:    int64(cfg.Window) / nBuckets,
+		since:    time.Since,
 		k:        cfg.K,
 		maxP:     cfg.MaxProbability,
-		rejected: cfg.Rejected,
 		rand:     cfg.Rand,
 	}
 	if t.rejected == nil {
@@ -126,26 +150,28 @@ func New(cfg Config) (*Throttle, error) {
 	if t.rand == nil {
 		t.rand = rand.Float64
 	}
-	t.past.Store(-1)
-	for i := range t.buckets {
-		t.buckets[i].idx.Store(noIdx)
-	}
+	t.counts.Init()
+	t.win.init(cfg.Window)
 	return t, nil
 }
 
-// now returns the index of the current bucket. The monotonic clock never
-// goes back, but a throttle used under a fake clock that starts earlier (a
-// testing/synctest bubble) would see negative times; clamping keeps the
-// indexes non-negative.
-func (t *Throttle) now() int64 { return max(int64(time.Since(t.epoch)), 0) / t.width }
+// now returns the time since t was made, in nanoseconds. The monotonic
+// clock never goes back, but a throttle used under a fake clock that
+// starts earlier (a testing/synctest bubble) would see negative times;
+// clamping keeps every time computed from it in range.
+func (t *Throttle) now() int64 { return max(int64(t.since(t.epoch)), 0) }
+
+// point returns the counts at now as a sample; t.mu is held.
+func (t *Throttle) point(now int64) sample {
+	return sample{now, t.counts.Load(cAccepts), t.refused + t.throttled}
+}
 
 // A Permit is the throttle's admission of one request. Record its outcome
 // with one call of [Permit.Done]; a Permit never recorded is forgotten, as
 // if the request had not been made. A Permit is a small value: pass it by
 // value; the zero Permit records nothing.
 type Permit struct {
-	t   *Throttle
-	idx int64 // the bucket it was admitted in
+	t *Throttle
 }
 
 // Allow asks the throttle to admit one request. It returns a Permit on
@@ -153,94 +179,71 @@ type Permit struct {
 // rejects the request, which then counts as a request (and not as an
 // accept) at once.
 func (t *Throttle) Allow() (Permit, error) {
-	cur := t.now()
-	v := t.past.Load()
-	if v != cur {
-		return t.allowSlow(cur)
+	if atomic.LoadUint32(&t.state) != admit {
+		return t.allowSlow()
 	}
-	req, acc := t.pastReq.Load(), t.pastAcc.Load()
-	if t.past.Load() != v {
-		return t.allowSlow(cur)
-	}
-	n := t.buckets[cur%nBuckets].n.Load()
-	req += n >> 32
-	acc += n & accMask
-	if float64(req) <= t.k*float64(acc) {
-		return Permit{t, cur}, nil
-	}
-	return t.decide(cur, req, acc)
+	return Permit{t}, nil
 }
 
-// allowSlow is Allow when a bucket starts, or when it races with the
-// start of one.
-func (t *Throttle) allowSlow(cur int64) (Permit, error) {
-	cur, req, acc := t.advance(cur)
-	n := t.buckets[cur%nBuckets].n.Load()
-	req += n >> 32
-	acc += n & accMask
-	if float64(req) <= t.k*float64(acc) {
-		return Permit{t, cur}, nil
+// allowSlow is Allow when the probability may be above 0: it estimates the
+// window now, and admits, rejects, or finds that Allow may admit at once
+// again. Rand is called outside the mutex.
+func (t *Throttle) allowSlow() (Permit, error) {
+	t.mu.Lock()
+	now := t.now()
+	cur := t.point(now)
+	acc, na := t.win.counts(now, cur)
+	t.win.record(cur)
+	p := t.probability(acc+na, acc)
+	if p == 0 && t.settled(now, cur) {
+		atomic.StoreUint32(&t.state, admit)
 	}
-	return t.decide(cur, req, acc)
+	t.mu.Unlock()
+	if p == 0 || t.rand() >= p {
+		return Permit{t}, nil
+	}
+	t.mu.Lock()
+	t.throttled++
+	t.win.record(t.point(now))         // the rejection, at its time
+	atomic.StoreUint32(&t.state, slow) // another caller may have found the probability 0 meanwhile
+	t.mu.Unlock()
+	return Permit{}, ErrThrottled
 }
 
-// decide admits or rejects a request at a rejection probability above 0.
-func (t *Throttle) decide(cur int64, req, acc uint64) (Permit, error) {
-	if t.rand() < t.probability(req, acc) {
-		t.add(cur, reqOne)
-		t.throttled.Add(1)
-		return Permit{}, ErrThrottled
+// settled reports whether the probability, 0 now, stays 0 until a refusal
+// or a local rejection is counted, cur being the counts at now: whether
+// enough accepts have come after the window's refusals (see window.need).
+// The threshold is computed again at most once per sample width, or when
+// such a request has been counted; in between, it can only be too high
+// (the window slides towards fewer refusals), never too low. t.mu is held.
+func (t *Throttle) settled(now int64, cur sample) bool {
+	if float64(cur.acc) >= t.need && cur.na == t.needNA {
+		return true
 	}
-	return Permit{t, cur}, nil
+	if cur.na != t.needNA || now-t.needAt >= t.win.width {
+		t.need, t.needAt, t.needNA = t.win.need(now, cur, t.k-1), now, cur.na
+	}
+	return float64(cur.acc) >= t.need
+}
+
+// refuse counts a refusal of the backend: a slow-path visit, which
+// records the counts before and after it, so that it is counted at its
+// time even after a long silence (the samples around it are both now),
+// and makes Allow ask the slow path.
+func (t *Throttle) refuse() {
+	t.mu.Lock()
+	now := t.now()
+	t.win.record(t.point(now))
+	t.refused++
+	t.win.record(t.point(now))
+	atomic.StoreUint32(&t.state, slow)
+	t.mu.Unlock()
 }
 
 // probability is the rejection probability at req requests and acc
 // accepts.
-func (t *Throttle) probability(req, acc uint64) float64 {
-	r := float64(req)
-	return min(max(0, (r-t.k*float64(acc))/(r+1)), t.maxP)
-}
-
-// advance makes cur the current bucket, unless a later one already is, and
-// returns the current bucket and the sums of the buckets before it in the
-// window.
-func (t *Throttle) advance(cur int64) (int64, uint64, uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if v := t.past.Load(); v >= cur {
-		// Another caller started this bucket, or a later one (this
-		// caller read the clock before it did).
-		return v, t.pastReq.Load(), t.pastAcc.Load()
-	}
-	b := &t.buckets[cur%nBuckets]
-	// The index first: a request of the bucket this one replaces, recorded
-	// between the two stores, is wiped, not counted in the new bucket.
-	b.idx.Store(cur)
-	b.n.Store(0)
-	var req, acc uint64
-	for i := range t.buckets {
-		bk := &t.buckets[i]
-		if j := bk.idx.Load(); j < cur && j > cur-nBuckets {
-			n := bk.n.Load()
-			req += n >> 32
-			acc += n & accMask
-		}
-	}
-	t.past.Store(-1)
-	t.pastReq.Store(req)
-	t.pastAcc.Store(acc)
-	t.past.Store(cur)
-	return cur, req, acc
-}
-
-// add adds d to the counts of bucket idx, unless it has left the window
-// (its slot holds a later bucket): a request whose outcome came later than
-// a window after its admission is forgotten.
-func (t *Throttle) add(idx int64, d uint64) {
-	b := &t.buckets[idx%nBuckets]
-	if b.idx.Load() == idx {
-		b.n.Add(d)
-	}
+func (t *Throttle) probability(req, acc float64) float64 {
+	return min(max(0, (req-t.k*acc)/(req+1)), t.maxP)
 }
 
 // Done records the outcome of the request, err being its error:
@@ -257,30 +260,35 @@ func (t *Throttle) add(idx int64, d uint64) {
 //     so the backend gave no answer to count.
 //
 // context.DeadlineExceeded is an accept: the backend took the request and
-// was too slow, which the throttle does not judge. A request counts in the
-// bucket it was admitted in; if its outcome comes when that bucket has left
-// the window, it is forgotten.
+// was too slow, which the throttle does not judge. A request counts when
+// its outcome is recorded: an outcome that comes late counts in the window
+// of its arrival.
+//
+// An accept is one increment of a per-P counter: no clock, no lock. A
+// refusal is a slow-path visit: it takes the throttle's mutex and reads
+// the clock (see [Throttle]). Rejected is called outside the mutex.
 func (p Permit) Done(err error) {
 	t := p.t
 	if t == nil {
 		return
 	}
 	if err == nil {
-		t.add(p.idx, reqOne|accOne)
+		i := shard.Pin() // Counters.Add, one call less
+		t.counts.AddPinned(i, cAccepts)
+		shard.Unpin()
 		return
 	}
-	t.doneErr(p.idx, err)
+	t.doneErr(err)
 }
 
-func (t *Throttle) doneErr(idx int64, err error) {
+func (t *Throttle) doneErr(err error) {
 	switch {
 	case t.rejected(err):
-		t.add(idx, reqOne)
-		t.refused.Add(1)
+		t.refuse()
 	case errors.Is(err, seawall.ErrRejected) || errors.Is(err, context.Canceled):
 		t.forgotten.Add(1)
 	default:
-		t.add(idx, reqOne|accOne)
+		t.counts.Add(cAccepts)
 	}
 }
 
@@ -311,27 +319,12 @@ func (t *Throttle) DoChain(ctx context.Context, c seawall.Chain) error {
 	return err
 }
 
-// window returns the requests and accepts counted in the window at the
-// current bucket, summing the buckets: Probability and Metrics read them
-// so, without starting a bucket.
-func (t *Throttle) window() (req, acc uint64) {
-	cur := t.now()
-	for i := range t.buckets {
-		bk := &t.buckets[i]
-		if j := bk.idx.Load(); j <= cur && j > cur-nBuckets {
-			n := bk.n.Load()
-			req += n >> 32
-			acc += n & accMask
-		}
-	}
-	return req, acc
-}
-
 // Probability returns the probability with which the throttle rejects a
 // request now: max(0, (requests − K × accepts) / (requests + 1)) over the
-// window, capped at MaxProbability.
+// window, capped at MaxProbability. It is a slow-path visit: it takes the
+// mutex, reads the clock and records a sample.
 func (t *Throttle) Probability() float64 {
-	return t.probability(t.window())
+	return t.Metrics().Probability
 }
 
 // Metrics is a snapshot of a throttle's counts.
@@ -351,16 +344,25 @@ type Metrics struct {
 	Forgotten uint64 `json:"forgotten"`
 }
 
-// Metrics returns a snapshot of the throttle's counts, read from atomics
-// without stopping requests.
+// Metrics returns a snapshot of the throttle's counts. Requests and
+// Accepts are the window's estimates (see [Throttle]), rounded. Like
+// Probability it is a slow-path visit, and calling it periodically, as a
+// metrics exporter does, keeps the samples close; it does not stop
+// requests that take the fast path.
 func (t *Throttle) Metrics() Metrics {
-	req, acc := t.window()
-	return Metrics{
-		Probability: t.probability(req, acc),
-		Requests:    req,
-		Accepts:     acc,
-		Throttled:   t.throttled.Load(),
-		Refused:     t.refused.Load(),
-		Forgotten:   t.forgotten.Load(),
+	t.mu.Lock()
+	now := t.now()
+	cur := t.point(now)
+	acc, na := t.win.counts(now, cur)
+	t.win.record(cur)
+	m := Metrics{
+		Probability: t.probability(acc+na, acc),
+		Requests:    uint64(math.Round(acc + na)),
+		Accepts:     uint64(math.Round(acc)),
+		Throttled:   t.throttled,
+		Refused:     t.refused,
 	}
+	t.mu.Unlock()
+	m.Forgotten = t.forgotten.Load()
+	return m
 }

@@ -34,16 +34,15 @@ func mustNew(t *testing.T, cfg Config) *Throttle {
 func never() float64  { return 1 }
 func always() float64 { return 0 }
 
-// feed records accepts and refusals in the current bucket, admitted
-// whatever the probability.
+// feed records accepts and refusals now, admitted whatever the
+// probability.
 func feed(t *testing.T, th *Throttle, accepts, refusals int) {
 	t.Helper()
-	cur, _, _ := th.advance(th.now())
 	for range accepts {
-		Permit{th, cur}.Done(nil)
+		Permit{th}.Done(nil)
 	}
 	for range refusals {
-		Permit{th, cur}.Done(refusal)
+		Permit{th}.Done(refusal)
 	}
 }
 
@@ -176,42 +175,52 @@ func TestWindowSlides(t *testing.T) {
 	})
 }
 
-// TestWindowReusesBuckets: a bucket's slot, reused a window later, starts
-// from zero, and the sums Allow reads follow the slide.
-func TestWindowReusesBuckets(t *testing.T) {
+// TestWindowWraps: over several windows, far more visits than the ring
+// holds samples, the window's counts stay those of (now−Window, now]
+// exactly when every event is followed by a visit (here Metrics), the
+// samples then lying on the events.
+func TestWindowWraps(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		th := mustNew(t, Config{Window: 10 * time.Second, Rand: always, MaxProbability: 1})
-		for range 35 { // 3.5 windows of 1 refusal per bucket (10s/120 each)
-			feed(t, th, 0, 1)
-			bubble.Sleep(10 * time.Second / 120)
+		th := mustNew(t, Config{Window: 10 * time.Second, Rand: never})
+		const step = 100 * time.Millisecond // 100 steps a window
+		var events []bool                   // true: an accept
+		for i := range 450 {                // 35s of refusals, then 10s of accepts
+			accept := i >= 350
+			if accept {
+				feed(t, th, 1, 0)
+			} else {
+				feed(t, th, 0, 1)
+			}
+			events = append(events, accept)
+			m := th.Metrics()
+			var req, acc uint64
+			for _, e := range events[max(0, len(events)-100):] { // the step 10s ago has left
+				req++
+				if e {
+					acc++
+				}
+			}
+			require.Equal(t, [2]uint64{req, acc}, [2]uint64{m.Requests, m.Accepts}, "step %d", i)
+			bubble.Sleep(step)
 		}
-		// one refusal in each of the last 35 buckets: all in the window
-		assert.Equal(t, uint64(35), th.Metrics().Requests)
-		for range 120 {
-			feed(t, th, 1, 0)
-			bubble.Sleep(10 * time.Second / 120)
-		}
-		m := th.Metrics() // 120 buckets of 1 accept each; the refusals have left
-		assert.Equal(t, uint64(119), m.Requests, "the current bucket is empty")
-		assert.Equal(t, uint64(119), m.Accepts)
-		p, err := th.Allow()
-		require.NoError(t, err)
-		p.Done(nil)
+		assert.Zero(t, th.Probability(), "the refusals have left")
 	})
 }
 
-// TestLateOutcomeForgotten: an outcome recorded after its bucket left the
-// window is not counted in the bucket that took its slot.
-func TestLateOutcomeForgotten(t *testing.T) {
+// TestLateOutcomeCounted: a request counts when its outcome is recorded,
+// in the window of its arrival (Allow reads no clock, so a Permit does not
+// know when it was admitted).
+func TestLateOutcomeCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		th := mustNew(t, Config{})
 		p, err := th.Allow()
 		require.NoError(t, err)
-		bubble.Sleep(2 * time.Minute) // the same slot, a window later
+		bubble.Sleep(2 * time.Minute)
 		feed(t, th, 1, 0)
 		p.Done(refusal)
-		assert.Equal(t, uint64(1), th.Metrics().Requests)
-		assert.Zero(t, th.Probability())
+		m := th.Metrics()
+		assert.Equal(t, [2]uint64{2, 1}, [2]uint64{m.Requests, m.Accepts}, "requests, accepts")
+		assert.Zero(t, m.Probability, "2 requests, 1 accept: K × accepts = requests")
 	})
 }
 
