@@ -42,6 +42,22 @@ type Config struct {
 	// and the same default).
 	MaxProbability float64 `json:"maxProbability,omitempty"`
 
+	// LiftAfter is how many requests the backend must accept after its
+	// latest refusal for the throttle to stop rejecting, until the next
+	// refusal, from 1 to 1<<20; default 1. The window remembers an
+	// overload for its whole span, and the formula alone goes on
+	// rejecting a share of the requests to a backend that has recovered
+	// until the accepts outweigh the refusals: for a client that sends a
+	// few requests a second, for seconds after a spike of seconds, every
+	// request it rejects failing for nothing. A backend that accepts again
+	// after refusing is taking work; its next refusal puts the formula
+	// back at once, whole window and all. NoLift keeps the book's formula
+	// alone.
+	LiftAfter int `json:"liftAfter,omitempty"`
+	// NoLift: the throttle rejects by the formula alone (see LiftAfter).
+	// It may not be set together with LiftAfter.
+	NoLift bool `json:"noLift,omitempty"`
+
 	// Rejected decides which errors are the backend's refusals: requests
 	// that count against the accepts. Default: seawall.IsOverload (a
 	// seawall.ErrRejected with a retry-after hint, which is what httpmw and
@@ -67,6 +83,8 @@ const (
 	minWindow             = time.Second
 	maxWindow             = time.Hour
 	defaultMaxProbability = 0.9
+	defaultLiftAfter      = 1
+	maxLiftAfter          = 1 << 20
 )
 
 // withDefaults validates c and returns it with defaults applied.
@@ -81,6 +99,13 @@ func (c Config) withDefaults() (Config, error) {
 		return c, bad("Window", c.Window, fmt.Sprintf("out of range [%v,%v]", minWindow, maxWindow))
 	case c.MaxProbability != 0 && !(c.MaxProbability > 0 && c.MaxProbability <= 1):
 		return c, bad("MaxProbability", c.MaxProbability, "out of range (0,1]")
+	case c.LiftAfter < 0 || c.LiftAfter > maxLiftAfter:
+		return c, bad("LiftAfter", c.LiftAfter, fmt.Sprintf("out of range [1,%d]", maxLiftAfter))
+	case c.NoLift && c.LiftAfter != 0:
+		return c, fmt.Errorf("throttle: NoLift set with LiftAfter %d; choose one", c.LiftAfter)
+	}
+	if c.LiftAfter == 0 && !c.NoLift {
+		c.LiftAfter = defaultLiftAfter
 	}
 	if c.K == 0 {
 		c.K = defaultK

@@ -30,6 +30,8 @@ func TestConfigErrors(t *testing.T) {
 		{Config{MaxProbability: -0.1}, "throttle: MaxProbability -0.1 out of range (0,1]"},
 		{Config{MaxProbability: 1.5}, "throttle: MaxProbability 1.5 out of range (0,1]"},
 		{Config{MaxProbability: math.NaN()}, "throttle: MaxProbability NaN out of range (0,1]"},
+		{Config{LiftAfter: -1}, "throttle: LiftAfter -1 out of range [1,1048576]"},
+		{Config{NoLift: true, LiftAfter: 2}, "throttle: NoLift set with LiftAfter 2; choose one"},
 	} {
 		th, err := New(tc.cfg)
 		assert.Nil(t, th)
@@ -46,7 +48,11 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, int64(2*time.Minute), th.win.win)
 	assert.Equal(t, int64(time.Second), th.win.width)
 	assert.Equal(t, 0.9, th.maxP)
+	assert.Equal(t, uint64(1), th.liftAfter)
 	assert.True(t, th.rejected(refusal))
+	th, err = New(Config{NoLift: true})
+	require.NoError(t, err)
+	assert.Zero(t, th.liftAfter, "NoLift")
 	for _, cfg := range []Config{
 		{K: 1, Window: time.Second, MaxProbability: math.SmallestNonzeroFloat64},
 		{K: 1000, Window: time.Hour, MaxProbability: 1},

@@ -118,6 +118,9 @@ type Throttle struct {
 	need               float64
 	needAt             int64
 	needNA             uint64
+	// Under mu: the accepts so far at the latest refusal, and LiftAfter
+	// (0: NoLift).
+	accAtRefusal, liftAfter uint64
 
 	forgotten atomic.Uint64
 }
@@ -137,12 +140,13 @@ func New(cfg Config) (*Throttle, error) {
 		return nil, err
 	}
 	t := &Throttle{
-		rejected: cfg.Rejected,
-		epoch:    time.Now(),
-		since:    time.Since,
-		k:        cfg.K,
-		maxP:     cfg.MaxProbability,
-		rand:     cfg.Rand,
+		rejected:  cfg.Rejected,
+		epoch:     time.Now(),
+		since:     time.Since,
+		k:         cfg.K,
+		maxP:      cfg.MaxProbability,
+		rand:      cfg.Rand,
+		liftAfter: uint64(cfg.LiftAfter),
 	}
 	if t.rejected == nil {
 		t.rejected = seawall.IsOverload
@@ -195,7 +199,10 @@ func (t *Throttle) allowSlow() (Permit, error) {
 	acc, na := t.win.counts(now, cur)
 	t.win.record(cur)
 	p := t.probability(acc+na, acc)
-	if p == 0 && t.settled(now, cur) {
+	if t.lifted(cur) {
+		p = 0
+		atomic.StoreUint32(&t.state, admit) // until the next refusal
+	} else if p == 0 && t.settled(now, cur) {
 		atomic.StoreUint32(&t.state, admit)
 	}
 	t.mu.Unlock()
@@ -226,6 +233,13 @@ func (t *Throttle) settled(now int64, cur sample) bool {
 	return float64(cur.acc) >= t.need
 }
 
+// lifted reports whether the backend has accepted LiftAfter requests since
+// its latest refusal, cur being the counts now: then the throttle admits
+// every request until the next refusal. t.mu is held.
+func (t *Throttle) lifted(cur sample) bool {
+	return t.liftAfter > 0 && t.refused > 0 && cur.acc-t.accAtRefusal >= t.liftAfter
+}
+
 // refuse counts a refusal of the backend: a slow-path visit, which
 // records the counts before and after it, so that it is counted at its
 // time even after a long silence (the samples around it are both now),
@@ -236,6 +250,7 @@ func (t *Throttle) refuse() {
 	t.win.record(t.point(now))
 	t.refused++
 	t.win.record(t.point(now))
+	t.accAtRefusal = t.counts.Load(cAccepts)
 	atomic.StoreUint32(&t.state, slow)
 	t.mu.Unlock()
 }
@@ -355,8 +370,12 @@ func (t *Throttle) Metrics() Metrics {
 	cur := t.point(now)
 	acc, na := t.win.counts(now, cur)
 	t.win.record(cur)
+	p := t.probability(acc+na, acc)
+	if t.lifted(cur) {
+		p = 0
+	}
 	m := Metrics{
-		Probability: t.probability(acc+na, acc),
+		Probability: p,
 		Requests:    uint64(math.Round(acc + na)),
 		Accepts:     uint64(math.Round(acc)),
 		Throttled:   t.throttled,

@@ -120,7 +120,7 @@ func TestBurstAgesOut(t *testing.T) {
 // refusal; the throttle must not admit at once meanwhile.
 func TestAgeingAcceptsRaiseTheProbability(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		th := mustNew(t, Config{Rand: always})
+		th := mustNew(t, Config{Rand: always, NoLift: true}) // the formula alone
 		feed(t, th, 100, 0)
 		th.Metrics() // a sample at 0s
 		bubble.Sleep(time.Minute)
@@ -166,7 +166,7 @@ func TestAdmitOnlyWhileSettled(t *testing.T) {
 		for seed := range uint64(20) {
 			synctest.Test(t, func(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, uint64(k*10)))
-				th := mustNew(t, Config{K: k, Window: 10 * time.Second, Rand: r.Float64})
+				th := mustNew(t, Config{K: k, Window: 10 * time.Second, Rand: r.Float64, NoLift: true})
 				admitted := false // the state was admit since the last refusal or rejection
 				for i := range 2000 {
 					switch r.IntN(10) {
@@ -255,5 +255,44 @@ func TestConcurrentTransitions(t *testing.T) {
 		wg.Wait()
 		assert.True(t, admitting(th))
 		assert.Equal(t, uint64(goroutines*calls), th.Metrics().Accepts)
+	})
+}
+
+// TestLift: once the backend accepts LiftAfter requests after its latest
+// refusal, the throttle admits every request at once (Probability 0),
+// though the window still holds the refusals; the next refusal puts the
+// formula back at once. NoLift keeps the formula alone.
+func TestLift(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, lift := range []int{1, 3} {
+			th := mustNew(t, Config{Rand: always, LiftAfter: lift})
+			feed(t, th, 10, 40) // 50 requests, 10 accepts: p = (50−20)/51
+			want := 30.0 / 51
+			assert.InDelta(t, want, th.Probability(), 1e-9)
+			for i := range lift {
+				_, err := th.Allow()
+				assert.ErrorIs(t, err, ErrThrottled, "LiftAfter %d: before accept %d", lift, i+1)
+				Permit{th}.Done(nil) // an accept (as from a request the throttle let through)
+			}
+			p, err := th.Allow()
+			require.NoError(t, err, "LiftAfter %d: lifted after %d accepts", lift, lift)
+			p.Done(nil)
+			assert.True(t, admitting(th), "LiftAfter %d: admitting at once", lift)
+			assert.Zero(t, th.Probability(), "LiftAfter %d", lift)
+
+			feed(t, th, 0, 1) // the next refusal
+			assert.False(t, admitting(th))
+			assert.Positive(t, th.Probability(), "LiftAfter %d: the formula is back, the whole window with it", lift)
+			_, err = th.Allow()
+			assert.ErrorIs(t, err, ErrThrottled, "LiftAfter %d", lift)
+		}
+
+		th := mustNew(t, Config{Rand: always, NoLift: true})
+		feed(t, th, 10, 40)
+		for range 5 {
+			Permit{th}.Done(nil)
+		}
+		_, err := th.Allow()
+		assert.ErrorIs(t, err, ErrThrottled, "NoLift: 15 accepts do not outweigh 40 refusals")
 	})
 }
