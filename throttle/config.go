@@ -74,12 +74,16 @@ type Config struct {
 	Rand func() float64 `json:"-"`
 }
 
+// DefaultWindow is the default Window, the SRE book's, for code that
+// scales it.
+const DefaultWindow = 2 * time.Minute
+
 // Defaults and limits on configuration values, beyond which New returns an
 // error.
 const (
 	defaultK              = 2
 	maxK                  = 1000
-	defaultWindow         = 2 * time.Minute
+	defaultWindow         = DefaultWindow
 	minWindow             = time.Second
 	maxWindow             = time.Hour
 	defaultMaxProbability = 0.9

@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // A Record is the fate of one request, in scenario time.
@@ -81,14 +83,14 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 	start := time.Now()
 
 	svc := s.newService(start)
-	if st >= ServerSide {
-		front, err := s.Policies.front(sp)
+	if st.protected() {
+		front, err := s.front(st, sp)
 		if err != nil {
 			return nil, err
 		}
 		svc.front = front
 		svc.dropExpired = true
-		svc.fullHint = scale(s.Policies.FullHint)
+		svc.fullHint = scale(s.Derived().FullHint)
 	}
 
 	res := &Result{Strategy: st}
@@ -96,15 +98,21 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 	policies := make([]*retry.Retry, s.Callers)
 	clients := make([]seawall.Policy, s.Callers)
 	for i := range s.Callers {
-		r, b, err := s.client(st, i, sp, func(string, breaker.State, breaker.State) { transitions.Add(1) })
+		r, b, th, err := s.client(st, i, sp, func(string, breaker.State, breaker.State) { transitions.Add(1) })
 		if err != nil {
 			return nil, err
 		}
 		policies[i] = r
-		clients[i] = r
-		if b != nil {
-			clients[i] = seawall.Pipeline(r, b) // retry outside: an open breaker stops retries
+		// The retry outside, so that an open breaker stops retries; the
+		// throttle outside the breaker, so that it counts the attempts
+		// meant for the service, not those an open breaker refused.
+		var p []seawall.Policy
+		for _, q := range []seawall.Policy{r, th, b} {
+			if !isNil(q) {
+				p = append(p, q)
+			}
 		}
+		clients[i] = seawall.Pipeline(p...)
 	}
 
 	var workers sync.WaitGroup
@@ -255,17 +263,35 @@ func (s Scenario) arrivals(ctx context.Context, start time.Time, i int, send fun
 	}
 }
 
-// client returns caller i's retry policy, and its breaker for the
-// strategies that have one, for strategy st, its times scaled by speed.
-func (s Scenario) client(st Strategy, i int, speed float64, onState func(string, breaker.State, breaker.State)) (*retry.Retry, *breaker.Breaker, error) {
+// client returns caller i's retry policy, and its breaker and throttle for
+// the strategies that have them (nil otherwise), for strategy st, their
+// times scaled by speed.
+func (s Scenario) client(st Strategy, i int, speed float64, onState func(string, breaker.State, breaker.State)) (*retry.Retry, *breaker.Breaker, *throttle.Throttle, error) {
 	r, err := retry.New(s.retryConfig(st, speed))
-	if err != nil || st < Breaker {
-		return r, nil, err
+	if err != nil || !st.breaks() {
+		return r, nil, nil, err
 	}
 	bc := s.breakerConfig(speed, onState)
 	bc.Name = fmt.Sprintf("caller-%d", i)
 	b, err := breaker.New(bc)
-	return r, b, err
+	if err != nil || !st.throttles() {
+		return r, b, nil, err
+	}
+	th, err := throttle.New(s.throttleConfig(speed))
+	return r, b, th, err
+}
+
+// isNil reports whether p is nil or a typed nil pointer.
+func isNil(p seawall.Policy) bool {
+	switch q := p.(type) {
+	case nil:
+		return true
+	case *breaker.Breaker:
+		return q == nil
+	case *throttle.Throttle:
+		return q == nil
+	}
+	return false
 }
 
 // retryConfig returns a caller's retry configuration for strategy st, its
@@ -288,7 +314,7 @@ func (s Scenario) retryConfig(st Strategy, speed float64) retry.Config {
 		cfg.MaxDelay = scale(max(10*time.Second, s.Policies.Delay))
 		cfg.Jitter = retry.FullJitter
 	}
-	if st >= Budget {
+	if st.budgeted() {
 		cfg.Budget = scaleBudget(s.Policies.Budget, speed)
 	}
 	return cfg
@@ -309,6 +335,32 @@ func (s Scenario) breakerConfig(speed float64, onState func(string, breaker.Stat
 	return bc
 }
 
+// throttleConfig returns a caller's throttle configuration for (g), its
+// window scaled by speed.
+func (s Scenario) throttleConfig(speed float64) throttle.Config {
+	c := s.Policies.Throttle
+	if c.Window == 0 {
+		c.Window = throttle.DefaultWindow
+	}
+	c.Window = time.Duration(float64(c.Window) / speed)
+	return c
+}
+
+// adaptiveConfig returns the service's adaptive concurrency limit for
+// (g), its times scaled by speed.
+func (s Scenario) adaptiveConfig(speed float64) adaptive.Config {
+	scale := func(d time.Duration) time.Duration { return time.Duration(float64(d) / speed) }
+	c := s.Policies.Adaptive
+	if c.Window == 0 {
+		c.Window = adaptive.DefaultWindow
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = adaptive.DefaultProbeInterval
+	}
+	c.Window, c.ProbeInterval, c.MaxWait = scale(c.Window), scale(c.ProbeInterval), scale(c.MaxWait)
+	return c
+}
+
 // scaleBudget returns c for a run speed times faster: the same share of
 // requests, over a window speed times shorter.
 func scaleBudget(c retry.BudgetConfig, speed float64) retry.BudgetConfig {
@@ -319,19 +371,18 @@ func scaleBudget(c retry.BudgetConfig, speed float64) retry.BudgetConfig {
 		c.Window = retry.DefaultBudgetWindow
 	}
 	c.Window = time.Duration(float64(c.Window) / speed)
-	if !c.NoFloor {
-		if c.MinRetriesPerSecond == 0 {
-			c.MinRetriesPerSecond = 1
-		}
-		c.MinRetriesPerSecond *= speed
-	}
+	c.MinRetriesPerSecond *= speed // the default, one retry per window, follows the window
 	return c
 }
 
-// front returns the service's protection (f), its times scaled by speed:
-// the limiter, then the bulkhead.
-func (p Policies) front(speed float64) (seawall.Policy, error) {
-	lim, bh, err := p.shedders(speed)
+// front returns the service's protection for strategy st, its times
+// scaled by speed: for (f), the limiter, then the bulkhead; for (g), the
+// adaptive concurrency limit.
+func (s Scenario) front(st Strategy, speed float64) (seawall.Policy, error) {
+	if st == Adaptive {
+		return adaptive.New(s.adaptiveConfig(speed))
+	}
+	lim, bh, err := s.shedders(speed)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +391,8 @@ func (p Policies) front(speed float64) (seawall.Policy, error) {
 
 // shedders returns the limiter and the bulkhead of the service's protection
 // (f), their times scaled by speed.
-func (p Policies) shedders(speed float64) (*ratelimit.Limiter, *bulkhead.Bulkhead, error) {
+func (s Scenario) shedders(speed float64) (*ratelimit.Limiter, *bulkhead.Bulkhead, error) {
+	p := s.Derived()
 	lc := p.Limiter
 	lc.Rate *= speed
 	lim, err := ratelimit.New(lc)
