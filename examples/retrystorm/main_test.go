@@ -58,7 +58,7 @@ func TestRunHTTP(t *testing.T) {
 	err := run([]string{
 		"-http", "-strategies", "c,f", "-format", "json", "-svg", "",
 		"-workers", "3", "-rate", "200", "-callers", "4",
-		"-warmup", "500ms", "-trigger-for", "500ms", "-length", "1.5s", "-speed", "1",
+		"-warmup", "500ms", "-trigger-for", "500ms", "-length", "1.5s", "-speed", "1", "-allow-busy",
 	}, &out, &errs)
 	require.NoError(t, err, "stderr: %s", errs.String())
 
@@ -79,4 +79,27 @@ func TestRunHTTP(t *testing.T) {
 	assert.Positive(t, c.Metrics.Requests)
 	assert.Equal(t, c.Metrics.Requests, f.Metrics.Requests, "the same arrivals")
 	assert.GreaterOrEqual(t, c.AttemptsSent, uint64(c.Metrics.Requests), "(c) has no breaker: every request was sent")
+}
+
+// TestRunSaysWhenUntrusted checks the self-check's way out: a run whose
+// figures cannot be trusted says so at the end of its output, and fails
+// unless -allow-busy. The run is made untrustworthy by a scenario, not by
+// a busy machine: one worker whose mean service time is close to the
+// attempt timeout fails a third of the warm-up's requests with no retries.
+func TestRunSaysWhenUntrusted(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	args := []string{
+		"-strategies", "a", "-svg", "", "-workers", "1", "-service-time", "50ms", "-attempt-timeout", "60ms",
+		"-rate", "15", "-callers", "1", "-warmup", "1s", "-trigger-for", "100ms", "-length", "1.2s",
+	}
+	var out, errs bytes.Buffer
+	err := run(args, &out, &errs)
+	require.Error(t, err, "an untrusted run fails")
+	assert.ErrorIs(t, err, errBusy)
+	assert.Contains(t, out.String(), "SELF-CHECK FAILED")
+	assert.Contains(t, out.String(), "(a) served")
+
+	out.Reset()
+	require.NoError(t, run(append(args, "-allow-busy"), &out, &errs), "-allow-busy exits 0")
+	assert.Contains(t, out.String(), "SELF-CHECK FAILED", "and still says so")
 }

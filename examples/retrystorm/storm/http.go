@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
-	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/httpmw"
-	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/throttle"
 )
 
 // requestHeader carries a request's number, the same on each of its
@@ -43,12 +43,19 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 	transports := make([]*httpmw.Transport, s.Callers)
 	for i := range s.Callers {
 		opts := []httpmw.TransportOption{httpmw.WithRetry(s.retryConfig(st, sp)), httpmw.WithAttemptTimeout(scale(s.AttemptTimeout))}
-		if st >= Breaker {
+		if st.breaks() {
 			g, err := breaker.NewGroup(s.breakerConfig(sp, onState), 0) // keyed by host: one breaker
 			if err != nil {
 				return nil, err
 			}
 			opts = append(opts, httpmw.WithBreakers(g, httpmw.BreakerPerHost))
+		}
+		if st.throttles() {
+			th, err := throttle.New(s.throttleConfig(sp))
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, httpmw.WithThrottle(th))
 		}
 		bases[i] = &http.Transport{Protocols: &protocols, DialContext: dial}
 		tr, err := httpmw.NewTransport(countAttempts{bases[i], &sent}, opts...)
@@ -63,31 +70,34 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 		}
 	}()
 
-	var (
-		lim *ratelimit.Limiter
-		bh  *bulkhead.Bulkhead
-	)
-	if st >= ServerSide {
-		var err error
-		if lim, bh, err = s.Policies.shedders(sp); err != nil {
+	var shed []httpmw.ServerOption
+	switch {
+	case st == Adaptive:
+		al, err := adaptive.New(s.adaptiveConfig(sp))
+		if err != nil {
 			return nil, err
 		}
+		shed = []httpmw.ServerOption{httpmw.WithAdaptiveLimit(al)}
+	case st.protected():
+		lim, bh, err := s.shedders(sp)
+		if err != nil {
+			return nil, err
+		}
+		shed = []httpmw.ServerOption{httpmw.WithRateLimit(lim), httpmw.WithLoadShed(bh)}
 	}
 	start := time.Now()
 	svc := s.newService(start)
-	hs := &httpService{svc: svc, hold: st >= ServerSide, reached: make(map[uint64]int)}
+	hs := &httpService{svc: svc, hold: st.protected(), reached: make(map[uint64]int)}
 	hs.next = http.HandlerFunc(hs.account)
-	if st >= ServerSide {
+	if st.protected() {
 		svc.dropExpired = true
-		mw, err := httpmw.NewServer(
+		mw, err := httpmw.NewServer(append(shed,
 			httpmw.WithDeadline(httpmw.DefaultMaxTimeout),
-			httpmw.WithRateLimit(lim),
-			httpmw.WithLoadShed(bh),
-			httpmw.WithDefaultRetryAfter(scale(s.Policies.FullHint)), // the limiter's refusals carry their own
+			httpmw.WithDefaultRetryAfter(scale(s.Derived().FullHint)), // the limiter's refusals carry their own
 			httpmw.WithRejectFunc(func(w http.ResponseWriter, r *http.Request, rej httpmw.Rejection) {
 				svc.refused(rej.Status == http.StatusTooManyRequests || rej.Status == http.StatusServiceUnavailable)
 				httpmw.WriteRejection(w, r, rej)
-			}))
+			}))...)
 		if err != nil {
 			return nil, err
 		}

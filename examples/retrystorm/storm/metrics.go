@@ -20,6 +20,11 @@ const (
 // Never is the Recovery of a strategy that had not recovered by the end.
 const Never = time.Duration(-1)
 
+// NoRecovery is the Recovery of a scenario whose base load is not below
+// the service's capacity: no strategy can recover, as there is nothing to
+// recover to.
+const NoRecovery = time.Duration(-2)
+
 // A Bin is the fate of the requests sent in one BinWidth of the run.
 type Bin struct {
 	Requests  int `json:"requests"`
@@ -40,11 +45,15 @@ type Metrics struct {
 	AmpAfter   float64 `json:"ampAfter"`
 
 	// Goodput is the successful requests per second among those sent
-	// during the trigger window; GoodputShare is that over the service's
-	// capacity during the window (its nominal capacity, divided by Factor
-	// for a Slowdown).
+	// during the trigger window; GoodputShare is that over what is
+	// achievable ([Scenario.Achievable]): the service's capacity during
+	// the window or the load offered, whichever is less.
 	Goodput      float64 `json:"goodput"`
 	GoodputShare float64 `json:"goodputShare"`
+
+	// WarmupSuccess is the success rate of the requests sent before the
+	// trigger.
+	WarmupSuccess float64 `json:"warmupSuccess"`
 
 	// P99 is the 99th percentile of the latency of the successful requests
 	// sent during the trigger window (0 if none succeeded); P99All that of
@@ -58,7 +67,8 @@ type Metrics struct {
 
 	// Recovery is the time from the end of the trigger window until every
 	// later window of RecoveryWindow has a success rate of at least
-	// RecoverySuccess; Never if the last one has not.
+	// RecoverySuccess; Never if the last one has not; NoRecovery if the
+	// base load is not below capacity.
 	Recovery time.Duration `json:"recovery"`
 
 	// LastSuccess is the success rate of the requests sent in the last 5s.
@@ -82,7 +92,7 @@ func (s Scenario) timeline(recs []Record) []Bin {
 func (s Scenario) metrics(res *Result) Metrics {
 	m := Metrics{Requests: len(res.Records)}
 	at, end := s.TriggerAt, s.TriggerEnd()
-	var ok, trigReqs, trigAtt, afterReqs, afterAtt, trigOK, lastReqs, lastOK int
+	var ok, trigReqs, trigAtt, afterReqs, afterAtt, trigOK, lastReqs, lastOK, warmReqs, warmOK int
 	var lat, latAll []time.Duration
 	for _, r := range res.Records {
 		if r.OK {
@@ -90,6 +100,11 @@ func (s Scenario) metrics(res *Result) Metrics {
 			latAll = append(latAll, r.Latency)
 		}
 		switch {
+		case r.Sent < at:
+			warmReqs++
+			if r.OK {
+				warmOK++
+			}
 		case r.Sent >= at && r.Sent < end:
 			trigReqs++
 			trigAtt += r.Attempts
@@ -113,8 +128,9 @@ func (s Scenario) metrics(res *Result) Metrics {
 	m.AmpAfter = ratio(afterAtt, afterReqs)
 	if s.TriggerFor > 0 {
 		m.Goodput = float64(trigOK) / s.TriggerFor.Seconds()
-		m.GoodputShare = m.Goodput / s.TriggerCapacity()
+		m.GoodputShare = m.Goodput / s.Achievable()
 	}
+	m.WarmupSuccess = ratio(warmOK, warmReqs)
 	m.P99 = percentile(lat, 0.99)
 	m.P99All = percentile(latAll, 0.99)
 	if res.Service.Busy > 0 {
@@ -122,6 +138,9 @@ func (s Scenario) metrics(res *Result) Metrics {
 	}
 	m.LastSuccess = ratio(lastOK, lastReqs)
 	m.Recovery = s.recovery(res.Timeline)
+	if s.Rate >= s.Capacity() {
+		m.Recovery = NoRecovery
+	}
 	return m
 }
 

@@ -50,7 +50,7 @@ func Describe(w io.Writer, s Scenario, strategies []Strategy) {
 
 // explain describes a strategy's configuration in a line.
 func (s Scenario) explain(st Strategy) string {
-	p := s.Policies
+	p := s.Derived()
 	switch st {
 	case NoRetry:
 		return "one attempt per request"
@@ -63,7 +63,15 @@ func (s Scenario) explain(st Strategy) string {
 		if b.Mode == "tokens" {
 			return "+ a retry budget per caller (gRPC-style token throttling)"
 		}
-		return fmt.Sprintf("+ a retry budget per caller: retries ≤ %.0f%% of requests + %g/s, over %v", 100*orDefault(b.Ratio, 0.1), b.MinRetriesPerSecond, secs(b.Window))
+		floor := "1 a window"
+		if b.MinRetriesPerSecond != 0 {
+			floor = fmt.Sprintf("%g/s", b.MinRetriesPerSecond)
+		}
+		if b.NoFloor {
+			return fmt.Sprintf("+ a retry budget per caller: retries ≤ %.0f%% of requests, over %v", 100*orDefault(b.Ratio, 0.1), secs(b.Window))
+		}
+		return fmt.Sprintf("+ a retry budget per caller: retries ≤ %.0f%% of requests over %v, + %s while the caller mostly succeeds",
+			100*orDefault(b.Ratio, 0.1), secs(b.Window), floor)
 	case Breaker:
 		b := p.Breaker
 		win := fmt.Sprintf("the last %d calls", b.CountWindow)
@@ -72,8 +80,10 @@ func (s Scenario) explain(st Strategy) string {
 		}
 		return fmt.Sprintf("+ a circuit breaker per caller: opens at %.0f%% failures over %s, for %v", 100*b.FailureRate, win, b.OpenDuration)
 	case ServerSide:
-		return fmt.Sprintf("+ at the service: a limiter (%.0f/s), a bulkhead (%d at once, %d may wait ≤ %v); it drops requests whose caller left",
-			p.Limiter.Rate, p.Bulkhead.MaxConcurrent, p.Bulkhead.MaxWaiting, p.Bulkhead.MaxWait)
+		return fmt.Sprintf("+ at the service: a limiter (%.0f/s, bursts of %d), a bulkhead (%d at once, %d may wait ≤ %v); it drops requests whose caller left",
+			p.Limiter.Rate, p.Limiter.Burst, p.Bulkhead.MaxConcurrent, p.Bulkhead.MaxWaiting, p.Bulkhead.MaxWait)
+	case Adaptive:
+		return "(e) + a client-side throttle per caller; at the service, an adaptive concurrency limit (no fixed limit); it drops requests whose caller left"
 	}
 	return ""
 }
@@ -104,10 +114,7 @@ func Table(w io.Writer, s Scenario, results []*Result) {
 	fmt.Fprintf(w, row, "strategy", "in "+trig, "after", "in "+trig, "latency", "work", "recover", "success")
 	for _, r := range results {
 		m := r.Metrics
-		rec := "never"
-		if m.Recovery != Never {
-			rec = secs(m.Recovery)
-		}
+		rec := recovery(m.Recovery)
 		p99 := "-"
 		if m.P99 > 0 {
 			p99 = fmt.Sprintf("%.0fms", float64(m.P99)/float64(time.Millisecond))
@@ -119,14 +126,58 @@ func Table(w io.Writer, s Scenario, results []*Result) {
 	}
 }
 
+// recovery formats a Metrics.Recovery.
+func recovery(d time.Duration) string {
+	switch d {
+	case Never:
+		return "never"
+	case NoRecovery:
+		return "n/a"
+	}
+	return secs(d)
+}
+
+// A SweepRow is one variant of a sweep: its name, its scenario and its
+// strategies' results.
+type SweepRow struct {
+	Name     string
+	Scenario Scenario
+	Results  []*Result
+}
+
+// SweepTable writes the results of a sweep: for each variant, each
+// strategy's amplification during the trigger and after it, goodput as a
+// share of what is achievable, p99 latency and time to recover.
+func SweepTable(w io.Writer, rows []SweepRow) {
+	const row = "%-21s  %8s  %6s  %8s  %7s  %7s\n"
+	for i, r := range rows {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		s := r.Scenario
+		fmt.Fprintf(w, "%s — %d callers, %.0f/s on a capacity of %.0f/s, achievable %.0f/s\n", r.Name, s.Callers, s.Rate, s.Capacity(), s.Achievable())
+		fmt.Fprintf(w, row, "strategy", "amp trig", "after", "goodput", "p99", "recover")
+		for _, res := range r.Results {
+			m := res.Metrics
+			p99 := "-"
+			if m.P99 > 0 {
+				p99 = fmt.Sprintf("%.0fms", float64(m.P99)/float64(time.Millisecond))
+			}
+			fmt.Fprintf(w, row, res.Strategy, fmt.Sprintf("%.2f×", m.AmpTrigger), fmt.Sprintf("%.2f×", m.AmpAfter),
+				fmt.Sprintf("%.0f%%", 100*m.GoodputShare), p99, recovery(m.Recovery))
+		}
+	}
+}
+
 // Legend explains the table's columns.
 func Legend(w io.Writer, s Scenario) {
 	fmt.Fprintf(w, `amplification: attempts that reached the service ÷ requests, for the requests sent during the trigger and after it.
-goodput: successful requests per second among those sent during the trigger (%% of the capacity then, %.0f/s).
-p99 latency: of the successful requests sent during the trigger.  wasted work: share of the service's busy time
-spent on requests whose caller had given up.  time to recover: from the end of the trigger until every later %v
-window has ≥ %.0f%% success ("never": not by the end).  success: of all requests.
-`, s.TriggerCapacity(), RecoveryWindow, 100*RecoverySuccess)
+goodput: successful requests per second among those sent during the trigger (%% of what is achievable: the capacity
+then or the load offered, whichever is less, %.0f/s).  p99 latency: of the successful requests sent during the trigger.
+wasted work: share of the service's busy time spent on requests whose caller had given up.  time to recover: from
+the end of the trigger until every later %v window has ≥ %.0f%% success ("never": not by the end; "n/a": the base
+load is not below capacity).  success: of all requests.
+`, s.Achievable(), RecoveryWindow, 100*RecoverySuccess)
 }
 
 // sparks are the levels of a sparkline, from 0 to 100%.

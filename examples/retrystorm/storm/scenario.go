@@ -8,18 +8,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
 )
 
-// A Strategy is how the callers (and, for [ServerSide], the account
-// service) handle failures. The strategies are cumulative from [Backoff]
-// on: each adds one defence to the one before it.
+// A Strategy is how the callers (and, for [ServerSide] and [Adaptive], the
+// account service) handle failures. The strategies (a) to (f) are
+// cumulative from [Backoff] on: each adds one defence to the one before
+// it. (g) is seawall with no hand-sized limit anywhere: (e)'s callers with
+// a client-side throttle each, and an adaptive concurrency limit at the
+// service in place of (f)'s fixed limiter and bulkhead.
 type Strategy int
 
-// The strategies, (a) to (f).
+// The strategies, (a) to (g).
 const (
 	NoRetry    Strategy = iota // (a) one attempt per request
 	Naive                      // (b) retries at once, up to MaxAttempts attempts
@@ -27,17 +32,18 @@ const (
 	Budget                     // (d) (c) + a seawall retry budget per caller
 	Breaker                    // (e) (d) + a seawall circuit breaker per caller
 	ServerSide                 // (f) (e) + a limiter and a bulkhead at the service, which drops abandoned requests
+	Adaptive                   // (g) (e) + a throttle per caller, and an adaptive concurrency limit at the service, which drops abandoned requests
 	NumStrategies
 )
 
 // AllStrategies lists every strategy, in order.
-var AllStrategies = []Strategy{NoRetry, Naive, Backoff, Budget, Breaker, ServerSide}
+var AllStrategies = []Strategy{NoRetry, Naive, Backoff, Budget, Breaker, ServerSide, Adaptive}
 
 var strategyNames = [NumStrategies]string{
-	"no retries", "naive retries", "backoff + jitter", "+ retry budget", "+ circuit breaker", "+ server-side",
+	"no retries", "naive retries", "backoff + jitter", "+ retry budget", "+ circuit breaker", "+ server-side", "adaptive, no limits",
 }
 
-// Letter returns the strategy's letter, "a" to "f".
+// Letter returns the strategy's letter, "a" to "g".
 func (s Strategy) Letter() string {
 	if s < 0 || s >= NumStrategies {
 		return "?"
@@ -53,6 +59,12 @@ func (s Strategy) String() string {
 	return s.Letter() + " " + strategyNames[s]
 }
 
+// What each strategy has.
+func (s Strategy) budgeted() bool  { return s >= Budget }     // a retry budget per caller
+func (s Strategy) breaks() bool    { return s >= Breaker }    // a circuit breaker per caller
+func (s Strategy) throttles() bool { return s == Adaptive }   // a client-side throttle per caller
+func (s Strategy) protected() bool { return s >= ServerSide } // protection at the service, which drops abandoned requests
+
 // MarshalText encodes a strategy as its letter.
 func (s Strategy) MarshalText() ([]byte, error) { return []byte(s.Letter()), nil }
 
@@ -67,7 +79,7 @@ func ParseStrategies(list string) ([]Strategy, error) {
 	for _, r := range strings.ReplaceAll(strings.ReplaceAll(list, ",", ""), " ", "") {
 		s := Strategy(r - 'a')
 		if s < 0 || s >= NumStrategies {
-			return nil, fmt.Errorf("strategy %q unknown; want letters a to f, or all", r)
+			return nil, fmt.Errorf("strategy %q unknown; want letters a to g, or all", r)
 		}
 		if !seen[s] {
 			seen[s] = true
@@ -152,26 +164,37 @@ type Scenario struct {
 }
 
 // Policies are the seawall configurations the strategies use, in scenario
-// time (a run scales them by its Speed).
+// time (a run scales them by its Speed). The limits of (f) left zero are
+// derived from the service ([Scenario.Derived]): nothing in the demo is
+// sized by hand for one service.
 type Policies struct {
-	// Delay is the backoff of (c) to (f): the first retry waits a random
+	// Delay is the backoff of (c) to (g): the first retry waits a random
 	// time in [0, Delay], each further one up to twice as long as the one
 	// before (full jitter).
 	Delay time.Duration
-	// Budget is the retry budget of (d) to (f), one per caller instance.
+	// Budget is the retry budget of (d) to (g), one per caller instance.
 	Budget retry.BudgetConfig
-	// Breaker is the circuit breaker of (e) and (f), one per caller
+	// Breaker is the circuit breaker of (e) to (g), one per caller
 	// instance.
 	Breaker breaker.Config
 	// Bulkhead and Limiter protect the service in (f): the limiter sheds
 	// the requests above its rate at once, the bulkhead lets Workers
-	// requests in and a few wait briefly.
+	// requests in and a few wait briefly. Zero fields are derived from the
+	// service: the limiter's rate is its capacity and its burst the
+	// bulkhead's room (MaxConcurrent + MaxWaiting); the bulkhead has a
+	// slot per worker, as many places to wait, and MaxWait 5 mean service
+	// times.
 	Bulkhead bulkhead.Config
 	Limiter  ratelimit.Config
 	// FullHint is the retry-after hint the service sends with a bulkhead
 	// rejection (bulkhead.ErrFull carries none); the limiter's rejections
-	// carry their own, exact hint.
+	// carry their own, exact hint. Zero: the bulkhead's MaxWait.
 	FullHint time.Duration
+	// Throttle is the client-side throttle of (g), one per caller
+	// instance; Adaptive is the service's adaptive concurrency limit in
+	// (g). The demo uses their defaults: zero values.
+	Throttle throttle.Config
+	Adaptive adaptive.Config
 }
 
 // Default returns the default scenario: a load spike of 2× for 5s after a
@@ -197,17 +220,43 @@ func Default() Scenario {
 			// The default budget: 10% of the requests of the last 5s + 1
 			// retry/s.
 			Budget: retry.BudgetConfig{},
+			// A time window, so that each caller's breaker judges the
+			// last second whatever its rate: a count window of 50 calls
+			// is 0.6s of one of 8 callers' traffic, but 35s of one of
+			// 512's, which then trips seconds late.
 			Breaker: breaker.Config{
 				FailureRate:  0.5,
-				CountWindow:  50,
-				MinimumCalls: 20,
+				TimeWindow:   time.Second,
+				MinimumCalls: 5,
 				OpenDuration: 500 * time.Millisecond,
 			},
-			Bulkhead: bulkhead.Config{MaxConcurrent: 10, MaxWaiting: 10, MaxWait: 50 * time.Millisecond},
-			Limiter:  ratelimit.Config{Rate: 1000, Burst: 20},
-			FullHint: 50 * time.Millisecond,
 		},
 	}
+}
+
+// Derived returns s's policies with the limits of (f) that are zero
+// derived from the service, as [Policies] describes.
+func (s Scenario) Derived() Policies {
+	p := s.Policies
+	if p.Bulkhead.MaxConcurrent == 0 {
+		p.Bulkhead.MaxConcurrent = s.Workers
+	}
+	if p.Bulkhead.MaxWaiting == 0 {
+		p.Bulkhead.MaxWaiting = s.Workers
+	}
+	if p.Bulkhead.MaxWait == 0 {
+		p.Bulkhead.MaxWait = 5 * s.ServiceTime
+	}
+	if p.Limiter.Rate == 0 {
+		p.Limiter.Rate = s.Capacity()
+	}
+	if p.Limiter.Burst == 0 {
+		p.Limiter.Burst = p.Bulkhead.MaxConcurrent + p.Bulkhead.MaxWaiting
+	}
+	if p.FullHint == 0 {
+		p.FullHint = p.Bulkhead.MaxWait
+	}
+	return p
 }
 
 // Capacity returns the service's nominal capacity in requests per second.
@@ -223,6 +272,20 @@ func (s Scenario) TriggerCapacity() float64 {
 	}
 	return s.Capacity()
 }
+
+// Offered returns the load offered during the trigger window, in requests
+// per second: Rate, multiplied by Factor for a Spike.
+func (s Scenario) Offered() float64 {
+	if s.Trigger == Spike {
+		return s.Rate * s.Factor
+	}
+	return s.Rate
+}
+
+// Achievable returns the goodput achievable during the trigger window:
+// the capacity then ([Scenario.TriggerCapacity]) or the load offered,
+// whichever is less.
+func (s Scenario) Achievable() float64 { return min(s.TriggerCapacity(), s.Offered()) }
 
 // TriggerEnd returns the end of the trigger window.
 func (s Scenario) TriggerEnd() time.Duration { return s.TriggerAt + s.TriggerFor }

@@ -10,11 +10,13 @@ import (
 	"github.com/seawall-go/seawall"
 )
 
-// errOverloaded is the service's answer when its protection (f) refuses a
-// request: "503, retry after …". It reaches the caller through the
-// simulated network, so it is not a local rejection: it does not match
-// seawall.ErrRejected, and carries the service's retry-after hint.
-var errOverloaded = errors.New("account service: overloaded")
+// errOverloaded is the service's answer when its protection ((f), (g))
+// refuses a request: "503, retry after …". It matches seawall.ErrRejected
+// and carries the service's retry-after hint, so that seawall.IsOverload
+// is true of it: in process, it is what a 429 or a 503 with Retry-After is
+// over HTTP, load shedding and not failure, which the callers' breakers do
+// not count and their throttles do.
+var errOverloaded = seawall.NewRejection("account service: overloaded")
 
 // A request is one attempt, as the service sees it: the caller's context
 // for that attempt (done when the caller gives up: attempt timeout, request

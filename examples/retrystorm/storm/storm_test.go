@@ -120,8 +120,8 @@ func TestDefaultScenario(t *testing.T) {
 	res := runAll(t, s, AllStrategies)
 	logResults(t, s, res)
 	const maxAmp = 1.15
-	a, b, c, d, e, f := res[NoRetry].Metrics, res[Naive].Metrics, res[Backoff].Metrics,
-		res[Budget].Metrics, res[Breaker].Metrics, res[ServerSide].Metrics
+	a, b, c, d, e, f, g := res[NoRetry].Metrics, res[Naive].Metrics, res[Backoff].Metrics,
+		res[Budget].Metrics, res[Breaker].Metrics, res[ServerSide].Metrics, res[Adaptive].Metrics
 
 	// Every strategy faced the same requests, at the same times.
 	assertSameArrivals(t, res)
@@ -170,6 +170,18 @@ func TestDefaultScenario(t *testing.T) {
 	assert.LessOrEqual(t, f.Wasted, 0.01, "(f) wasted work")
 	assert.Positive(t, res[ServerSide].Service.Shed, "(f): the limiter and the bulkhead shed load")
 	assert.Zero(t, res[NoRetry].Service.Shed+res[NoRetry].Service.Dropped, "(a) to (e) have no server-side protection")
+
+	// (g) No hand-sized limit: the adaptive limit at the service and the
+	// throttles at the callers do at least as well as (f)'s limits, sized
+	// for this service.
+	assert.GreaterOrEqual(t, g.GoodputShare, 0.90, "(g) goodput during the spike")
+	assert.Less(t, g.P99, s.Deadline, "(g) p99 latency")
+	assert.LessOrEqual(t, g.Recovery, time.Second, "(g) recovers within 1s")
+	assert.NotEqual(t, Never, g.Recovery, "(g) recovers")
+	assert.LessOrEqual(t, g.AmpTrigger, maxAmp, "(g) amplification during the spike")
+	assert.LessOrEqual(t, g.AmpAfter, maxAmp, "(g) amplification after the spike")
+	assert.LessOrEqual(t, g.Wasted, 0.01, "(g) wasted work")
+	assert.Positive(t, res[Adaptive].Service.Shed, "(g): the adaptive limit sheds load")
 
 	// The order of the story.
 	assert.Greater(t, a.Wasted, 0.2, "(a): the backlog is mostly wasted work")
@@ -276,7 +288,7 @@ func TestParseStrategies(t *testing.T) {
 	got, err = ParseStrategies("fa")
 	require.NoError(t, err)
 	assert.Equal(t, []Strategy{ServerSide, NoRetry}, got)
-	for _, bad := range []string{"", "g", "a,x", ","} {
+	for _, bad := range []string{"", "h", "a,x", ","} {
 		_, err := ParseStrategies(bad)
 		assert.Error(t, err, bad)
 	}
@@ -395,15 +407,20 @@ func TestDefaultScenarioOverHTTP(t *testing.T) {
 	wholeScenario(t)
 	t.Parallel()
 	s := overHTTP(Default())
-	res := runAll(t, s, []Strategy{Backoff, ServerSide})
+	res := runAll(t, s, []Strategy{Backoff, ServerSide, Adaptive})
 	logResults(t, s, res)
-	c, f := res[Backoff].Metrics, res[ServerSide].Metrics
+	c, f, g := res[Backoff].Metrics, res[ServerSide].Metrics, res[Adaptive].Metrics
 	assert.Greater(t, c.AmpTrigger, 3.0, "(c) multiplies the load")
 	assert.Equal(t, Never, c.Recovery, "(c) does not recover")
 	assert.LessOrEqual(t, f.AmpTrigger, 1.15)
 	assert.Greater(t, f.GoodputShare, 0.85, "(f) serves near its capacity through the spike")
 	assert.Less(t, f.Wasted, 0.01)
 	assert.Greater(t, f.Success, 0.85)
+	assert.LessOrEqual(t, g.AmpTrigger, 1.15, "(g) over HTTP")
+	assert.LessOrEqual(t, g.AmpAfter, 1.15, "(g) over HTTP")
+	assert.GreaterOrEqual(t, g.GoodputShare, 0.90, "(g) serves near its capacity over HTTP")
+	assert.LessOrEqual(t, g.Recovery, time.Second, "(g) recovers within 1s over HTTP")
+	assert.NotEqual(t, Never, g.Recovery)
 }
 
 // TestShortScenarios runs the scenarios of the tests above, shortened to
@@ -424,8 +441,8 @@ func TestShortScenarios(t *testing.T) {
 	}{
 		{"spike", Spike, false, AllStrategies},
 		{"none", None, false, AllStrategies},
-		{"slowdown", Slowdown, false, []Strategy{NoRetry, Naive, ServerSide}},
-		{"spike over HTTP", Spike, true, []Strategy{Backoff, ServerSide}},
+		{"slowdown", Slowdown, false, []Strategy{NoRetry, Naive, ServerSide, Adaptive}},
+		{"spike over HTTP", Spike, true, []Strategy{Backoff, ServerSide, Adaptive}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -450,7 +467,7 @@ func TestShortScenarios(t *testing.T) {
 					assert.InDelta(t, 1, r.Metrics.AmpTrigger, 1e-9, "(a) makes one attempt per request")
 					assert.InDelta(t, 1, r.Metrics.AmpAfter, 1e-9, "(a) makes one attempt per request")
 				}
-				if st < ServerSide {
+				if !st.protected() {
 					assert.Zero(t, r.Service.Shed+r.Service.Dropped, "%v has no server-side protection", st)
 				}
 				if tc.http {
@@ -465,17 +482,17 @@ func TestShortScenarios(t *testing.T) {
 				if st == NoRetry {
 					assert.Positive(t, r.Service.Abandoned, "(a): the service works for callers that left")
 				}
-				if st >= Naive {
+				if st != NoRetry {
 					assert.Positive(t, r.Retries, "%v retries", st)
 				}
-				if st >= Budget {
+				if st.budgeted() {
 					assert.Positive(t, r.BudgetExhausted, "%v: the retry budget runs out", st)
 				}
-				if st >= Breaker && !tc.http { // over HTTP, (f)'s 429s are not failures
+				if st.breaks() && !st.protected() { // the service's refusals are shedding, not failure
 					assert.Positive(t, r.BreakerTransitions, "%v: the breakers open", st)
 				}
-				if st >= ServerSide {
-					assert.Positive(t, r.Service.Shed, "%v: the limiter and the bulkhead shed load", st)
+				if st.protected() {
+					assert.Positive(t, r.Service.Shed, "%v: the service's protection sheds load", st)
 				}
 			}
 		})
