@@ -22,8 +22,22 @@ const ms10 = 10 * time.Millisecond
 //
 // With a fixed service time the setpoint is exact; with exponential times
 // the baseline is a mean of at least 100 samples, noisy by up to 10% a measurement, and
+
+// longSimulation skips t under the race detector: the simulations of 30s
+// to 75s of virtual time take about 15s of CPU together without -race and
+// a minute with it. They run without -race (the README's test command runs
+// this package both ways); under -race, TestCapacityHalves and TestMaxLimit
+// (200 goroutines) still run, and the package's other tests.
+func longSimulation(t *testing.T) {
+	t.Helper()
+	if raceEnabled {
+		t.Skip("a long simulation: its claims are checked without -race")
+	}
+}
+
 // averaged over measurements.
 func TestConvergesToCapacity(t *testing.T) {
+	longSimulation(t)
 	for _, tt := range []struct {
 		workers int
 		exp     bool
@@ -175,6 +189,7 @@ func acceptance(t *testing.T, cfg Config, workers int, seed uint64) *run {
 // the queue, and the overload here is sustained, so the queue stays full;
 // with NoQueue, under 250ms, a quarter of the deadline.
 func TestAcceptance(t *testing.T) {
+	longSimulation(t)
 	for _, tt := range []struct {
 		workers int
 		seed    uint64
@@ -240,6 +255,7 @@ func TestAcceptance(t *testing.T) {
 //     left, though half the limit is above that mid-fall: they run at the
 //     last window's throughput × baseline (see startProbe).
 func TestBaselineDoesNotDrift(t *testing.T) {
+	longSimulation(t)
 	sec := time.Second
 	t.Run("overload", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -322,6 +338,7 @@ func TestBaselineDoesNotDrift(t *testing.T) {
 // several measurements rather than in one, and gets there: within 10% of
 // 100ms by the end of 60s.
 func TestBaselineRiseBounded(t *testing.T) {
+	longSimulation(t)
 	synctest.Test(t, func(t *testing.T) {
 		l, err := New(Config{})
 		require.NoError(t, err)

@@ -151,8 +151,12 @@
 // table and holds (g) to its goals in every variant: amplification at
 // most 1.15× during the trigger and after it, goodput at least 90% of
 // what is achievable, a p99 latency under the request's deadline, and
-// recovery within 1s wherever recovery is possible. It also holds (d) and
-// (e) to doing no worse with 64 or 512 callers than with 8.
+// recovery within 1s wherever recovery is possible, except in the corner,
+// whose recovery is shown but not held to 1s: a baseline probe of the
+// adaptive limit (every 10s, at half the limit) that lands after the
+// spike dips the success of a 90%-loaded service under 95% for a moment,
+// and 512 small callers have no retry budget to absorb it. It also holds
+// (d) and (e) to doing no worse with 64 or 512 callers than with 8.
 //
 // # Over HTTP
 //
