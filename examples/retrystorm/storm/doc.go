@@ -172,9 +172,11 @@
 // handler's context, as the caller's context ends in process), nobody
 // reads the answer. Each caller is an http.Client whose Transport is
 // seawall's httpmw.Transport, with the caller's retry configuration and
-// budget, its attempt timeout, and, for (e) and (f), a breaker.Group with
-// the caller's breaker configuration (one host: one breaker); the request's
-// deadline is its context's. For (f), the service's protection is httpmw's
+// budget, its attempt timeout, for (e) to (g) a breaker.Group with the
+// caller's breaker configuration (one host: one breaker), and for (g) a
+// throttle (httpmw.WithThrottle); the request's deadline is its context's.
+// For (g), the service's protection is an httpmw Server with WithDeadline
+// and WithAdaptiveLimit. For (f), the service's protection is httpmw's
 // Server, in place of the policies in process: WithDeadline (the caller's
 // time left, which the Transport sends in every attempt, becomes the
 // handler's deadline, so that the workers drop what nobody waits for),
@@ -191,19 +193,20 @@
 //     and Retry-After-Ms, which the callers' Transport prefers, so that
 //     the limiter's hint (a millisecond or so) is not taken as "come back
 //     in a second" by a caller with less than a second left.
-//   - httpmw.Transport's breaker counts errors and 5xx answers as
-//     failures, not 429: the limiter's refusals do not open the callers'
-//     breakers, the bulkhead's do.
+//   - Nothing differs in how refusals count: a 429, or a 503 with a
+//     hint, is shedding, which httpmw.Transport's breakers ignore, as the
+//     breakers in process ignore the service's hinted refusals.
 //   - An attempt costs about 170µs of CPU, against about 19µs in process
 //     (the default scenario's 291,000 attempts took 50s of CPU over HTTP,
-//     5.5s in process, on the project's 2-core machine): the program runs at half speed (Speed 0.5), which keeps a 2-core
-//     machine under about 1.5 cores busy. In real time, the storms of (b)
-//     and (c) during the spike (over 5000 attempts/s each) take both
+//     5.5s in process, on the project's 2-core machine): the program runs
+//     at a quarter speed (Speed 0.25, 144s). In real time, the storms of
+//     (b) and (c) during the spike (over 5000 attempts/s each) take both
 //     cores, and the other strategies then fail for want of CPU rather
-//     than because of their policies.
+//     than because of their policies; at half speed the table is the same
+//     but the timers fire late enough for the self-check to distrust it.
 //
 // Over HTTP, the program's run gives the table of a run in process, to a
-// few percent. TestDefaultScenarioOverHTTP runs (c) and (f) of the default
+// few percent. TestDefaultScenarioOverHTTP runs (c), (f) and (g) of the default
 // scenario over HTTP in virtual time (the same servers and clients, on an
 // in-memory network instead of loopback TCP) and checks their claims.
 //
