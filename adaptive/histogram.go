@@ -98,3 +98,57 @@ func statistic(c *[nBuckets]uint64, n uint64, p float64) float64 {
 	}
 	return midpoint(nBuckets - 1)
 }
+
+// striped is a histogram kept in nStripes stripes, so that calls recording
+// at once do not contend on one counter (with latencies alike, they would
+// all add to one bucket's cache line); the readers, once per window, sum
+// the stripes. A sample's stripe is a hash of the instant its call was
+// admitted: calls on different cores at once rarely share one, and the
+// same calls at the same instants (a simulation in virtual time) always
+// land alike, which a stripe per P would not.
+type striped struct{ s [nStripes]histogram }
+
+const (
+	stripeBits = 3
+	nStripes   = 1 << stripeBits
+)
+
+// add records a sample of ns for a call admitted at start.
+func (h *striped) add(ns, start int64) {
+	h.s[uint64(start)*0x9e3779b97f4a7c15>>(64-stripeBits)].add(ns) // Fibonacci hashing: the top bits
+}
+
+// count returns the samples recorded, all stripes together.
+func (h *striped) count() uint64 {
+	var n uint64
+	for i := range h.s {
+		n += h.s[i].count()
+	}
+	return n
+}
+
+// drain moves the counts of every stripe into c, summed, and returns
+// their total.
+func (h *striped) drain(c *[nBuckets]uint64) uint64 {
+	var n uint64
+	var one [nBuckets]uint64
+	clear(c[:])
+	for i := range h.s {
+		n += h.s[i].drain(&one)
+		for j, v := range one {
+			c[j] += v
+		}
+	}
+	return n
+}
+
+// peek copies the counts of every stripe into c, summed, without draining
+// them.
+func (h *striped) peek(c *[nBuckets]uint64) {
+	clear(c[:])
+	for i := range h.s {
+		for j := range h.s[i].n {
+			c[j] += h.s[i].n[j].Load()
+		}
+	}
+}
