@@ -148,7 +148,7 @@ func TestDefaultWait(t *testing.T) {
 			}
 			got <- err
 		}()
-		time.Sleep(400 * time.Millisecond)
+		bubble.Sleep(400 * time.Millisecond)
 		p.Done(nil) // within the 500ms the waiting call may wait
 		assert.NoError(t, <-got, "the freed slot goes to the waiting call")
 
@@ -328,7 +328,7 @@ func TestConcurrent(t *testing.T) {
 			wg.Go(func() {
 				for j := range 200 {
 					_ = l.Do(context.Background(), func(context.Context) error {
-						time.Sleep(time.Duration(1+(i+j)%7) * time.Millisecond)
+						bubble.Sleep(time.Duration(1+(i+j)%7) * time.Millisecond)
 						return nil
 					})
 					assert.LessOrEqual(t, l.Limit(), 16)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/internal/bubble"
 )
 
 const ms10 = 10 * time.Millisecond
@@ -60,7 +62,7 @@ func TestConvergesToCapacity(t *testing.T) {
 					openLoad(l, s, rec, 3, time.Second, func(time.Duration) float64 { return rate }, stop)
 				}
 				r := startRun(l, s, load)
-				time.Sleep(30 * time.Second)
+				bubble.Sleep(30 * time.Second)
 				r.end()
 				ms := r.tr.between(10*time.Second, 30*time.Second)
 				capacity := meanOf(ms, net)
@@ -93,12 +95,12 @@ func TestCapacityHalves(t *testing.T) {
 		r := startRun(l, s, func(l *Limiter, s *service, rec *recorder, stop <-chan struct{}) {
 			closedLoad(l, s, rec, 80, stop)
 		})
-		time.Sleep(10 * time.Second)
+		bubble.Sleep(10 * time.Second)
 		before := meanOf(r.tr.between(8*time.Second, 10*time.Second), func(m Metrics) float64 { return m.Estimate })
 		s.setWorkers(10)
-		time.Sleep(10 * time.Second)
+		bubble.Sleep(10 * time.Second)
 		s.setWorkers(20)
-		time.Sleep(10 * time.Second)
+		bubble.Sleep(10 * time.Second)
 		r.end()
 
 		// Two windows: each at least Window (100ms), and twice the sampled
@@ -134,9 +136,9 @@ func TestMaxLimit(t *testing.T) {
 		r := startRun(l, s, func(l *Limiter, s *service, rec *recorder, stop <-chan struct{}) {
 			closedLoad(l, s, rec, 200, stop)
 		})
-		time.Sleep(3 * time.Second)
+		bubble.Sleep(3 * time.Second)
 		s.setWorkers(1) // far below MinLimit
-		time.Sleep(3 * time.Second)
+		bubble.Sleep(3 * time.Second)
 		r.end()
 		require.NotEmpty(t, r.tr.ms)
 		for i, m := range r.tr.ms {
@@ -170,11 +172,11 @@ func acceptance(t *testing.T, cfg Config, workers int, seed uint64) *run {
 			return 3.6 * capacity
 		}, stop)
 	})
-	time.Sleep(13 * time.Second)
+	bubble.Sleep(13 * time.Second)
 	s.slow.Store(200)
-	time.Sleep(5 * time.Second)
+	bubble.Sleep(5 * time.Second)
 	s.slow.Store(100)
-	time.Sleep(5 * time.Second)
+	bubble.Sleep(5 * time.Second)
 	r.end()
 	return r
 }
@@ -265,7 +267,7 @@ func TestBaselineDoesNotDrift(t *testing.T) {
 			r := startRun(l, s, func(l *Limiter, s *service, rec *recorder, stop <-chan struct{}) {
 				openLoad(l, s, rec, 11, sec, func(time.Duration) float64 { return 3600 }, stop)
 			})
-			time.Sleep(60 * sec)
+			bubble.Sleep(60 * sec)
 			r.end()
 			for i, m := range r.tr.ms {
 				if m.Baseline != 0 {
@@ -300,12 +302,12 @@ func TestBaselineDoesNotDrift(t *testing.T) {
 				r := startRun(l, s, func(l *Limiter, s *service, rec *recorder, stop <-chan struct{}) {
 					openLoad(l, s, rec, 12, sec, func(time.Duration) float64 { return 1400 }, stop)
 				})
-				time.Sleep(5 * sec)
+				bubble.Sleep(5 * sec)
 				before := l.Metrics().Estimate
 				s.setWorkers(tt.left)
-				time.Sleep(60 * sec)
+				bubble.Sleep(60 * sec)
 				s.setWorkers(10)
-				time.Sleep(10 * sec)
+				bubble.Sleep(10 * sec)
 				r.end()
 				capacity := float64(tt.left) / ms10.Seconds()
 				for from := 10 * sec; from < 65*sec; from += 10 * sec {
@@ -346,9 +348,9 @@ func TestBaselineRiseBounded(t *testing.T) {
 		r := startRun(l, s, func(l *Limiter, s *service, rec *recorder, stop <-chan struct{}) {
 			closedLoad(l, s, rec, 40, stop)
 		})
-		time.Sleep(5 * time.Second)
+		bubble.Sleep(5 * time.Second)
 		s.slow.Store(1000)
-		time.Sleep(60 * time.Second)
+		bubble.Sleep(60 * time.Second)
 		r.end()
 		var steps []time.Duration
 		prev := time.Duration(0)

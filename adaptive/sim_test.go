@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seawall-go/seawall/internal/bubble"
 )
 
 // A service is a simulated dependency for tests in a synctest bubble:
@@ -79,7 +81,7 @@ func (s *service) work(quit chan struct{}) {
 			if j.ctx.Err() != nil {
 				continue // abandoned: dropped without work
 			}
-			time.Sleep(s.serviceTime())
+			bubble.Sleep(s.serviceTime())
 			close(j.done)
 		}
 	}
@@ -199,7 +201,7 @@ func closedLoad(l *Limiter, s *service, rec *recorder, n int, stop <-chan struct
 				err := l.Do(context.Background(), s.call)
 				rec.record(begin, err)
 				if err != nil {
-					time.Sleep(time.Millisecond)
+					bubble.Sleep(time.Millisecond)
 				}
 			}
 		})

@@ -330,7 +330,7 @@ func TestConcurrent(t *testing.T) {
 						p.Done(nil)
 					}
 					if i%500 == 0 {
-						time.Sleep(300 * time.Millisecond) // buckets start while others record
+						bubble.Sleep(300 * time.Millisecond) // buckets start while others record
 					}
 				}
 			})

@@ -230,7 +230,7 @@ func TestConcurrentTransitions(t *testing.T) {
 						p.Done(nil)
 					}
 					if i%250 == 0 {
-						time.Sleep(time.Second)
+						bubble.Sleep(time.Second)
 					}
 				}
 			})

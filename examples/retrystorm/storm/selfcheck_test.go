@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seawall-go/seawall/internal/bubble"
 )
 
 // TestWatch checks that a Watch sets a timer every period and, in virtual
@@ -16,7 +18,7 @@ import (
 func TestWatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w := StartWatch(5 * time.Millisecond)
-		time.Sleep(time.Second + time.Millisecond)
+		bubble.Sleep(time.Second + time.Millisecond)
 		l := w.Stop()
 		assert.Equal(t, 200, l.Timers, "a timer every 5ms for 1s")
 		assert.Zero(t, l.Max, "virtual timers fire on time")
