@@ -42,27 +42,3 @@ func TestStatistic(t *testing.T) {
 	assert.InEpsilon(t, 91e6, statistic(&c, n, 0.9), 0.04)
 	assert.InEpsilon(t, 100e6, statistic(&c, n, 0.999), 0.04)
 }
-
-// TestStriped: samples spread over the stripes by their start are all
-// counted, peeked and drained, whatever stripe they landed in, and a
-// stripe is a function of the start alone.
-func TestStriped(t *testing.T) {
-	var h striped
-	used := map[uint64]bool{}
-	for start := range int64(1000) {
-		h.add(1000+start%7, start*977)
-		used[uint64(start*977)*0x9e3779b97f4a7c15>>(64-stripeBits)] = true
-	}
-	assert.Len(t, used, nStripes, "the starts spread over every stripe")
-	assert.Equal(t, uint64(1000), h.count())
-	var c [nBuckets]uint64
-	h.peek(&c)
-	var n uint64
-	for _, v := range c {
-		n += v
-	}
-	assert.Equal(t, uint64(1000), n, "peek sums the stripes")
-	assert.Equal(t, uint64(1000), h.drain(&c))
-	assert.Zero(t, h.count(), "drain empties every stripe")
-	assert.Equal(t, uint64(1000), c[bucketOf(1003)], "1000–1006ns: one bucket, from every stripe")
-}

@@ -54,7 +54,7 @@ type Limiter struct {
 	recordBefore atomic.Int64
 	_            [40]byte
 
-	hist  striped
+	hist  histogram
 	drops atomic.Uint64 // calls that ended in an error or a timeout, this window
 
 	rejection atomic.Pointer[error] // ErrLimited with the current hint
@@ -200,10 +200,10 @@ func (p Permit) Done(err error) {
 	if p.start >= l.recordAfter.Load() && p.start < l.recordBefore.Load() {
 		switch {
 		case err == nil:
-			l.hist.add(now-p.start, p.start)
+			l.hist.add(now - p.start)
 		case errors.Is(err, context.Canceled):
 		case errors.Is(err, context.DeadlineExceeded):
-			l.hist.add(now-p.start, p.start)
+			l.hist.add(now - p.start)
 			l.drops.Add(1)
 		default:
 			l.drops.Add(1)
@@ -379,7 +379,9 @@ func (l *Limiter) clearlyMoved(n uint64) bool {
 // peek copies the histogram's counts into l.scratch without draining it.
 // l.mu must be held.
 func (l *Limiter) peek() *[nBuckets]uint64 {
-	l.hist.peek(&l.scratch)
+	for i := range l.hist.n {
+		l.scratch[i] = l.hist.n[i].Load()
+	}
 	return &l.scratch
 }
 
