@@ -106,11 +106,12 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 		// The retry outside, so that an open breaker stops retries; the
 		// throttle outside the breaker, so that it counts the attempts
 		// meant for the service, not those an open breaker refused.
-		var p []seawall.Policy
-		for _, q := range []seawall.Policy{r, th, b} {
-			if !isNil(q) {
-				p = append(p, q)
-			}
+		p := []seawall.Policy{r}
+		if th != nil {
+			p = append(p, th)
+		}
+		if b != nil {
+			p = append(p, b)
 		}
 		clients[i] = seawall.Pipeline(p...)
 	}
@@ -279,19 +280,6 @@ func (s Scenario) client(st Strategy, i int, speed float64, onState func(string,
 	}
 	th, err := throttle.New(s.throttleConfig(speed))
 	return r, b, th, err
-}
-
-// isNil reports whether p is nil or a typed nil pointer.
-func isNil(p seawall.Policy) bool {
-	switch q := p.(type) {
-	case nil:
-		return true
-	case *breaker.Breaker:
-		return q == nil
-	case *throttle.Throttle:
-		return q == nil
-	}
-	return false
 }
 
 // retryConfig returns a caller's retry configuration for strategy st, its
