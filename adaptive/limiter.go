@@ -10,6 +10,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/obs"
 )
 
 // ErrLimited is the sentinel of a call the [Limiter] refused: the limit was
@@ -267,7 +268,17 @@ func (l *Limiter) update(now int64) {
 	if !l.mu.TryLock() {
 		return
 	}
-	defer l.mu.Unlock()
+	prev := int(math.Round(l.st.limit))
+	l.updateLocked(now)
+	next := int(math.Round(l.st.limit))
+	l.mu.Unlock()
+	if next != prev {
+		obs.Emit(l.bh.Registration(), obs.Event{Type: obs.LimitChanged, Prev: prev, Count: next})
+	}
+}
+
+// updateLocked is update's work. l.mu must be held.
+func (l *Limiter) updateLocked(now int64) {
 	if now < l.windowEnd.Load() {
 		return // another caller updated since
 	}
@@ -508,6 +519,9 @@ type Metrics struct {
 	Waiting  int     `json:"waiting"`  // calls waiting in the queue
 	Admitted uint64  `json:"admitted"` // permits given
 	Rejected uint64  `json:"rejected"` // TryAcquire calls that got no permit, and calls refused with ErrLimited
+	// WaitTime is the total time admitted calls spent in the queue (in
+	// JSON, integer nanoseconds).
+	WaitTime time.Duration `json:"waitTime"`
 	// Baseline is the latency the limiter takes for the dependency's own,
 	// without queueing; 0 until first measured. Sampled is the last
 	// window's latency (its mean, or its Percentile). In JSON, integer
@@ -537,6 +551,7 @@ func (l *Limiter) Metrics() Metrics {
 		Waiting:  m.Waiting,
 		Admitted: m.Admitted,
 		Rejected: m.Rejected,
+		WaitTime: m.WaitTime,
 		Baseline: time.Duration(st.baseline),
 		Sampled:  time.Duration(st.sampled),
 		Probing:  st.probing,
@@ -544,3 +559,8 @@ func (l *Limiter) Metrics() Metrics {
 		Windows:  st.windows,
 	}
 }
+
+// Registration is how package registry names the limiter and hears of its
+// waits and of its limit's changes. Its result is opaque outside this
+// module.
+func (l *Limiter) Registration() *obs.Slot { return l.bh.Registration() }

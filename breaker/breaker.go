@@ -3,11 +3,13 @@ package breaker
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -128,6 +130,10 @@ type Breaker struct {
 	trips atomic.Uint32             // consecutive trips since the breaker last closed
 
 	slowCalls, otherSuccesses, transitions atomic.Uint64
+	moves                                  [numStates * numStates]atomic.Uint32 // transitions by from × to
+
+	slot  obs.Slot  // the registry that named this breaker, if any
+	group *obs.Slot // the slot of the Group this breaker belongs to, if any
 
 	mu sync.Mutex  // guards the window and transitions into Closed
 	cw countWindow // used when CountWindow is set
@@ -358,6 +364,39 @@ type Metrics struct {
 	Ignored     uint64 `json:"ignored"`
 	Rejections  uint64 `json:"rejections"`
 	Transitions uint64 `json:"transitions"` // state changes, each reported once to OnStateChange
+	// Moves counts the transitions by state: Moves[from][to] (in JSON,
+	// under "moves", only the pairs that happened, as "from>to" keys).
+	Moves Moves `json:"moves"`
+	// ProbeIn is, while the breaker is open, the time until its open
+	// period ends and the next call is admitted as a probe; 0 otherwise.
+	// In JSON, integer nanoseconds.
+	ProbeIn time.Duration `json:"probeIn"`
+}
+
+// Moves counts a breaker's transitions by state: Moves[from][to].
+type Moves [numStates][numStates]uint64
+
+// MarshalJSON encodes the pairs that happened as an object keyed by
+// "from>to", such as {"closed>open":3,"open>half-open":3}.
+func (m Moves) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for from := range m {
+		for to, n := range m[from] {
+			if n == 0 {
+				continue
+			}
+			if len(b) > 1 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, stateNames[from]...)
+			b = append(b, '>')
+			b = append(b, stateNames[to]...)
+			b = append(b, '"', ':')
+			b = strconv.AppendUint(b, n, 10)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 // Metrics returns a snapshot of the breaker's counters, read from atomics
@@ -373,5 +412,17 @@ func (b *Breaker) Metrics() Metrics {
 		Transitions: b.transitions.Load(),
 	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
+	for i := range b.moves {
+		m.Moves[i/numStates][i%numStates] = uint64(b.moves[i].Load())
+	}
+	if m.State == Open {
+		if oe := b.open.Load(); oe != nil {
+			m.ProbeIn = max(time.Duration(oe.until-b.now()), 0)
+		}
+	}
 	return m
 }
+
+// Registration is how package registry names the breaker and hears of its
+// transitions. Its result is opaque outside this module.
+func (b *Breaker) Registration() *obs.Slot { return &b.slot }

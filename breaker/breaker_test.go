@@ -472,7 +472,11 @@ func TestMetricsAddUp(t *testing.T) {
 		run(t, b, 3, errBoom)
 		run(t, b, 4, nil) // rejected
 		m := b.Metrics()
-		assert.Equal(t, Metrics{State: Open, Calls: 12, Successes: 7, Failures: 3, Ignored: 2, Rejections: 4, Transitions: 1}, m)
+		want := Metrics{State: Open, Calls: 12, Successes: 7, Failures: 3, Ignored: 2, Rejections: 4, Transitions: 1, ProbeIn: time.Minute}
+		want.Moves[Closed][Open] = 1
+		assert.Equal(t, want, m)
+		time.Sleep(20 * time.Second)
+		assert.Equal(t, 40*time.Second, b.Metrics().ProbeIn, "the time to the next probe counts down")
 	})
 }
 

@@ -1,5 +1,11 @@
 package breaker
 
+import (
+	"fmt"
+
+	"github.com/seawall-go/seawall/internal/obs"
+)
+
 // A StateChange is a transition of a breaker from one state to another, as
 // reported to [Config.OnStateChange]: which breaker, which states, why, and
 // the counts the trip rules judged at that moment, which a transition into
@@ -75,8 +81,33 @@ func (c Cause) String() string {
 // notify reports c to OnStateChange if it changed the state. It must be
 // called outside any lock.
 func (b *Breaker) notify(c StateChange) {
-	if c.From != c.To && b.cfg.OnStateChange != nil {
-		c.Name = b.cfg.Name
+	if c.From == c.To {
+		return
+	}
+	c.Name = b.cfg.Name
+	if b.cfg.OnStateChange != nil {
 		b.cfg.OnStateChange(c)
 	}
+	if obs.Bound(&b.slot) != nil || b.group != nil && obs.Bound(b.group) != nil {
+		e := obs.Event{Type: obs.StateChanged, Detail: c}
+		obs.Emit(&b.slot, e)
+		if b.group != nil {
+			obs.Emit(b.group, e)
+		}
+	}
+}
+
+// MarshalText encodes the cause as its name, so that JSON shows
+// "failure-rate".
+func (c Cause) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
+
+// UnmarshalText decodes a cause's name.
+func (c *Cause) UnmarshalText(b []byte) error {
+	for i, n := range causeNames {
+		if i > 0 && n == string(b) {
+			*c = Cause(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("breaker: unknown cause %q", b)
 }

@@ -3,8 +3,11 @@ package breaker
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/seawall-go/seawall/internal/obs"
 )
 
 // DefaultGroupSize is the number of keys a [Group] holds when NewGroup is
@@ -28,6 +31,7 @@ type Group struct {
 	mu        sync.Mutex
 	n         int // keys in m; guarded by mu
 	evictions atomic.Uint64
+	slot      obs.Slot // the registry that named this group, if any
 }
 
 type groupEntry struct {
@@ -81,6 +85,7 @@ func (g *Group) create(key string) *Breaker {
 		// cfg was validated by NewGroup and only the name changed.
 		panic("breaker: group config became invalid: " + err.Error())
 	}
+	b.group = &g.slot
 	e := &groupEntry{b: b}
 	e.used.Store(true)
 	g.m.Store(key, e)
@@ -135,4 +140,67 @@ func (g *Group) Evictions() uint64 { return g.evictions.Load() }
 // seen.
 func (g *Group) Range(f func(key string, b *Breaker) bool) {
 	g.m.Range(func(k, v any) bool { return f(k.(string), v.(*groupEntry).b) })
+}
+
+// Registration is how package registry names the group and hears of its
+// breakers' transitions. Its result is opaque outside this module.
+func (g *Group) Registration() *obs.Slot { return &g.slot }
+
+// GroupMetrics is a snapshot of a group: how many breakers it holds in each
+// state, and its breakers' counters summed. The sums cover the breakers the
+// group holds now, so they fall when it forgets a key: read them as gauges
+// of the current set, not as counters since the group was made.
+type GroupMetrics struct {
+	Keys      int    `json:"keys"`      // breakers held ([Group.Len])
+	Evictions uint64 `json:"evictions"` // keys forgotten to make room ([Group.Evictions])
+	// States counts the breakers by state, as [Breaker.State] reports it
+	// (in JSON, an object keyed by state name).
+	States StateCounts `json:"states"`
+	// Total sums the held breakers' Metrics; its State and ProbeIn are
+	// unset.
+	Total Metrics `json:"total"`
+}
+
+// StateCounts counts breakers by state.
+type StateCounts [numStates]int
+
+// MarshalJSON encodes the counts as an object keyed by state name.
+func (c StateCounts) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, n := range c {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, stateNames[i]...)
+		b = append(b, '"', ':')
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return append(b, '}'), nil
+}
+
+// Metrics returns a snapshot of the group. It visits every breaker the
+// group holds (as Range does) without blocking calls.
+func (g *Group) Metrics() GroupMetrics {
+	m := GroupMetrics{Evictions: g.evictions.Load()}
+	g.m.Range(func(_, v any) bool {
+		bm := v.(*groupEntry).b.Metrics()
+		m.Keys++
+		m.States[bm.State]++
+		t := &m.Total
+		t.Calls += bm.Calls
+		t.Successes += bm.Successes
+		t.Failures += bm.Failures
+		t.SlowCalls += bm.SlowCalls
+		t.Ignored += bm.Ignored
+		t.Rejections += bm.Rejections
+		t.Transitions += bm.Transitions
+		for i := range bm.Moves {
+			for j, n := range bm.Moves[i] {
+				t.Moves[i][j] += n
+			}
+		}
+		return true
+	})
+	return m
 }

@@ -56,6 +56,7 @@ func (r *refBreaker) now() time.Duration { return time.Since(r.epoch) }
 func (r *refBreaker) setState(st State) {
 	if st != r.state {
 		r.metrics.Transitions++
+		r.metrics.Moves[r.state][st]++
 	}
 	r.state = st
 	r.gen++
@@ -227,6 +228,9 @@ func (r *refBreaker) snapshot() Metrics {
 	m.State = r.state
 	if r.state == Open && r.now() >= r.until {
 		m.State = HalfOpen // what a call would see now
+	}
+	if m.State == Open {
+		m.ProbeIn = r.until - r.now()
 	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
 	return m

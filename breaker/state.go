@@ -4,6 +4,7 @@ package breaker
 // fast path, half-open probes, transitions and open periods.
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -29,7 +30,23 @@ const (
 	Disabled
 )
 
-var stateNames = [...]string{"closed", "open", "half-open", "forced-open", "disabled"}
+const numStates = 5
+
+var stateNames = [numStates]string{"closed", "open", "half-open", "forced-open", "disabled"}
+
+// MarshalText encodes the state as its name, so that JSON shows "open".
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a state's name.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("breaker: unknown state %q", b)
+}
 
 // String returns the state's name: "closed", "open", "half-open",
 // "forced-open" or "disabled".
@@ -208,8 +225,9 @@ func (b *Breaker) transition(from, to uint64) bool {
 	case Closed:
 		b.trips.Store(0)
 	}
-	if stateOf(from) != stateOf(to) {
+	if f, t := stateOf(from), stateOf(to); f != t {
 		b.transitions.Add(1)
+		b.moves[int(f)*numStates+int(t)].Add(1)
 	}
 	return true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -72,6 +73,8 @@ type Bulkhead struct {
 
 	mu         sync.Mutex // guards the queue, and SetLimit
 	head, tail *waiter    // the queue, oldest first; its length is waitingOf(state)
+
+	slot obs.Slot // the registry that named this bulkhead, if any
 }
 
 // Indexes of the per-P counters.
@@ -229,8 +232,10 @@ func (b *Bulkhead) wait(ctx context.Context) error {
 
 // admitted counts the admission of a waiter that started waiting at start.
 func (b *Bulkhead) admitted(start time.Time) error {
-	b.waitNs.Add(int64(time.Since(start)))
+	d := time.Since(start)
+	b.waitNs.Add(int64(d))
 	b.counts.Add(cAdmitted)
+	obs.Emit(&b.slot, obs.Event{Type: obs.Waited, Duration: d})
 	return nil
 }
 
@@ -365,6 +370,7 @@ func (b *Bulkhead) Limit() int { return int(b.limit.Load()) }
 // Metrics is a snapshot of a bulkhead's gauges and of its counters since it
 // was created.
 type Metrics struct {
+	Limit    int `json:"limit"`    // calls that may hold a slot at once (see [Bulkhead.Limit])
 	InFlight int `json:"inFlight"` // calls holding a slot
 	Waiting  int `json:"waiting"`  // calls waiting in the queue
 	// Admitted counts the slots given: by TryAcquire, by Acquire and Do
@@ -384,6 +390,7 @@ type Metrics struct {
 func (b *Bulkhead) Metrics() Metrics {
 	w := b.state.Load()
 	return Metrics{
+		Limit:    int(b.limit.Load()),
 		InFlight: inflightOf(w),
 		Waiting:  waitingOf(w),
 		Admitted: b.counts.Load(cAdmitted),
@@ -391,3 +398,7 @@ func (b *Bulkhead) Metrics() Metrics {
 		WaitTime: time.Duration(b.waitNs.Load()),
 	}
 }
+
+// Registration is how package registry names the bulkhead and hears of its
+// waits. Its result is opaque outside this module.
+func (b *Bulkhead) Registration() *obs.Slot { return &b.slot }

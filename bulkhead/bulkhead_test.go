@@ -106,13 +106,13 @@ func TestTryAcquireRelease(t *testing.T) {
 	assert.Equal(t, 2, b.Limit())
 	fill(t, b, 2)
 	assert.False(t, b.TryAcquire(), "a third call at a limit of 2")
-	assert.Equal(t, Metrics{InFlight: 2, Admitted: 2, Rejected: 1}, b.Metrics())
+	assert.Equal(t, Metrics{Limit: 2, InFlight: 2, Admitted: 2, Rejected: 1}, b.Metrics())
 
 	b.Release()
 	assert.True(t, b.TryAcquire(), "a released slot is free again")
 	b.Release()
 	b.Release()
-	assert.Equal(t, Metrics{InFlight: 0, Admitted: 3, Rejected: 1}, b.Metrics())
+	assert.Equal(t, Metrics{Limit: 2, InFlight: 0, Admitted: 3, Rejected: 1}, b.Metrics())
 }
 
 func TestZeroConfigAdmits25(t *testing.T) {
@@ -127,7 +127,7 @@ func TestZeroConfigAdmits25(t *testing.T) {
 func TestReleaseWithoutAcquirePanics(t *testing.T) {
 	b := mustNew(t, Config{MaxConcurrent: 1})
 	assert.PanicsWithValue(t, "bulkhead: Release without a matching acquire", b.Release)
-	assert.Equal(t, Metrics{}, b.Metrics(), "the misuse leaves the bulkhead as it was")
+	assert.Equal(t, Metrics{Limit: 1}, b.Metrics(), "the misuse leaves the bulkhead as it was")
 	require.True(t, b.TryAcquire(), "the slot is still usable")
 	b.Release()
 	assert.Panics(t, b.Release, "one release too many")
@@ -226,7 +226,7 @@ func TestNoQueueRejectsAtOnce(t *testing.T) {
 		err := b.Acquire(t.Context())
 		assert.ErrorIs(t, err, ErrFull)
 		assert.Zero(t, time.Since(start))
-		assert.Equal(t, Metrics{InFlight: 2, Admitted: 2, Rejected: 1}, b.Metrics())
+		assert.Equal(t, Metrics{Limit: 2, InFlight: 2, Admitted: 2, Rejected: 1}, b.Metrics())
 		b.Release()
 		b.Release()
 	})
@@ -266,7 +266,7 @@ func TestMaxWaitAdmittedInTime(t *testing.T) {
 		assert.Equal(t, time.Second-time.Nanosecond, time.Since(start))
 		m := b.Metrics()
 		assert.Equal(t, time.Second-time.Nanosecond, m.WaitTime)
-		assert.Equal(t, Metrics{InFlight: 1, Admitted: 2, WaitTime: time.Second - time.Nanosecond}, m)
+		assert.Equal(t, Metrics{Limit: 1, InFlight: 1, Admitted: 2, WaitTime: time.Second - time.Nanosecond}, m)
 		b.Release()
 	})
 }
@@ -379,7 +379,7 @@ func TestAcquireWithEndedContext(t *testing.T) {
 	ran := false
 	assert.Equal(t, context.Canceled, b.Do(ctx, func(context.Context) error { ran = true; return nil }))
 	assert.False(t, ran)
-	assert.Equal(t, Metrics{}, b.Metrics())
+	assert.Equal(t, Metrics{Limit: 1}, b.Metrics())
 }
 
 // TestCancelRacesHandOff hammers the race between a waiter's context ending
@@ -452,7 +452,7 @@ func TestMaxInFlight(t *testing.T) {
 			in, peak := runMany(t, b, 64, 20, func(r *rand.Rand) { bubble.Sleep(time.Duration(1+r.IntN(5)) * time.Millisecond) })
 			assert.Zero(t, in)
 			assert.Equal(t, int64(limit), peak, "the bulkhead fills up, and no further")
-			assert.Equal(t, Metrics{Admitted: 64 * 20, WaitTime: b.Metrics().WaitTime}, b.Metrics())
+			assert.Equal(t, Metrics{Limit: limit, Admitted: 64 * 20, WaitTime: b.Metrics().WaitTime}, b.Metrics())
 		})
 	})
 	t.Run("real goroutines", func(t *testing.T) {
@@ -670,6 +670,6 @@ func TestMetricsJSON(t *testing.T) {
 	fill(t, b, 1)
 	out, err := json.Marshal(b.Metrics())
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"inFlight":1,"waiting":0,"admitted":1,"rejected":0,"waitTime":0}`, string(out))
+	assert.JSONEq(t, `{"limit":25,"inFlight":1,"waiting":0,"admitted":1,"rejected":0,"waitTime":0}`, string(out))
 	b.Release()
 }

@@ -66,7 +66,7 @@ func TestConfigLimitsFit(t *testing.T) {
 		b.state.Store(1<<30 - 1) // as if 1<<30 - 1 calls were in flight
 		require.True(t, b.TryAcquire())
 		assert.False(t, b.TryAcquire())
-		assert.Equal(t, Metrics{InFlight: 1 << 30, Admitted: 1, Rejected: 1}, b.Metrics())
+		assert.Equal(t, Metrics{Limit: 1 << 30, InFlight: 1 << 30, Admitted: 1, Rejected: 1}, b.Metrics())
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			if assert.NoError(t, b.Acquire(context.Background())) {
@@ -77,7 +77,7 @@ func TestConfigLimitsFit(t *testing.T) {
 		assert.Equal(t, 1, b.Metrics().Waiting)
 		b.Release() // hands the slot to the waiter, which gives it back
 		wg.Wait()
-		assert.Equal(t, Metrics{InFlight: 1<<30 - 1, Admitted: 2, Rejected: 1}, b.Metrics())
+		assert.Equal(t, Metrics{Limit: 1 << 30, InFlight: 1<<30 - 1, Admitted: 2, Rejected: 1}, b.Metrics())
 	})
 }
 

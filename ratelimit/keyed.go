@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -48,6 +49,8 @@ type Keyed struct {
 	per    int    // the most keys a shard holds
 	shards []keyShard
 	counts shard.Counters
+
+	slot obs.Slot // the registry that named this keyed limiter, if any
 }
 
 // keyShard is one shard of a Keyed's keys, padded to its own cache lines
@@ -262,3 +265,7 @@ func (k *Keyed) Burst() int { return k.p.burst }
 func (k *Keyed) Metrics() Metrics {
 	return Metrics{Allowed: k.counts.Load(cAllowed), Limited: k.counts.Load(cLimited)}
 }
+
+// Registration is how package registry names the keyed limiter. Its result
+// is opaque outside this module.
+func (k *Keyed) Registration() *obs.Slot { return &k.slot }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -139,6 +140,8 @@ type Limiter struct {
 	_   [56]byte
 
 	mu sync.Mutex // serializes SetRate and SetBurst
+
+	slot obs.Slot // the registry that named this limiter, if any
 }
 
 // Indexes of the per-P counters.
@@ -567,3 +570,7 @@ type Metrics struct {
 func (l *Limiter) Metrics() Metrics {
 	return Metrics{Allowed: l.counts.Load(cAllowed), Limited: l.counts.Load(cLimited)}
 }
+
+// Registration is how package registry names the limiter. Its result is
+// opaque outside this module.
+func (l *Limiter) Registration() *obs.Slot { return &l.slot }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/internal/jsonx"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -293,6 +294,9 @@ type Budget struct {
 	bucket tokenBucket // tokens mode (budget_tokens.go)
 	// Both modes.
 	retries, exhausted uint64
+	dry                bool // the last AllowRetry refused
+
+	slot obs.Slot // the registry that named this budget, if any
 }
 
 // Indexes of the per-P counters.
@@ -377,7 +381,6 @@ func (b *Budget) AllowRetry() bool {
 		return true
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	var ok bool
 	if b.tokens {
 		ok = b.bucket.allow(b.counts.Load(cSuccesses))
@@ -388,6 +391,16 @@ func (b *Budget) AllowRetry() bool {
 		b.retries++
 	} else {
 		b.exhausted++
+	}
+	changed := ok == b.dry
+	b.dry = !ok
+	b.mu.Unlock()
+	if changed {
+		e := obs.Event{Type: obs.BudgetExhausted}
+		if ok {
+			e.Type = obs.BudgetRestored
+		}
+		obs.Emit(&b.slot, e)
 	}
 	return ok
 }
@@ -423,3 +436,7 @@ func (b *Budget) Metrics() BudgetMetrics {
 	}
 	return m
 }
+
+// Registration is how package registry names the budget and hears of its
+// running dry and recovering. Its result is opaque outside this module.
+func (b *Budget) Registration() *obs.Slot { return &b.slot }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -74,6 +76,9 @@ type Retry struct {
 	epoch    time.Time // r.now() is the time since
 
 	retries, gaveUp atomic.Uint64
+	gaveUpBy        [numReasons]atomic.Uint64
+
+	slot obs.Slot // the registry that named this retry, if any
 }
 
 // New returns a Retry configured by cfg, or an error naming the first
@@ -228,8 +233,9 @@ type loopState struct {
 	delay  time.Duration // before the next attempt, set by Record
 	prev   time.Duration // the previous decorrelated delay; 0 before the first
 	bo     BackOff
-	last   error // the last attempt's error
-	final  error // the outcome, once done
+	last   error         // the last attempt's error
+	final  error         // the outcome, once done
+	waited time.Duration // the delays waited before retries, in all
 }
 
 func (l *Loop) state() *loopState {
@@ -278,8 +284,11 @@ func (l *Loop) next() bool {
 		if !l.recorded {
 			panic("retry: Loop.Next called again without Record")
 		}
-		if d := l.st.delay; d > 0 && !l.wait(d) {
-			return false
+		if d := l.st.delay; d > 0 {
+			if !l.wait(d) {
+				return false
+			}
+			l.st.waited += d
 		}
 	}
 	l.attempt++
@@ -300,7 +309,7 @@ func (l *Loop) wait(d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-l.ctx.Done():
-		l.finish(l.ctx.Err())
+		l.finish(ReasonContext, l.ctx.Err())
 		return false
 	}
 }
@@ -363,33 +372,34 @@ func (l *Loop) record(err error) {
 	if err == nil {
 		r.budget.Success()
 		l.done, st.final, st.last = true, nil, nil
+		l.retried("")
 		return
 	}
 	st.last = err
 	switch {
 	case l.ctx.Err() != nil:
-		l.finish(l.ctx.Err())
+		l.finish(ReasonContext, l.ctx.Err())
 		return
 	case seawall.IsPermanent(err) || !attemptTimedOut && !r.cfg.Retryable(err):
-		l.finish(nil)
+		l.finish(ReasonNotRetryable, nil)
 		return
 	}
 	r.budget.Failure()
 	if l.attempt >= l.maxAttempts() {
-		l.finish(nil)
+		l.finish(ReasonAttempts, nil)
 		return
 	}
 	d, ok := l.nextDelay(err)
 	if !ok {
-		l.finish(nil)
+		l.finish(ReasonStopped, nil)
 		return
 	}
 	if deadline, has := l.deadline(); has && !time.Now().Add(d).Before(deadline) {
-		l.finish(ErrDeadline)
+		l.finish(ReasonDeadline, ErrDeadline)
 		return
 	}
 	if !r.budget.AllowRetry() {
-		l.finish(ErrBudgetExhausted)
+		l.finish(ReasonBudget, ErrBudgetExhausted)
 		return
 	}
 	r.retries.Add(1)
@@ -482,11 +492,73 @@ func randN(d time.Duration) time.Duration {
 
 // finish ends the loop with the last attempt's error and the reason
 // retrying stopped, if any.
-func (l *Loop) finish(reason error) {
+func (l *Loop) finish(why Reason, reason error) {
 	l.done = true
 	l.r.gaveUp.Add(1)
+	l.r.gaveUpBy[why].Add(1)
 	st := l.state()
 	st.final = &Error{Attempts: l.attempt, Err: st.last, Reason: reason}
+	l.retried(why.String())
+}
+
+// retried tells the registry, if one named the Retry, of a call that ended
+// after retries.
+func (l *Loop) retried(outcome string) {
+	if l.attempt > 1 {
+		obs.Emit(&l.r.slot, obs.Event{Type: obs.CallRetried, Count: l.attempt - 1, Duration: l.st.waited, Detail: outcome})
+	}
+}
+
+// Reason is why a call gave up: the reasons counted in [Metrics.GaveUpBy].
+type Reason uint8
+
+const (
+	// ReasonNotRetryable: the last error was not retryable (or permanent).
+	ReasonNotRetryable Reason = iota
+	// ReasonAttempts: MaxAttempts (or a per-call override) were made.
+	ReasonAttempts
+	// ReasonStopped: BackOff or DelayFunc said to stop.
+	ReasonStopped
+	// ReasonDeadline: the next attempt would have started past the
+	// deadline ([ErrDeadline]).
+	ReasonDeadline
+	// ReasonBudget: the retry budget refused the retry
+	// ([ErrBudgetExhausted]).
+	ReasonBudget
+	// ReasonContext: the call's context ended.
+	ReasonContext
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"not_retryable", "attempts_exhausted", "stopped", "deadline", "budget_exhausted", "canceled"}
+
+// String returns the reason's name, as metrics label it: "not_retryable",
+// "attempts_exhausted", "stopped", "deadline", "budget_exhausted" or
+// "canceled".
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// GaveUpBy counts the calls that gave up, by [Reason]: GaveUpBy[ReasonBudget]
+// (in JSON, an object keyed by the reasons' names).
+type GaveUpBy [numReasons]uint64
+
+// MarshalJSON encodes the counts as an object keyed by reason name.
+func (g GaveUpBy) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, n := range g {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, reasonNames[i]...)
+		b = append(b, '"', ':')
+		b = strconv.AppendUint(b, n, 10)
+	}
+	return append(b, '}'), nil
 }
 
 func (l *Loop) releaseAttempt() {
@@ -536,13 +608,26 @@ func (e *Error) Unwrap() []error {
 
 // Metrics is a snapshot of a Retry's counters.
 type Metrics struct {
-	Retries uint64        `json:"retries"` // retries made (attempts after the first)
-	GaveUp  uint64        `json:"gaveUp"`  // calls that ended in an error
-	Budget  BudgetMetrics `json:"budget"`
+	Retries uint64 `json:"retries"` // retries made (attempts after the first)
+	GaveUp  uint64 `json:"gaveUp"`  // calls that ended in an error
+	// GaveUpBy splits GaveUp by the reason retrying stopped.
+	GaveUpBy GaveUpBy `json:"gaveUpBy"`
+	// Budget is the snapshot of the Retry's budget, which other Retry
+	// values may share (Config.SharedBudget); its Requests count the calls
+	// of them all.
+	Budget BudgetMetrics `json:"budget"`
 }
 
 // Metrics returns a snapshot of r's counters and of its budget's (which
 // another Retry may share).
 func (r *Retry) Metrics() Metrics {
-	return Metrics{Retries: r.retries.Load(), GaveUp: r.gaveUp.Load(), Budget: r.budget.Metrics()}
+	m := Metrics{Retries: r.retries.Load(), GaveUp: r.gaveUp.Load(), Budget: r.budget.Metrics()}
+	for i := range r.gaveUpBy {
+		m.GaveUpBy[i] = r.gaveUpBy[i].Load()
+	}
+	return m
 }
+
+// Registration is how package registry names the retry and hears of the
+// calls that retried. Its result is opaque outside this module.
+func (r *Retry) Registration() *obs.Slot { return &r.slot }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -123,6 +124,8 @@ type Throttle struct {
 	accAtRefusal, liftAfter uint64
 
 	forgotten atomic.Uint64
+
+	slot obs.Slot // the registry that named this throttle, if any
 }
 
 const (
@@ -385,3 +388,7 @@ func (t *Throttle) Metrics() Metrics {
 	m.Forgotten = t.forgotten.Load()
 	return m
 }
+
+// Registration is how package registry names the throttle. Its result is
+// opaque outside this module.
+func (t *Throttle) Registration() *obs.Slot { return &t.slot }

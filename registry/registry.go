@@ -1,0 +1,536 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seawall-go/seawall/adaptive"
+	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/obs"
+	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/retry"
+	"github.com/seawall-go/seawall/throttle"
+)
+
+// Kind is the kind of a registered policy, as metrics, logs, the status
+// page and its JSON name it.
+type Kind string
+
+// The kinds of policies a Registry takes, and the types they are.
+const (
+	KindBreaker      Kind = "breaker"       // *breaker.Breaker
+	KindBreakerGroup Kind = "breaker_group" // *breaker.Group
+	KindRetry        Kind = "retry"         // *retry.Retry
+	KindBudget       Kind = "retry_budget"  // *retry.Budget
+	KindBulkhead     Kind = "bulkhead"      // *bulkhead.Bulkhead
+	KindAdaptive     Kind = "adaptive"      // *adaptive.Limiter
+	KindRateLimit    Kind = "ratelimit"     // *ratelimit.Limiter
+	KindKeyedLimit   Kind = "keyed_ratelimit"
+	KindThrottle     Kind = "throttle" // *throttle.Throttle
+)
+
+// MaxNameLen is the longest name a policy may be registered under, in
+// bytes.
+const MaxNameLen = 128
+
+// DefaultLimitChangeThreshold is the relative change of an adaptive limit,
+// since the last one logged, that the logger reports (see
+// [WithLimitChangeThreshold]).
+const DefaultLimitChangeThreshold = 0.25
+
+// A Registry names policies, so that telemetry (package otelseawall, in its
+// own module), the status page (package status) and a logger can find them
+// and tell them apart. The user creates it (there is no global registry)
+// and registers each policy under a name, such as "accounts" or
+// "accounts.retry".
+//
+// Registering is explicit and cheap: it adds nothing to any policy's
+// success path, which keeps its counters in atomics as it does without a
+// registry; readers take snapshots (the policies' Metrics) when they
+// collect. Only slow paths (a breaker's transition, a call admitted after
+// waiting in a queue, a call that retried, a budget running dry, an
+// adaptive limit moving) are reported as [Event] values, to the logger
+// ([WithLogger]) and to watchers ([Registry.Watch]).
+//
+// A policy belongs to one registry at most, under one name. Names are
+// validated by [ValidName].
+//
+// A Registry is safe for concurrent use by multiple goroutines.
+type Registry struct {
+	mu       sync.Mutex
+	byName   map[string]*entry
+	list     atomic.Pointer[[]*entry] // sorted by name; replaced, never changed
+	watchers atomic.Pointer[[]*watcher]
+
+	log       *slog.Logger
+	threshold float64
+}
+
+// An Option configures a Registry.
+type Option func(*Registry) error
+
+// WithLogger makes the registry log its policies' state changes through l:
+// one record per breaker transition (the states, the cause and the counts
+// that tripped it), per retry budget running dry and per budget allowing
+// retries again, and per adaptive limit change beyond the threshold
+// ([WithLimitChangeThreshold]); never one record per call. The attributes
+// are named as the metrics are (see the README). Records are logged on the
+// policy's slow path, by the goroutine that caused the change, outside the
+// policy's locks.
+func WithLogger(l *slog.Logger) Option {
+	return func(r *Registry) error {
+		if l == nil {
+			return errors.New("registry: WithLogger(nil)")
+		}
+		r.log = l
+		return nil
+	}
+}
+
+// WithLimitChangeThreshold sets the relative change of an adaptive limit,
+// since the value last logged, from which the logger reports it: 0.25 (the
+// default) logs a limit that moved from 40 to 50 or to 30. It must be in
+// (0, 10].
+func WithLimitChangeThreshold(f float64) Option {
+	return func(r *Registry) error {
+		if !(f > 0 && f <= 10) {
+			return fmt.Errorf("registry: WithLimitChangeThreshold(%v) out of range (0, 10]", f)
+		}
+		r.threshold = f
+		return nil
+	}
+}
+
+// New returns an empty registry configured by opts.
+func New(opts ...Option) (*Registry, error) {
+	r := &Registry{byName: make(map[string]*entry), threshold: DefaultLimitChangeThreshold}
+	for _, o := range opts {
+		if err := o(r); err != nil {
+			return nil, err
+		}
+	}
+	r.list.Store(new([]*entry))
+	return r, nil
+}
+
+// A Policy is a registered policy: its name, its kind and the policy
+// itself (a *breaker.Breaker for KindBreaker, and so on; see [Kind]).
+type Policy struct {
+	Name  string
+	Kind  Kind
+	Value any
+}
+
+type entry struct {
+	Policy
+	slot    *obs.Slot
+	binding obs.Binding
+	reg     *Registry
+	owned   []string // names registered with it (a retry's budget), unregistered with it
+
+	mu        sync.Mutex // guards the logging state below
+	drySince  time.Time  // when the budget last ran dry; zero while it allows retries
+	dryAt     uint64     // the budget's Exhausted count then
+	loggedLim int        // the adaptive limit last logged
+}
+
+// ValidName reports whether name may name a policy, and if not, why: a
+// name is 1 to MaxNameLen bytes of ASCII letters, digits, '.', '_' and '-',
+// starting with a letter or a digit. Names are case-sensitive. Dots
+// conventionally separate a component and its parts ("accounts.retry").
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("registry: empty name")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("registry: name %.20q… is %d bytes long, more than %d", name, len(name), MaxNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || i > 0 && (c == '.' || c == '_' || c == '-')
+		if !ok {
+			return fmt.Errorf("registry: name %q has %q at byte %d: a name is letters, digits, '.', '_' and '-', starting with a letter or digit", name, c, i)
+		}
+	}
+	return nil
+}
+
+// kindOf returns the kind of a policy and its registration slot.
+func kindOf(p any) (Kind, *obs.Slot, error) {
+	var (
+		k    Kind
+		slot *obs.Slot
+		null bool
+	)
+	switch v := p.(type) {
+	case *breaker.Breaker:
+		k, null = KindBreaker, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *breaker.Group:
+		k, null = KindBreakerGroup, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *retry.Retry:
+		k, null = KindRetry, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *retry.Budget:
+		k, null = KindBudget, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *bulkhead.Bulkhead:
+		k, null = KindBulkhead, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *adaptive.Limiter:
+		k, null = KindAdaptive, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *ratelimit.Limiter:
+		k, null = KindRateLimit, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *ratelimit.Keyed:
+		k, null = KindKeyedLimit, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case *throttle.Throttle:
+		k, null = KindThrottle, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	default:
+		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter or throttle)", p)
+	}
+	if null {
+		return "", nil, fmt.Errorf("registry: cannot register a nil %T", p)
+	}
+	return k, slot, nil
+}
+
+// Register adds policy to r under name. policy is one of the types listed
+// with [Kind]. A *retry.Retry brings its budget along, registered as
+// name+".budget" unless the budget is registered already (a budget shared
+// by several Retry values is registered once, with the first); it is
+// unregistered with the Retry.
+//
+// Register fails, and changes nothing, if name is not valid ([ValidName]) or
+// is taken in r, if policy is nil or of another type, or if policy is
+// registered already, in r or in another registry.
+func (r *Registry) Register(name string, policy any) error {
+	if err := ValidName(name); err != nil {
+		return err
+	}
+	kind, slot, err := kindOf(policy)
+	if err != nil {
+		return err
+	}
+	var budget *retry.Budget
+	if rt, ok := policy.(*retry.Retry); ok {
+		if b := rt.Budget(); b != nil && obs.Bound(b.Registration()) == nil {
+			budget = b
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, err := r.addLocked(name, kind, policy, slot)
+	if err != nil {
+		return err
+	}
+	if budget != nil {
+		bn := name + ".budget"
+		if ValidName(bn) == nil {
+			if _, err := r.addLocked(bn, KindBudget, budget, budget.Registration()); err == nil {
+				e.owned = append(e.owned, bn)
+			}
+		}
+	}
+	r.publishLocked()
+	return nil
+}
+
+func (r *Registry) addLocked(name string, kind Kind, policy any, slot *obs.Slot) (*entry, error) {
+	if old, ok := r.byName[name]; ok {
+		return nil, fmt.Errorf("registry: name %q is taken by a %s", name, old.Kind)
+	}
+	e := &entry{Policy: Policy{Name: name, Kind: kind, Value: policy}, slot: slot, reg: r}
+	e.binding = obs.Binding{Owner: e, Name: name, Sink: r}
+	if l, ok := policy.(*adaptive.Limiter); ok {
+		e.loggedLim = l.Limit()
+	}
+	if !obs.Claim(slot, &e.binding) {
+		b := obs.Bound(slot)
+		if o, ok := b.Owner.(*entry); ok && o.reg == r {
+			return nil, fmt.Errorf("registry: this %s is registered already, as %q", kind, b.Name)
+		}
+		return nil, fmt.Errorf("registry: this %s is registered already, in another registry, as %q", kind, b.Name)
+	}
+	r.byName[name] = e
+	return e, nil
+}
+
+// publishLocked replaces the sorted list readers see. r.mu must be held.
+func (r *Registry) publishLocked() {
+	list := make([]*entry, 0, len(r.byName))
+	for _, e := range r.byName {
+		list = append(list, e)
+	}
+	slices.SortFunc(list, func(a, b *entry) int { return strings.Compare(a.Name, b.Name) })
+	r.list.Store(&list)
+}
+
+// Unregister removes the policy registered under name (and what it brought
+// along: a Retry's budget), which may then be registered again, here or
+// elsewhere. It reports whether name was registered.
+func (r *Registry) Unregister(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.byName[name]
+	if !ok {
+		return false
+	}
+	r.removeLocked(e)
+	for _, n := range e.owned {
+		if o, ok := r.byName[n]; ok {
+			r.removeLocked(o)
+		}
+	}
+	r.publishLocked()
+	return true
+}
+
+func (r *Registry) removeLocked(e *entry) {
+	delete(r.byName, e.Name)
+	obs.Release(e.slot, &e.binding)
+}
+
+// Lookup returns the policy registered under name.
+func (r *Registry) Lookup(name string) (Policy, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e, ok := r.byName[name]; ok {
+		return e.Policy, true
+	}
+	return Policy{}, false
+}
+
+// Len returns the number of registered policies.
+func (r *Registry) Len() int { return len(*r.list.Load()) }
+
+// Range calls f for each registered policy, in the order of their names,
+// until f returns false. It takes no lock and allocates nothing: it visits
+// the policies registered when it began. f may register and unregister.
+func (r *Registry) Range(f func(Policy) bool) {
+	for _, e := range *r.list.Load() {
+		if !f(e.Policy) {
+			return
+		}
+	}
+}
+
+// EventType is the type of an [Event].
+type EventType string
+
+// The types of events.
+const (
+	// StateChanged: a breaker (or a group's breaker) changed state;
+	// Event.StateChange says how.
+	StateChanged EventType = "state_changed"
+	// Waited: a bulkhead or an adaptive limiter admitted a call after
+	// Event.Duration in its queue.
+	Waited EventType = "waited"
+	// CallRetried: a call made Event.Retries retries and waited
+	// Event.Duration in all between its attempts; Event.Reason is why it
+	// gave up (a retry.Reason's name), or "" if it succeeded.
+	CallRetried EventType = "call_retried"
+	// BudgetExhausted: a retry budget refused a retry after allowing the one
+	// before; BudgetRestored: it allowed one again.
+	BudgetExhausted EventType = "budget_exhausted"
+	BudgetRestored  EventType = "budget_restored"
+	// LimitChanged: an adaptive limiter moved its limit (its estimate,
+	// rounded, not the brief dips of its baseline measurements) from
+	// Event.From to Event.To.
+	LimitChanged EventType = "limit_changed"
+)
+
+// An Event is a state change or a slow-path fact of a registered policy.
+type Event struct {
+	Time   time.Time
+	Policy string // the name it is registered under
+	Kind   Kind
+	Type   EventType
+
+	StateChange breaker.StateChange // StateChanged; in a group, its Name is the member's key
+	Duration    time.Duration       // Waited, CallRetried
+	Retries     int                 // CallRetried
+	Reason      string              // CallRetried
+	From, To    int                 // LimitChanged
+}
+
+type watcher struct{ f func(Event) }
+
+// Watch calls f with every event of the registered policies until the
+// returned stop function is called. f runs on the policy's slow path, by
+// the goroutine that caused the event, outside the policy's locks: it must
+// be quick and must not block; it may call the policy. Several events may
+// be delivered at once from different goroutines.
+func (r *Registry) Watch(f func(Event)) (stop func()) {
+	w := &watcher{f}
+	r.mu.Lock()
+	ws := append(slices.Clone(*r.loadWatchers()), w)
+	r.watchers.Store(&ws)
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			ws := slices.DeleteFunc(slices.Clone(*r.loadWatchers()), func(x *watcher) bool { return x == w })
+			r.watchers.Store(&ws)
+			r.mu.Unlock()
+		})
+	}
+}
+
+func (r *Registry) loadWatchers() *[]*watcher {
+	if ws := r.watchers.Load(); ws != nil {
+		return ws
+	}
+	return new([]*watcher)
+}
+
+// Emit implements obs.Sink: it turns a policy's event into an Event for
+// the logger and the watchers. It is not meant to be called otherwise.
+func (r *Registry) Emit(b *obs.Binding, oe obs.Event) {
+	e, ok := b.Owner.(*entry)
+	if !ok {
+		return
+	}
+	ws := r.watchers.Load()
+	if r.log == nil && (ws == nil || len(*ws) == 0) {
+		return
+	}
+	ev := Event{Time: time.Now(), Policy: e.Name, Kind: e.Kind, Duration: oe.Duration}
+	switch oe.Type {
+	case obs.StateChanged:
+		ev.Type = StateChanged
+		ev.StateChange, _ = oe.Detail.(breaker.StateChange)
+	case obs.Waited:
+		ev.Type = Waited
+	case obs.CallRetried:
+		ev.Type, ev.Retries = CallRetried, oe.Count
+		ev.Reason, _ = oe.Detail.(string)
+	case obs.BudgetExhausted:
+		ev.Type = BudgetExhausted
+	case obs.BudgetRestored:
+		ev.Type = BudgetRestored
+	case obs.LimitChanged:
+		ev.Type, ev.From, ev.To = LimitChanged, oe.Prev, oe.Count
+	default:
+		return
+	}
+	if r.log != nil {
+		r.logEvent(e, &ev)
+	}
+	if ws != nil {
+		for _, w := range *ws {
+			w.f(ev)
+		}
+	}
+}
+
+// The attribute names the logger uses: those of the metrics.
+const (
+	AttrPolicy = "seawall.policy"
+	AttrKind   = "seawall.policy.kind"
+)
+
+func (r *Registry) logEvent(e *entry, ev *Event) {
+	ctx := context.Background()
+	switch ev.Type {
+	case StateChanged:
+		c := ev.StateChange
+		level := slog.LevelInfo
+		if c.To == breaker.Open || c.To == breaker.ForcedOpen {
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{
+			slog.String(AttrPolicy, e.Name),
+			slog.String(AttrKind, string(e.Kind)),
+			slog.String("seawall.breaker.from_state", c.From.String()),
+			slog.String("seawall.breaker.to_state", c.To.String()),
+			slog.String("seawall.breaker.cause", c.Cause.String()),
+		}
+		if e.Kind == KindBreakerGroup {
+			attrs = append(attrs, slog.String("seawall.breaker.key", c.Name))
+		}
+		if c.From == breaker.Closed {
+			attrs = append(attrs,
+				slog.Uint64("seawall.breaker.consecutive_failures", c.Counts.ConsecutiveFailures),
+				slog.Uint64("seawall.breaker.window.calls", c.Counts.Calls),
+				slog.Uint64("seawall.breaker.window.failures", c.Counts.Failures),
+				slog.Uint64("seawall.breaker.window.slow_calls", c.Counts.SlowCalls))
+		}
+		r.log.LogAttrs(ctx, level, "seawall: breaker "+c.From.String()+" → "+c.To.String(), attrs...)
+	case BudgetExhausted, BudgetRestored:
+		b, _ := e.Value.(*retry.Budget)
+		exhausted := b.Metrics().Exhausted
+		e.mu.Lock()
+		var since time.Time
+		var refused uint64
+		if ev.Type == BudgetExhausted {
+			e.drySince, e.dryAt = ev.Time, exhausted-1
+		} else {
+			since, refused = e.drySince, exhausted-e.dryAt
+			e.drySince = time.Time{}
+		}
+		e.mu.Unlock()
+		if ev.Type == BudgetExhausted {
+			r.log.LogAttrs(ctx, slog.LevelWarn, "seawall: retry budget exhausted: retries refused",
+				slog.String(AttrPolicy, e.Name), slog.String(AttrKind, string(e.Kind)))
+			return
+		}
+		attrs := []slog.Attr{slog.String(AttrPolicy, e.Name), slog.String(AttrKind, string(e.Kind)),
+			slog.Uint64("seawall.retry.budget.refused", refused)}
+		if !since.IsZero() {
+			attrs = append(attrs, slog.Duration("seawall.retry.budget.exhausted_for", ev.Time.Sub(since)))
+		}
+		r.log.LogAttrs(ctx, slog.LevelInfo, "seawall: retry budget allows retries again", attrs...)
+	case LimitChanged:
+		e.mu.Lock()
+		last := e.loggedLim
+		log := math.Abs(float64(ev.To-last)) >= r.threshold*float64(max(last, 1))
+		if log {
+			e.loggedLim = ev.To
+		}
+		e.mu.Unlock()
+		if !log {
+			return
+		}
+		l, _ := e.Value.(*adaptive.Limiter)
+		m := l.Metrics()
+		r.log.LogAttrs(ctx, slog.LevelInfo, fmt.Sprintf("seawall: adaptive limit %d → %d", last, ev.To),
+			slog.String(AttrPolicy, e.Name), slog.String(AttrKind, string(e.Kind)),
+			slog.Int("seawall.adaptive.limit.previous", last),
+			slog.Int("seawall.adaptive.limit", ev.To),
+			slog.Duration("seawall.adaptive.latency.baseline", m.Baseline),
+			slog.Duration("seawall.adaptive.latency.sampled", m.Sampled))
+	}
+}
