@@ -1,7 +1,9 @@
 package breaker
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -111,4 +113,44 @@ func FuzzConfigJSON(f *testing.F) {
 			p.Done(nil)
 		}
 	})
+}
+
+func TestStateAndCauseJSONAreNames(t *testing.T) {
+	b, err := New(Config{ConsecutiveFailures: 1})
+	require.NoError(t, err)
+	_ = b.Do(t.Context(), func(context.Context) error { return errors.New("boom") })
+	out, err := json.Marshal(b.Metrics())
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(out, &m))
+	assert.Equal(t, "open", m["state"])
+	assert.Equal(t, map[string]any{"closed>open": 1.0}, m["moves"])
+
+	sc, err := json.Marshal(StateChange{Name: "a", From: HalfOpen, To: Open, Cause: CauseProbeFailed})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"name":"a","from":"half-open","to":"open","cause":"probe-failed","counts":{"consecutiveFailures":0,"calls":0,"failures":0,"slowCalls":0}}`, string(sc))
+	var back StateChange
+	require.NoError(t, json.Unmarshal(sc, &back))
+	assert.Equal(t, StateChange{Name: "a", From: HalfOpen, To: Open, Cause: CauseProbeFailed}, back)
+	assert.Error(t, json.Unmarshal([]byte(`{"from":"ajar"}`), &back))
+	assert.Error(t, json.Unmarshal([]byte(`{"cause":"unknown"}`), &back))
+}
+
+func TestGroupMetrics(t *testing.T) {
+	g, err := NewGroup(Config{ConsecutiveFailures: 1}, 2)
+	require.NoError(t, err)
+	_ = g.Do(t.Context(), "a", func(context.Context) error { return nil })
+	_ = g.Do(t.Context(), "b", func(context.Context) error { return errors.New("boom") })
+	_ = g.Do(t.Context(), "b", func(context.Context) error { return nil }) // rejected
+	m := g.Metrics()
+	assert.Equal(t, 2, m.Keys)
+	assert.Equal(t, StateCounts{Closed: 1, Open: 1}, m.States)
+	assert.Equal(t, uint64(2), m.Total.Calls)
+	assert.Equal(t, uint64(1), m.Total.Rejections)
+	assert.Equal(t, uint64(1), m.Total.Moves[Closed][Open])
+	out, err := json.Marshal(m)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), `"states":{"closed":1,"open":1,"half-open":0,"forced-open":0,"disabled":0}`)
+	_ = g.Do(t.Context(), "c", func(context.Context) error { return nil }) // evicts a
+	assert.Equal(t, uint64(1), g.Metrics().Evictions)
 }

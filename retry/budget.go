@@ -294,7 +294,8 @@ type Budget struct {
 	bucket tokenBucket // tokens mode (budget_tokens.go)
 	// Both modes.
 	retries, exhausted uint64
-	dry                bool // the last AllowRetry refused
+	dry                bool      // in a period of refusals (see episode)
+	lastRefusal        time.Time // the latest refusal, while dry
 
 	slot obs.Slot // the registry that named this budget, if any
 }
@@ -392,17 +393,46 @@ func (b *Budget) AllowRetry() bool {
 	} else {
 		b.exhausted++
 	}
-	changed := ok == b.dry
-	b.dry = !ok
+	ev := b.episode(!ok)
 	b.mu.Unlock()
-	if changed {
-		e := obs.Event{Type: obs.BudgetExhausted}
-		if ok {
-			e.Type = obs.BudgetRestored
-		}
-		obs.Emit(&b.slot, e)
+	if ev != 0 {
+		obs.Emit(&b.slot, obs.Event{Type: ev})
 	}
 	return ok
+}
+
+// episode tracks, for the registry that named b (if one did), the periods
+// in which b refuses retries: one begins with a refusal, and ends at the
+// first visit (AllowRetry or Metrics) a whole Window after the last
+// refusal, so that a budget that allows one retry in ten under a steady
+// failure is one episode, not a flicker of them. It returns the event to
+// report, or 0. b.mu must be held.
+func (b *Budget) episode(refused bool) obs.Type {
+	if obs.Bound(&b.slot) == nil {
+		return 0
+	}
+	now := time.Now()
+	switch {
+	case refused:
+		b.lastRefusal = now
+		if !b.dry {
+			b.dry = true
+			return obs.BudgetExhausted
+		}
+	case b.dry && now.Sub(b.lastRefusal) >= b.quiet():
+		b.dry = false
+		return obs.BudgetRestored
+	}
+	return 0
+}
+
+// quiet is how long without refusals ends an episode: the Window (the
+// default one in tokens mode, which has none).
+func (b *Budget) quiet() time.Duration {
+	if b.cfg.Window > 0 {
+		return b.cfg.Window
+	}
+	return DefaultBudgetWindow
 }
 
 // BudgetMetrics is a snapshot of a budget's counters since it was created.
@@ -426,13 +456,17 @@ func (b *Budget) Metrics() BudgetMetrics {
 		return BudgetMetrics{}
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	m := BudgetMetrics{Retries: b.retries, Exhausted: b.exhausted}
 	m.Requests = b.counts.Load(cRequests)
 	if b.tokens {
 		m.Tokens = b.bucket.tokens(b.counts.Load(cSuccesses))
 	} else {
 		b.window.visit(b.window.now(), m.Requests, b.counts.Load(cFailures))
+	}
+	ev := b.episode(false)
+	b.mu.Unlock()
+	if ev != 0 {
+		obs.Emit(&b.slot, obs.Event{Type: ev})
 	}
 	return m
 }
