@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
 )
@@ -117,6 +118,8 @@ type clientOptions struct {
 	perTarget      bool
 	attemptTimeout time.Duration
 	throttle       *throttle.Throttle
+	reg            *registry.Registry
+	regName        string
 }
 
 // WithRetry turns retries on with cfg: MaxAttempts (including the first;
@@ -240,6 +243,11 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 			return nil, fmt.Errorf("grpcmw: WithRetry: %w", err)
 		}
 		c.retry = r
+	}
+	if o.reg != nil {
+		if err := o.reg.RegisterAll(c.policies(o.regName)...); err != nil {
+			return nil, fmt.Errorf("grpcmw: WithRegistry: %w", err)
+		}
 	}
 	return c, nil
 }

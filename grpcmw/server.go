@@ -19,6 +19,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/registry"
 )
 
 // A Server holds the server interceptors, [Server.Unary] and
@@ -55,6 +56,8 @@ type Server struct {
 	shedCode codes.Code
 	adaptive *adaptive.Limiter
 	pushback time.Duration
+	reg      *registry.Registry
+	regName  string
 }
 
 // A ServerOption configures a [Server]. An option given a bad value makes
@@ -163,6 +166,11 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		}
 		if err := opt(s); err != nil {
 			return nil, err
+		}
+	}
+	if s.reg != nil {
+		if err := s.reg.RegisterAll(s.policies()...); err != nil {
+			return nil, fmt.Errorf("grpcmw: WithServerRegistry: %w", err)
 		}
 	}
 	return s, nil

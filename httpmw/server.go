@@ -11,6 +11,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/registry"
 )
 
 // StatusClientClosedRequest is the status a [Rejection] has when the client
@@ -109,6 +110,8 @@ type Server struct {
 	key        KeyFunc
 	bulkhead   *bulkhead.Bulkhead
 	adaptive   *adaptive.Limiter
+	reg        *registry.Registry
+	regName    string
 }
 
 // A ServerOption configures a [Server]. An option given twice replaces
@@ -128,6 +131,11 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		}
 		if err := opt(s); err != nil {
 			return nil, err
+		}
+	}
+	if s.reg != nil {
+		if err := s.reg.RegisterAll(s.policies()...); err != nil {
+			return nil, fmt.Errorf("httpmw: WithServerRegistry: %w", err)
 		}
 	}
 	return s, nil

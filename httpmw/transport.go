@@ -13,6 +13,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
 )
@@ -123,6 +124,8 @@ type transportOptions struct {
 	statuses       []int
 	noHeader       bool
 	throttle       *throttle.Throttle
+	reg            *registry.Registry
+	regName        string
 }
 
 // WithRetry sets the retry policy: attempts (MaxAttempts, including the
@@ -278,6 +281,11 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, 
 	}
 	for _, c := range o.statuses {
 		t.statuses.add(c)
+	}
+	if o.reg != nil {
+		if err := o.reg.RegisterAll(t.policies(o.regName)...); err != nil {
+			return nil, fmt.Errorf("httpmw: WithRegistry: %w", err)
+		}
 	}
 	return t, nil
 }

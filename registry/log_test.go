@@ -29,8 +29,8 @@ type record struct {
 }
 
 func (h *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (h *recorder) WithAttrs([]slog.Attr) slog.Handler      { return h }
-func (h *recorder) WithGroup(string) slog.Handler           { return h }
+func (h *recorder) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recorder) WithGroup(string) slog.Handler            { return h }
 func (h *recorder) Handle(_ context.Context, r slog.Record) error {
 	rec := record{level: r.Level, msg: r.Message, attrs: map[string]any{}}
 	r.Attrs(func(a slog.Attr) bool {

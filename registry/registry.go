@@ -267,6 +267,76 @@ func (r *Registry) Register(name string, policy any) error {
 	return nil
 }
 
+// RegisterAll registers each of ps (by Name and Value; Kind is ignored)
+// as Register would, all or none: if one fails, those registered before it
+// are unregistered and its error is returned. A policy registered in r
+// already, under any name, is skipped, so that a component and its user
+// may both register a policy they share. This is how the middleware's
+// WithRegistry options register a transport's or server's policies.
+func (r *Registry) RegisterAll(ps ...Policy) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var done []*entry
+	undo := func() {
+		for _, e := range done {
+			r.removeLocked(e)
+		}
+	}
+	for _, p := range ps {
+		if err := ValidName(p.Name); err != nil {
+			undo()
+			return err
+		}
+		kind, slot, err := kindOf(p.Value)
+		if err != nil {
+			undo()
+			return err
+		}
+		if b := obs.Bound(slot); b != nil {
+			if o, ok := b.Owner.(*entry); ok && o.reg == r {
+				continue
+			}
+		}
+		e, err := r.addLocked(p.Name, kind, p.Value, slot)
+		if err != nil {
+			undo()
+			return err
+		}
+		done = append(done, e)
+		if rt, ok := p.Value.(*retry.Retry); ok {
+			if b := rt.Budget(); b != nil && obs.Bound(b.Registration()) == nil && ValidName(p.Name+".budget") == nil {
+				if be, err := r.addLocked(p.Name+".budget", KindBudget, b, b.Registration()); err == nil {
+					e.owned = append(e.owned, be.Name)
+					done = append(done, be)
+				}
+			}
+		}
+	}
+	r.publishLocked()
+	return nil
+}
+
+// NameOf returns the name policy is registered under in r, if it is.
+func (r *Registry) NameOf(policy any) (string, bool) {
+	_, slot, err := kindOf(policy)
+	if err != nil {
+		return "", false
+	}
+	if b := obs.Bound(slot); b != nil {
+		if o, ok := b.Owner.(*entry); ok && o.reg == r {
+			return b.Name, true
+		}
+	}
+	return "", false
+}
+
+// Registrable reports whether policy is of a type a Registry takes (see
+// [Kind]) and not nil.
+func Registrable(policy any) bool {
+	_, _, err := kindOf(policy)
+	return err == nil
+}
+
 func (r *Registry) addLocked(name string, kind Kind, policy any, slot *obs.Slot) (*entry, error) {
 	if old, ok := r.byName[name]; ok {
 		return nil, fmt.Errorf("registry: name %q is taken by a %s", name, old.Kind)

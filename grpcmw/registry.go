@@ -1,0 +1,91 @@
+package grpcmw
+
+import (
+	"fmt"
+
+	"github.com/seawall-go/seawall/registry"
+)
+
+// WithRegistry registers the client's policies in reg, under name and
+// a suffix, when NewClient builds it: the retry it makes (with WithRetry) as
+// name+".retry" (and its budget as name+".retry.budget"), the breaker group
+// of WithBreakers as name+".breakers", the throttle of WithThrottle as
+// name+".throttle". A policy registered in reg already (say, a group shared
+// with another client) keeps its name; one registered in another
+// registry makes NewClient fail. It is an error if reg is nil or name
+// is not a valid name ([registry.ValidName]).
+func WithRegistry(reg *registry.Registry, name string) ClientOption {
+	return func(o *clientOptions) error {
+		if err := checkRegistry(reg, name); err != nil {
+			return err
+		}
+		o.reg, o.regName = reg, name
+		return nil
+	}
+}
+
+// WithServerRegistry registers the server's policies in reg, under name and
+// a suffix, when NewServer builds it: the limiter of WithRateLimit as
+// name+".ratelimit" (if it is a *ratelimit.Limiter or *ratelimit.Keyed), the
+// keyed limiter of WithKeyedRateLimit as name+".keyed_ratelimit", the
+// bulkhead of WithLoadShed as name+".load_shed", the adaptive limiter of
+// WithAdaptiveLimit as name+".adaptive". As for WithRegistry, a policy
+// registered in reg already keeps its name, one registered elsewhere makes
+// NewServer fail, and reg must not be nil nor name invalid.
+func WithServerRegistry(reg *registry.Registry, name string) ServerOption {
+	return func(s *Server) error {
+		if err := checkRegistry(reg, name); err != nil {
+			return err
+		}
+		s.reg, s.regName = reg, name
+		return nil
+	}
+}
+
+func checkRegistry(reg *registry.Registry, name string) error {
+	if reg == nil {
+		return fmt.Errorf("grpcmw: WithRegistry(nil, %q)", name)
+	}
+	if err := registry.ValidName(name); err != nil {
+		return fmt.Errorf("grpcmw: WithRegistry: %w", err)
+	}
+	return nil
+}
+
+// policies returns the client's policies, named under name.
+func (t *Client) policies(name string) []registry.Policy {
+	var ps []registry.Policy
+	if t.retry != nil {
+		ps = append(ps, registry.Policy{Name: name + ".retry", Value: t.retry})
+	}
+	if t.breakers != nil {
+		ps = append(ps, registry.Policy{Name: name + ".breakers", Value: t.breakers})
+	}
+	if t.throttle != nil {
+		ps = append(ps, registry.Policy{Name: name + ".throttle", Value: t.throttle})
+	}
+	return ps
+}
+
+// policies returns the server's policies, named under s.regName.
+func (s *Server) policies() []registry.Policy {
+	var ps []registry.Policy
+	add := func(suffix string, p any) {
+		if registry.Registrable(p) {
+			ps = append(ps, registry.Policy{Name: s.regName + suffix, Value: p})
+		}
+	}
+	if s.limiter != nil {
+		add(".ratelimit", s.limiter)
+	}
+	if s.keyed != nil {
+		add(".keyed_ratelimit", s.keyed)
+	}
+	if s.bulkhead != nil {
+		add(".load_shed", s.bulkhead)
+	}
+	if s.adaptive != nil {
+		add(".adaptive", s.adaptive)
+	}
+	return ps
+}
