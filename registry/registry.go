@@ -342,7 +342,7 @@ func (r *Registry) addLocked(name string, kind Kind, policy any, slot *obs.Slot)
 		return nil, fmt.Errorf("registry: name %q is taken by a %s", name, old.Kind)
 	}
 	e := &entry{Policy: Policy{Name: name, Kind: kind, Value: policy}, slot: slot, reg: r}
-	e.binding = obs.Binding{Owner: e, Name: name, Sink: r}
+	e.binding = obs.Binding{Owner: e, Name: name, Sink: (*sink)(r)}
 	if l, ok := policy.(*adaptive.Limiter); ok {
 		e.loggedLim = l.Limit()
 	}
@@ -486,9 +486,13 @@ func (r *Registry) loadWatchers() *[]*watcher {
 	return new([]*watcher)
 }
 
-// Emit implements obs.Sink: it turns a policy's event into an Event for
-// the logger and the watchers. It is not meant to be called otherwise.
-func (r *Registry) Emit(b *obs.Binding, oe obs.Event) {
+// sink is the obs.Sink of a Registry, kept off its method set.
+type sink Registry
+
+// Emit turns a policy's event into an Event for the logger and the
+// watchers.
+func (s *sink) Emit(b *obs.Binding, oe obs.Event) {
+	r := (*Registry)(s)
 	e, ok := b.Owner.(*entry)
 	if !ok {
 		return
