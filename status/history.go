@@ -132,6 +132,9 @@ func (h *history) appendLocked(s *registry.Snapshot) {
 	slot := &h.ring[h.next]
 	slot.Time = s.Time
 	ps := slot.Policies[:0]
+	if ps == nil {
+		ps = []SamplePolicy{} // [] in JSON, not null, for an empty registry
+	}
 	for i := range s.Policies {
 		p := &s.Policies[i]
 		ps = append(ps, SamplePolicy{Name: p.Name, Counters: CountersOf(p)})

@@ -372,3 +372,14 @@ func TestActionsOn(t *testing.T) {
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &res))
 	assert.Equal(t, ActionResult{Name: "hosts", Key: "a", Action: "disable", State: breaker.Disabled}, res)
 }
+
+func TestEmptyRegistry(t *testing.T) {
+	reg, err := registry.New()
+	require.NoError(t, err)
+	h := mustHandler(t, reg)
+	rec := serve(h, "GET", "/api/snapshot")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"policies":[]`)
+	rec = serve(h, "GET", "/api/history")
+	assert.Contains(t, rec.Body.String(), `"policies":[]`, "a list, never null, for the page to read")
+}
