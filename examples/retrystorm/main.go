@@ -32,9 +32,16 @@
 // crosses a real socket, which costs far more than a call in process: this
 // mode runs at a quarter speed (-speed 0.25 unless set), in about 144 seconds.
 //
+// With -status addr, the run registers every strategy's policies (see
+// storm.Scenario.Registry) and serves seawall's status page (package
+// [github.com/seawall-go/seawall/status]) at http://addr/debug/seawall/
+// while it runs, to watch the storm: breakers opening, budgets running dry,
+// the service shedding. The page is read-only.
+//
 // Run it from the repository root:
 //
 //	go run ./examples/retrystorm
+//	go run ./examples/retrystorm -status localhost:8080
 //	go run ./examples/retrystorm -http
 //	go run ./examples/retrystorm -trigger slowdown -strategies a,d,f
 //	go run ./examples/retrystorm -format json > storm.json
@@ -47,6 +54,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,6 +63,8 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall/examples/retrystorm/storm"
+	"github.com/seawall-go/seawall/registry"
+	"github.com/seawall-go/seawall/status"
 )
 
 func main() {
@@ -111,6 +122,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	httpMode := fs.Bool("http", false, "run over real loopback HTTP: each strategy's service behind an http.Server (h2c), its callers\n"+
 		"http.Clients with seawall's httpmw Transport, (f)'s and (g)'s protection httpmw's middleware; at -speed 0.25 unless set")
 	format := fs.String("format", "table", `output: "table" or "json"`)
+	statusAddr := fs.String("status", "", `serve the status page of the run's policies at http://ADDR/debug/seawall/ while it runs ("localhost:8080"; "" for none)`)
 	svgPath := fs.String("svg", filepath.Join(os.TempDir(), "retrystorm.svg"), `where to write the SVG chart ("" for none)`)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -163,6 +175,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *format == "table" {
 		storm.Describe(stdout, s, list)
 		fmt.Fprintln(stdout)
+	}
+	if *statusAddr != "" {
+		stopStatus, err := serveStatus(*statusAddr, &s, stderr)
+		if err != nil {
+			return err
+		}
+		defer stopStatus()
 	}
 	wall := time.Now()
 	watch := storm.StartWatch(time.Duration(float64(5*time.Millisecond) / s.Speed))
@@ -239,6 +258,42 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Run it again on a quieter machine, or read the same scenario in virtual time, where the machine plays no\n")
 	fmt.Fprintf(stdout, "part: go test -run Sweep -v ./examples/retrystorm/storm\n")
 	return busy
+}
+
+// serveStatus registers the run's policies in a new registry (s.Registry)
+// and serves its status page on addr, until stop is called. It prints the
+// page's URL to w.
+func serveStatus(addr string, s *storm.Scenario, w io.Writer) (stop func(), err error) {
+	reg, err := registry.New()
+	if err != nil {
+		return nil, err
+	}
+	h, err := status.NewHandler(reg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-status: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/seawall/", http.StripPrefix("/debug/seawall", h))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // ErrServerClosed once stopped
+	}()
+	s.Registry = reg
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	fmt.Fprintf(w, "Status page: http://%s/debug/seawall/ (while the run lasts)\n", net.JoinHostPort(host, port))
+	return func() {
+		srv.Close()
+		<-done
+	}, nil
 }
 
 // ms formats a duration in milliseconds, "1.25ms".

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/seawall-go/seawall/examples/retrystorm/storm"
@@ -102,4 +104,34 @@ func TestRunSaysWhenUntrusted(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(append(args, "-allow-busy"), &out, &errs), "-allow-busy exits 0")
 	assert.Contains(t, out.String(), "SELF-CHECK FAILED", "and still says so")
+}
+
+// TestServeStatus checks what -status does: it serves the status page of a
+// registry that the scenario's runs register in, at the URL it prints, and
+// stops serving when told.
+func TestServeStatus(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	s := storm.Default()
+	var msg bytes.Buffer
+	stop, err := serveStatus("127.0.0.1:0", &s, &msg)
+	require.NoError(t, err)
+	require.NotNil(t, s.Registry, "the runs register their policies")
+	line := strings.TrimSpace(msg.String())
+	require.True(t, strings.HasPrefix(line, "Status page: http://127.0.0.1:"), line)
+	url := strings.Fields(line)[2]
+	require.True(t, strings.HasSuffix(url, "/debug/seawall/"), url)
+
+	for _, u := range []string{url, url + "api/snapshot"} {
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, u)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	stop()
+	_, err = http.Get(url)
+	assert.Error(t, err, "no longer served")
+
+	_, err = serveStatus("256.0.0.1:http", &s, &msg)
+	assert.ErrorContains(t, err, "-status")
 }

@@ -3,6 +3,7 @@ package storm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -38,6 +39,8 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	reg := s.registrar(st)
+	defer reg.close()
 	clients := make([]*http.Client, s.Callers)
 	bases := make([]*http.Transport, s.Callers)
 	transports := make([]*httpmw.Transport, s.Callers)
@@ -49,6 +52,7 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 				return nil, err
 			}
 			opts = append(opts, httpmw.WithBreakers(g, httpmw.BreakerPerHost))
+			reg.add(fmt.Sprintf("caller-%d.breakers", i), g)
 		}
 		if st.throttles() {
 			th, err := throttle.New(s.throttleConfig(sp))
@@ -56,6 +60,7 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 				return nil, err
 			}
 			opts = append(opts, httpmw.WithThrottle(th))
+			reg.add(fmt.Sprintf("caller-%d.throttle", i), th)
 		}
 		bases[i] = &http.Transport{Protocols: &protocols, DialContext: dial}
 		tr, err := httpmw.NewTransport(countAttempts{bases[i], &sent}, opts...)
@@ -78,12 +83,18 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 			return nil, err
 		}
 		shed = []httpmw.ServerOption{httpmw.WithAdaptiveLimit(al)}
+		reg.add("service.adaptive", al)
 	case st.protected():
 		lim, bh, err := s.shedders(sp)
 		if err != nil {
 			return nil, err
 		}
 		shed = []httpmw.ServerOption{httpmw.WithRateLimit(lim), httpmw.WithLoadShed(bh)}
+		reg.add("service.limiter", lim)
+		reg.add("service.bulkhead", bh)
+	}
+	if reg.err != nil {
+		return nil, reg.err
 	}
 	start := time.Now()
 	svc := s.newService(start)

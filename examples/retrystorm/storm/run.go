@@ -83,8 +83,10 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 	start := time.Now()
 
 	svc := s.newService(start)
+	reg := s.registrar(st)
+	defer reg.close()
 	if st.protected() {
-		front, err := s.front(st, sp)
+		front, err := s.front(st, sp, reg)
 		if err != nil {
 			return nil, err
 		}
@@ -103,6 +105,16 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 			return nil, err
 		}
 		policies[i] = r
+		reg.add(fmt.Sprintf("caller-%d.retry", i), r)
+		if b != nil {
+			reg.add(fmt.Sprintf("caller-%d.breaker", i), b)
+		}
+		if th != nil {
+			reg.add(fmt.Sprintf("caller-%d.throttle", i), th)
+		}
+		if reg.err != nil {
+			return nil, reg.err
+		}
 		// The retry outside, so that an open breaker stops retries; the
 		// throttle outside the breaker, so that it counts the attempts
 		// meant for the service, not those an open breaker refused.
@@ -365,16 +377,23 @@ func scaleBudget(c retry.BudgetConfig, speed float64) retry.BudgetConfig {
 
 // front returns the service's protection for strategy st, its times
 // scaled by speed: for (f), the limiter, then the bulkhead; for (g), the
-// adaptive concurrency limit.
-func (s Scenario) front(st Strategy, speed float64) (seawall.Policy, error) {
+// adaptive concurrency limit. It registers them with reg.
+func (s Scenario) front(st Strategy, speed float64, reg *registrar) (seawall.Policy, error) {
 	if st == Adaptive {
-		return adaptive.New(s.adaptiveConfig(speed))
+		al, err := adaptive.New(s.adaptiveConfig(speed))
+		if err != nil {
+			return nil, err
+		}
+		reg.add("service.adaptive", al)
+		return al, reg.err
 	}
 	lim, bh, err := s.shedders(speed)
 	if err != nil {
 		return nil, err
 	}
-	return seawall.Pipeline(lim, bh), nil
+	reg.add("service.limiter", lim)
+	reg.add("service.bulkhead", bh)
+	return seawall.Pipeline(lim, bh), reg.err
 }
 
 // shedders returns the limiter and the bulkhead of the service's protection

@@ -12,6 +12,7 @@ import (
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
 )
@@ -156,6 +157,17 @@ type Scenario struct {
 	// real clock: not in a testing/synctest bubble, which real sockets
 	// would hang.
 	HTTP bool `json:"http,omitempty"`
+
+	// Registry, if set, is where each strategy's run registers its
+	// policies while it runs, so that a status page or telemetry can
+	// watch the storm: named after the strategy's letter, "e.caller-3.retry"
+	// (with its budget, "e.caller-3.retry.budget"), "e.caller-3.breaker",
+	// "g.caller-3.throttle", "f.service.limiter", "f.service.bulkhead",
+	// "g.service.adaptive". Over HTTP the retries live inside httpmw's
+	// Transport, out of reach: the breakers (a group per caller, keyed by
+	// host) and the rest are registered. The run unregisters them when it
+	// ends.
+	Registry *registry.Registry `json:"-"`
 
 	// inMemory, if set, is the network of a run over HTTP: a listener for
 	// the server and a dialer for the clients (tests set an in-memory one,
