@@ -2,8 +2,11 @@ package breaker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -397,6 +400,24 @@ func (m Moves) MarshalJSON() ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (m *Moves) UnmarshalJSON(b []byte) error {
+	var pairs map[string]uint64
+	if err := json.Unmarshal(b, &pairs); err != nil {
+		return err
+	}
+	*m = Moves{}
+	for k, n := range pairs {
+		from, to, ok := strings.Cut(k, ">")
+		var f, t State
+		if !ok || f.UnmarshalText([]byte(from)) != nil || t.UnmarshalText([]byte(to)) != nil {
+			return fmt.Errorf("breaker: moves: bad pair %q", k)
+		}
+		m[f][t] = n
+	}
+	return nil
 }
 
 // Metrics returns a snapshot of the breaker's counters, read from atomics

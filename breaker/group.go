@@ -2,10 +2,12 @@ package breaker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/seawall-go/seawall/internal/obs"
 )
@@ -142,6 +144,32 @@ func (g *Group) Range(f func(key string, b *Breaker) bool) {
 	g.m.Range(func(k, v any) bool { return f(k.(string), v.(*groupEntry).b) })
 }
 
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (c *StateCounts) UnmarshalJSON(b []byte) error {
+	var counts map[string]int
+	if err := json.Unmarshal(b, &counts); err != nil {
+		return err
+	}
+	*c = StateCounts{}
+	for k, n := range counts {
+		var s State
+		if err := s.UnmarshalText([]byte(k)); err != nil {
+			return err
+		}
+		c[s] = n
+	}
+	return nil
+}
+
+// Lookup returns the breaker of key, if the group holds one, without
+// creating it (as Get would) or marking it used.
+func (g *Group) Lookup(key string) (*Breaker, bool) {
+	if v, ok := g.m.Load(key); ok {
+		return v.(*groupEntry).b, true
+	}
+	return nil, false
+}
+
 // Registration is how package registry names the group and hears of its
 // breakers' transitions. Its result is opaque outside this module.
 func (g *Group) Registration() *obs.Slot { return &g.slot }
@@ -157,8 +185,22 @@ type GroupMetrics struct {
 	// (in JSON, an object keyed by state name).
 	States StateCounts `json:"states"`
 	// Total sums the held breakers' Metrics; its State and ProbeIn are
-	// unset.
+	// zero (Closed and 0) and mean nothing.
 	Total Metrics `json:"total"`
+	// Tripped lists up to MaxTripped of the breakers that are not closed,
+	// by key, so that an operator sees which members are open: those with
+	// no particular order.
+	Tripped []Member `json:"tripped,omitempty"`
+}
+
+// MaxTripped is the most members GroupMetrics.Tripped lists.
+const MaxTripped = 32
+
+// A Member is a breaker of a group that is not closed.
+type Member struct {
+	Key     string        `json:"key"`
+	State   State         `json:"state"`
+	ProbeIn time.Duration `json:"probeIn"` // see Metrics.ProbeIn
 }
 
 // StateCounts counts breakers by state.
@@ -183,8 +225,11 @@ func (c StateCounts) MarshalJSON() ([]byte, error) {
 // group holds (as Range does) without blocking calls.
 func (g *Group) Metrics() GroupMetrics {
 	m := GroupMetrics{Evictions: g.evictions.Load()}
-	g.m.Range(func(_, v any) bool {
+	g.m.Range(func(k, v any) bool {
 		bm := v.(*groupEntry).b.Metrics()
+		if bm.State != Closed && len(m.Tripped) < MaxTripped {
+			m.Tripped = append(m.Tripped, Member{Key: k.(string), State: bm.State, ProbeIn: bm.ProbeIn})
+		}
 		m.Keys++
 		m.States[bm.State]++
 		t := &m.Total

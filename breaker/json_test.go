@@ -154,3 +154,23 @@ func TestGroupMetrics(t *testing.T) {
 	_ = g.Do(t.Context(), "c", func(context.Context) error { return nil }) // evicts a
 	assert.Equal(t, uint64(1), g.Metrics().Evictions)
 }
+
+func TestGroupLookupAndTripped(t *testing.T) {
+	g, err := NewGroup(Config{}, 0)
+	require.NoError(t, err)
+	_, ok := g.Lookup("a")
+	assert.False(t, ok)
+	assert.Equal(t, 0, g.Len(), "Lookup creates nothing")
+	g.Get("a")
+	for i := range MaxTripped + 5 {
+		g.Get(fmt.Sprint("open-", i)).ForceOpen()
+	}
+	b, ok := g.Lookup("a")
+	assert.True(t, ok)
+	assert.Same(t, g.Get("a"), b)
+	m := g.Metrics()
+	assert.Len(t, m.Tripped, MaxTripped, "bounded")
+	for _, mem := range m.Tripped {
+		assert.Equal(t, ForcedOpen, mem.State)
+	}
+}

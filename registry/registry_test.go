@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
@@ -21,7 +23,10 @@ import (
 	"github.com/seawall-go/seawall/throttle"
 )
 
-var errBoom = errors.New("boom")
+var (
+	errBoom          = errors.New("boom")
+	seawallPermanent = seawall.Permanent(errBoom)
+)
 
 func mustNew(t *testing.T, opts ...Option) *Registry {
 	t.Helper()
@@ -310,4 +315,30 @@ func TestWatchAdaptiveLimit(t *testing.T) {
 		}
 		assert.Equal(t, math.Round(l.Metrics().Estimate), float64(changes[len(changes)-1].To), "the last change is the limit now")
 	})
+}
+
+// TestSnapshotJSONRoundTrip: a script reading the status page's JSON into
+// a Snapshot gets what the registry took.
+func TestSnapshotJSONRoundTrip(t *testing.T) {
+	r := mustNew(t)
+	for k, p := range onePolicyOfEach(t) {
+		require.NoError(t, r.Register("p."+string(k), p))
+	}
+	p, _ := r.Lookup("p.breaker")
+	_ = p.Value.(*breaker.Breaker).Do(t.Context(), func(context.Context) error { return errBoom })
+	p.Value.(*breaker.Breaker).ForceOpen()
+	p, _ = r.Lookup("p.breaker_group")
+	p.Value.(*breaker.Group).Get("db-1").ForceOpen()
+	p, _ = r.Lookup("p.retry")
+	_ = p.Value.(*retry.Retry).Do(t.Context(), func(context.Context) error { return seawallPermanent })
+
+	s := r.Snapshot()
+	out, err := json.Marshal(s)
+	require.NoError(t, err)
+	var back Snapshot
+	require.NoError(t, json.Unmarshal(out, &back))
+	assert.True(t, s.Time.Equal(back.Time))
+	s.Time = back.Time // JSON carries neither the monotonic reading nor the *time.Location
+	assert.Equal(t, s, back)
+	assert.Equal(t, []breaker.Member{{Key: "db-1", State: breaker.ForcedOpen}}, back.Policies[2].BreakerGroup.Tripped)
 }

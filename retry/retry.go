@@ -2,10 +2,12 @@ package retry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -559,6 +561,23 @@ func (g GaveUpBy) MarshalJSON() ([]byte, error) {
 		b = strconv.AppendUint(b, n, 10)
 	}
 	return append(b, '}'), nil
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (g *GaveUpBy) UnmarshalJSON(b []byte) error {
+	var counts map[string]uint64
+	if err := json.Unmarshal(b, &counts); err != nil {
+		return err
+	}
+	*g = GaveUpBy{}
+	for k, n := range counts {
+		i := slices.Index(reasonNames[:], k)
+		if i < 0 {
+			return fmt.Errorf("retry: gave up by: unknown reason %q", k)
+		}
+		g[i] = n
+	}
+	return nil
 }
 
 func (l *Loop) releaseAttempt() {

@@ -57,15 +57,9 @@ func (h *Handler) serveAction(w http.ResponseWriter, r *http.Request) {
 			fail(w, http.StatusBadRequest, fmt.Sprintf("status: %q is a breaker group: name its member with ?key=", name))
 			return
 		}
-		// Group.Get would create a breaker for a key the group does not
-		// hold: look among those it holds.
-		v.Range(func(k string, m *breaker.Breaker) bool {
-			if k == key {
-				b = m
-				return false
-			}
-			return true
-		})
+		// Lookup, not Get, which would create a breaker for a key the
+		// group does not hold.
+		b, _ = v.Lookup(key)
 		if b == nil {
 			fail(w, http.StatusNotFound, fmt.Sprintf("status: breaker group %q holds no key %q", name, key))
 			return
