@@ -52,7 +52,6 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 				return nil, err
 			}
 			opts = append(opts, httpmw.WithBreakers(g, httpmw.BreakerPerHost))
-			reg.add(fmt.Sprintf("caller-%d.breakers", i), g)
 		}
 		if st.throttles() {
 			th, err := throttle.New(s.throttleConfig(sp))
@@ -60,7 +59,13 @@ func (s Scenario) runHTTP(ctx context.Context, st Strategy) (*Result, error) {
 				return nil, err
 			}
 			opts = append(opts, httpmw.WithThrottle(th))
-			reg.add(fmt.Sprintf("caller-%d.throttle", i), th)
+		}
+		if reg.reg != nil {
+			// The transport registers its retry (and budget), breakers
+			// and throttle under this name.
+			name := fmt.Sprintf("%scaller-%d", reg.prefix, i)
+			opts = append(opts, httpmw.WithRegistry(reg.reg, name))
+			reg.names = append(reg.names, name+".retry", name+".breakers", name+".throttle")
 		}
 		bases[i] = &http.Transport{Protocols: &protocols, DialContext: dial}
 		tr, err := httpmw.NewTransport(countAttempts{bases[i], &sent}, opts...)

@@ -25,7 +25,7 @@ func TestRegistry(t *testing.T) {
 		{"e in process", false, Breaker, []string{"e.caller-0.breaker", "e.caller-0.retry", "e.caller-0.retry.budget"}},
 		{"f in process", false, ServerSide, []string{"f.caller-0.breaker", "f.caller-0.retry", "f.caller-0.retry.budget", "f.service.bulkhead", "f.service.limiter"}},
 		{"g in process", false, Adaptive, []string{"g.caller-0.breaker", "g.caller-0.retry", "g.caller-0.retry.budget", "g.caller-0.throttle", "g.service.adaptive"}},
-		{"g over HTTP", true, Adaptive, []string{"g.caller-0.breakers", "g.caller-0.throttle", "g.service.adaptive"}},
+		{"g over HTTP", true, Adaptive, []string{"g.caller-0.breakers", "g.caller-0.retry", "g.caller-0.retry.budget", "g.caller-0.throttle", "g.service.adaptive"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

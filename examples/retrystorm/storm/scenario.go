@@ -163,10 +163,10 @@ type Scenario struct {
 	// watch the storm: named after the strategy's letter, "e.caller-3.retry"
 	// (with its budget, "e.caller-3.retry.budget"), "e.caller-3.breaker",
 	// "g.caller-3.throttle", "f.service.limiter", "f.service.bulkhead",
-	// "g.service.adaptive". Over HTTP the retries live inside httpmw's
-	// Transport, out of reach: the breakers (a group per caller, keyed by
-	// host) and the rest are registered. The run unregisters them when it
-	// ends.
+	// "g.service.adaptive". Over HTTP each caller's httpmw.Transport
+	// registers its own (httpmw.WithRegistry): "e.caller-3.retry",
+	// "e.caller-3.breakers" (a group, keyed by host), "g.caller-3.throttle".
+	// The run unregisters them when it ends.
 	Registry *registry.Registry `json:"-"`
 
 	// inMemory, if set, is the network of a run over HTTP: a listener for
