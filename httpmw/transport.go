@@ -109,6 +109,7 @@ type Transport struct {
 	statuses       statusSet
 	timeoutHeader  bool
 	throttle       *throttle.Throttle
+	observer       seawall.AttemptObserver
 }
 
 // A TransportOption configures a [Transport]. An option given twice
@@ -123,6 +124,7 @@ type transportOptions struct {
 	statuses       []int
 	noHeader       bool
 	throttle       *throttle.Throttle
+	observer       seawall.AttemptObserver
 }
 
 // WithRetry sets the retry policy: attempts (MaxAttempts, including the
@@ -162,6 +164,22 @@ func WithThrottle(th *throttle.Throttle) TransportOption {
 			return errors.New("httpmw: WithThrottle: nil throttle")
 		}
 		o.throttle = th
+		return nil
+	}
+}
+
+// WithAttemptObserver reports each attempt of a request to o, which
+// otelseawall.NewAttemptObserver records on the request's span: RoundTrip
+// asks o.Observing(req.Context()) once, and, if it is true, calls
+// o.Attempt after each attempt (see seawall.Attempt), with the request's
+// context. A request that is not observed costs one method call more. It is
+// an error if o is nil.
+func WithAttemptObserver(o seawall.AttemptObserver) TransportOption {
+	return func(opts *transportOptions) error {
+		if o == nil {
+			return errors.New("httpmw: WithAttemptObserver: nil observer")
+		}
+		opts.observer = o
 		return nil
 	}
 }
@@ -252,7 +270,7 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, 
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader, throttle: o.throttle}
+	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader, throttle: o.throttle, observer: o.observer}
 	t.attemptTimeout = o.attemptTimeout
 	cfg := o.retry
 	if cfg.AttemptTimeout != 0 {
@@ -373,6 +391,9 @@ func (e *AttemptTimeoutError) Timeout() bool { return true }
 // RoundTrip sends req, and sends it again as the Transport's policy says;
 // see [Transport].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.observer != nil && t.observer.Observing(req.Context()) {
+		return t.roundTripObserved(req)
+	}
 	a := attempts{t: t, req: req}
 	defer a.closeBody()
 	if t.retry == nil || !replayable(req) {
@@ -407,6 +428,7 @@ type attempts struct {
 	req      *http.Request
 	breaker  *breaker.Breaker // the request's, once the first attempt has looked it up
 	bodyUsed bool             // req.Body has been handed to the base transport, which closes it
+	refused  string           // the policy that refused the last attempt, for an observer: "breaker", "throttle"; "" if it was sent
 }
 
 // closeBody closes the request's body if no attempt sent it: a RoundTripper
@@ -427,6 +449,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		}
 		p, err := a.breaker.Allow()
 		if err != nil {
+			a.refused = "breaker"
 			return nil, err // fails fast: retry.DefaultRetryable does not wait out an open breaker
 		}
 		permit = p
@@ -435,6 +458,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	if t.throttle != nil {
 		p, err := t.throttle.Allow()
 		if err != nil {
+			a.refused = "throttle"
 			permit.Record(breaker.Ignore) // the attempt is not made
 			return nil, err               // not retried: throttle.ErrThrottled has no hint
 		}
