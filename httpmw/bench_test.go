@@ -246,6 +246,7 @@ func (discardObserver) Attempt(context.Context, seawall.Attempt) {}
 // one that observes no call (which must cost the same, within noise, and
 // allocate the same), and with one that observes every call and discards
 // its attempts (the observed path's own cost, without any telemetry).
+// The rows are named for benchstat: -col /observer compares them.
 func BenchmarkTransportObserver(b *testing.B) {
 	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
 	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
@@ -253,9 +254,9 @@ func BenchmarkTransportObserver(b *testing.B) {
 		name string
 		opts []TransportOption
 	}{
-		{"NoObserver", nil},
-		{"NotObserving", []TransportOption{WithAttemptObserver(notObserving{})}},
-		{"Observing", []TransportOption{WithAttemptObserver(discardObserver{})}},
+		{"observer=none", nil},
+		{"observer=not_observing", []TransportOption{WithAttemptObserver(notObserving{})}},
+		{"observer=observing", []TransportOption{WithAttemptObserver(discardObserver{})}},
 	} {
 		tr, err := NewTransport(base, rt.opts...)
 		if err != nil {

@@ -278,7 +278,8 @@ func TestAttemptObserverNotRecording(t *testing.T) {
 // NewAttemptObserver and a context without a span (not observed: must
 // cost what no observer does, within noise, with the same allocations);
 // and within a recording span, its attempt set on the span and logged
-// through an SDK logger provider whose processor drops the record.
+// through an SDK logger provider whose processor drops the record. The
+// rows are named for benchstat: -col /observer compares them.
 func BenchmarkTransportObserver(b *testing.B) {
 	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
 	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
@@ -294,9 +295,9 @@ func BenchmarkTransportObserver(b *testing.B) {
 		opts []httpmw.TransportOption
 		ctx  context.Context
 	}{
-		{"NoObserver", nil, context.Background()},
-		{"NotRecording", []httpmw.TransportOption{httpmw.WithAttemptObserver(o)}, context.Background()},
-		{"Recording", []httpmw.TransportOption{httpmw.WithAttemptObserver(o)}, spanCtx},
+		{"observer=none", nil, context.Background()},
+		{"observer=not_recording", []httpmw.TransportOption{httpmw.WithAttemptObserver(o)}, context.Background()},
+		{"observer=recording", []httpmw.TransportOption{httpmw.WithAttemptObserver(o)}, spanCtx},
 	} {
 		tr, err := httpmw.NewTransport(base, bc.opts...)
 		if err != nil {
