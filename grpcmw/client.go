@@ -97,6 +97,10 @@ import (
 // bidirectional calls have no attempt timeout, only the call's deadline.
 // An attempt that runs out of its timeout counts as a failure for the
 // breaker.
+//
+// With WithAttemptObserver, each attempt of an observed call, unary or
+// stream establishment, is reported once it has ended (a
+// seawall.Attempt), for a span to show (otelseawall.NewAttemptObserver).
 type Client struct {
 	retry          *retry.Retry // nil: no retries
 	codes          codeSet

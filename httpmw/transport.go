@@ -99,6 +99,11 @@ import (
 // TimeoutHeader, for a [Server] with WithDeadline (unless
 // WithoutTimeoutHeader).
 //
+// With WithAttemptObserver, each attempt of an observed request is
+// reported once it has ended (a seawall.Attempt: its number, the wait
+// before it and why, its outcome, status, hint and error), for a span to
+// show (otelseawall.NewAttemptObserver).
+//
 // A Transport is safe for concurrent use by multiple goroutines.
 type Transport struct {
 	base           http.RoundTripper
