@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -97,6 +98,10 @@ import (
 // bidirectional calls have no attempt timeout, only the call's deadline.
 // An attempt that runs out of its timeout counts as a failure for the
 // breaker.
+//
+// With WithAttemptObserver, each attempt of an observed call, unary or
+// stream establishment, is reported once it has ended (a
+// seawall.Attempt), for a span to show (otelseawall.NewAttemptObserver).
 type Client struct {
 	retry          *retry.Retry // nil: no retries
 	codes          codeSet
@@ -105,6 +110,7 @@ type Client struct {
 	attemptTimeout time.Duration
 	userRetryable  bool // the retry.Config had its own Retryable
 	throttle       *throttle.Throttle
+	observer       seawall.AttemptObserver
 }
 
 // A ClientOption configures a [Client]. An option given a bad value makes
@@ -120,6 +126,7 @@ type clientOptions struct {
 	throttle       *throttle.Throttle
 	reg            *registry.Registry
 	regName        string
+	observer       seawall.AttemptObserver
 }
 
 // WithRetry turns retries on with cfg: MaxAttempts (including the first;
@@ -201,6 +208,25 @@ func WithAttemptTimeout(d time.Duration) ClientOption {
 	}
 }
 
+// WithAttemptObserver reports each attempt of a call, unary or streaming,
+// to o, which otelseawall.NewAttemptObserver records on the call's span:
+// the interceptor asks o.Observing(ctx) once per call, and, if it is true,
+// calls o.Attempt after each attempt (see seawall.Attempt), with the
+// call's context. The attempts of a stream are the stream's
+// establishments: an attempt ends when the stream opens (or, for a
+// server-streaming call that is retried, when it commits, see [Client]),
+// or fails to. A call that is not observed costs one method call more. A
+// nil o is an error.
+func WithAttemptObserver(o seawall.AttemptObserver) ClientOption {
+	return func(opts *clientOptions) error {
+		if o == nil {
+			return errors.New("grpcmw: WithAttemptObserver with a nil observer")
+		}
+		opts.observer = o
+		return nil
+	}
+}
+
 // NewClient returns a Client configured by opts, or an error naming the
 // first invalid option and its value: a nil option, a field of the
 // retry.Config, a negative attempt timeout, a code that does not exist, a
@@ -216,7 +242,7 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 			return nil, err
 		}
 	}
-	c := &Client{breakers: o.breakers, perTarget: o.perTarget, attemptTimeout: o.attemptTimeout, throttle: o.throttle}
+	c := &Client{breakers: o.breakers, perTarget: o.perTarget, attemptTimeout: o.attemptTimeout, throttle: o.throttle, observer: o.observer}
 	for _, code := range o.codes {
 		c.codes.add(code)
 	}

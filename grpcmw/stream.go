@@ -22,12 +22,22 @@ import (
 // grpc.StreamClientInterceptor).
 func (c *Client) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	s := c.settings(opts)
+	rep := c.observe(ctx)
 	if c.breakers == nil && c.throttle == nil && (c.retry == nil || s.maxAttempts == 1) {
+		if rep.o != nil {
+			st, err := streamer(ctx, desc, cc, method, opts...)
+			rep.once(err, "")
+			return st, err
+		}
 		return streamer(ctx, desc, cc, method, opts...) // nothing to do
 	}
-	cs := &clientStream{c: c, s: s, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts}
+	cs := &clientStream{c: c, s: s, ctx: ctx, desc: desc, cc: cc, method: method, streamer: streamer, opts: opts, rep: rep}
 	if c.retry == nil || s.maxAttempts == 1 {
-		if err := cs.open(ctx); err != nil {
+		err := cs.open(ctx)
+		if rep.o != nil {
+			rep.once(err, cs.refused)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return cs, nil
@@ -38,14 +48,21 @@ func (c *Client) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.Cli
 		cs.loop.SetMaxAttempts(s.maxAttempts)
 	}
 	for cs.loop.Next() {
+		cs.refused = ""
 		err := cs.open(ctx)
 		if err == nil {
 			if !cs.replay {
 				cs.loop.Record(nil) // committed: nothing more to retry
+				if rep.o != nil {
+					cs.rep.recorded(&cs.loop, nil, "")
+				}
 			}
 			return cs, nil
 		}
 		cs.loop.Record(c.classify(&s, err, nil))
+		if rep.o != nil {
+			cs.rep.recorded(&cs.loop, err, cs.refused)
+		}
 	}
 	return nil, cs.loop.Err()
 }
@@ -73,8 +90,10 @@ type clientStream struct {
 	replay    bool          // a server-streaming call that has not committed yet
 	timer     *attemptTimer // the current attempt's timeout, if any
 	loop      retry.Loop
-	sent      any  // the request message, to replay
-	closeSent bool // CloseSend was called
+	sent      any      // the request message, to replay
+	closeSent bool     // CloseSend was called
+	rep       reporter // the call's observer, if it is observed
+	refused   string   // the policy that refused the last attempt: "breaker", "throttle"; "" if it was sent
 }
 
 // open opens a stream for a new attempt: it asks the breaker, if any,
@@ -83,11 +102,13 @@ type clientStream struct {
 func (cs *clientStream) open(ctx context.Context) error {
 	p, err := cs.c.permit(cs.cc, cs.method)
 	if err != nil {
+		cs.refused = "breaker"
 		return err
 	}
 	var tp throttle.Permit
 	if cs.c.throttle != nil {
 		if tp, err = cs.c.throttle.Allow(); err != nil {
+			cs.refused = "throttle"
 			record(p, errThrottled)
 			return errThrottled
 		}
@@ -196,6 +217,9 @@ func (cs *clientStream) commit() {
 	if cs.replay {
 		cs.replay = false
 		cs.loop.Record(nil)
+		if cs.rep.o != nil {
+			cs.rep.recorded(&cs.loop, nil, "")
+		}
 	}
 }
 
@@ -229,7 +253,10 @@ func (cs *clientStream) RecvMsg(m any) error {
 			cs.replay = false
 			cs.loop.Record(seawall.Permanent(err))
 			if timedOut {
-				return errAttemptTimedOut // not the context.Canceled of the cut
+				err = errAttemptTimedOut // not the context.Canceled of the cut
+			}
+			if cs.rep.o != nil {
+				cs.rep.recorded(&cs.loop, err, "")
 			}
 			return err
 		}
@@ -238,6 +265,13 @@ func (cs *clientStream) RecvMsg(m any) error {
 			cs.loop.Record(&attemptTimeoutError{err: err})
 		} else {
 			cs.loop.Record(cs.c.classify(&cs.s, err, cs.ClientStream.Trailer()))
+		}
+		if cs.rep.o != nil {
+			if timedOut {
+				cs.rep.recorded(&cs.loop, errAttemptTimedOut, "")
+			} else {
+				cs.rep.recorded(&cs.loop, err, "")
+			}
 		}
 		if !cs.retryStream() {
 			if lerr := cs.loop.Err(); lerr != nil {
@@ -262,6 +296,7 @@ func (cs *clientStream) headerReceived() bool {
 // request, until one opens or the loop ends; it reports whether one did.
 func (cs *clientStream) retryStream() bool {
 	for cs.loop.Next() {
+		cs.refused = ""
 		err := cs.open(cs.ctx)
 		if err == nil && cs.sent != nil {
 			err = cs.ClientStream.SendMsg(cs.sent)
@@ -275,6 +310,9 @@ func (cs *clientStream) retryStream() bool {
 		cs.endAttempt()
 		cs.done(err)
 		cs.loop.Record(cs.c.classify(&cs.s, err, nil))
+		if cs.rep.o != nil {
+			cs.rep.recorded(&cs.loop, err, cs.refused)
+		}
 	}
 	cs.replay = false
 	return false

@@ -12,7 +12,7 @@ import (
 // Unary is the unary client interceptor (a grpc.UnaryClientInterceptor).
 func (c *Client) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	s := c.settings(opts)
-	u := unaryCall{c: c, method: method, req: req, reply: reply, cc: cc, invoker: invoker, opts: opts}
+	u := unaryCall{c: c, method: method, req: req, reply: reply, cc: cc, invoker: invoker, opts: opts, rep: c.observe(ctx)}
 	if c.retry == nil || s.maxAttempts == 1 {
 		var trailer *metadata.MD // nil: no policy reads the answer
 		if c.breakers != nil || c.throttle != nil {
@@ -24,6 +24,9 @@ func (c *Client) Unary(ctx context.Context, method string, req, reply any, cc *g
 			}
 		}
 		_, err := u.attempt(ctx, trailer)
+		if u.rep.o != nil {
+			u.rep.once(err, u.refused)
+		}
 		return err
 	}
 	return u.retry(ctx, &s)
@@ -37,6 +40,8 @@ type unaryCall struct {
 	cc         *grpc.ClientConn
 	invoker    grpc.UnaryInvoker
 	opts       []grpc.CallOption
+	rep        reporter // the call's observer, if it is observed
+	refused    string   // the policy that refused the last attempt: "breaker", "throttle"; "" if it was sent
 }
 
 // attempt makes one attempt of the call: it asks the breaker, if any, then
@@ -50,11 +55,13 @@ type unaryCall struct {
 func (u *unaryCall) attempt(ctx context.Context, trailer *metadata.MD) (timedOut bool, err error) {
 	p, err := u.c.permit(u.cc, u.method)
 	if err != nil {
+		u.refused = "breaker"
 		return false, err
 	}
 	var tp throttle.Permit
 	if u.c.throttle != nil {
 		if tp, err = u.c.throttle.Allow(); err != nil {
+			u.refused = "throttle"
 			record(p, errThrottled)
 			return false, errThrottled
 		}
@@ -100,10 +107,15 @@ func (u *unaryCall) retry(ctx context.Context, s *call) error {
 	}
 	for l.Next() {
 		t.trailer = nil // an attempt that ends before the server answers sets none
-		if timedOut, err := r.attempt(l.Context(), &t.trailer); timedOut {
+		r.refused = ""
+		timedOut, err := r.attempt(l.Context(), &t.trailer)
+		if timedOut {
 			l.Record(&attemptTimeoutError{err: err})
 		} else {
 			l.Record(u.c.classify(s, err, t.trailer))
+		}
+		if r.rep.o != nil {
+			r.rep.recorded(&l, err, r.refused)
 		}
 	}
 	return l.Err()

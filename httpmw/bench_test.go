@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/ratelimit"
@@ -224,6 +225,64 @@ func BenchmarkTransportOverhead(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// notObserving is an AttemptObserver that observes no call.
+type notObserving struct{}
+
+func (notObserving) Observing(context.Context) bool           { return false }
+func (notObserving) Attempt(context.Context, seawall.Attempt) {}
+
+// discardObserver observes every call and drops what it hears.
+type discardObserver struct{}
+
+func (discardObserver) Observing(context.Context) bool           { return true }
+func (discardObserver) Attempt(context.Context, seawall.Attempt) {}
+
+// BenchmarkTransportObserver measures what WithAttemptObserver costs a
+// first-try success over a fake base (no I/O): without an observer, with
+// one that observes no call (which must cost the same, within noise, and
+// allocate the same), and with one that observes every call and discards
+// its attempts (the observed path's own cost, without any telemetry).
+// The rows are named for benchstat: -col /observer compares them.
+func BenchmarkTransportObserver(b *testing.B) {
+	resp := &http.Response{StatusCode: 200, Body: http.NoBody}
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) { return resp, nil })
+	for _, rt := range []struct {
+		name string
+		opts []TransportOption
+	}{
+		{"observer=none", nil},
+		{"observer=not_observing", []TransportOption{WithAttemptObserver(notObserving{})}},
+		{"observer=observing", []TransportOption{WithAttemptObserver(discardObserver{})}},
+	} {
+		tr, err := NewTransport(base, rt.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req, err := http.NewRequest("GET", "http://account.internal/v1/users/7", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(rt.name+"/Serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tr.RoundTrip(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(rt.name+"/Parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := tr.RoundTrip(req); err != nil {
+						panic(err)
+					}
+				}
+			})
 		})
 	}
 }

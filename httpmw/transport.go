@@ -100,6 +100,11 @@ import (
 // TimeoutHeader, for a [Server] with WithDeadline (unless
 // WithoutTimeoutHeader).
 //
+// With WithAttemptObserver, each attempt of an observed request is
+// reported once it has ended (a seawall.Attempt: its number, the wait
+// before it and why, its outcome, status, hint and error), for a span to
+// show (otelseawall.NewAttemptObserver).
+//
 // A Transport is safe for concurrent use by multiple goroutines.
 type Transport struct {
 	base           http.RoundTripper
@@ -110,6 +115,7 @@ type Transport struct {
 	statuses       statusSet
 	timeoutHeader  bool
 	throttle       *throttle.Throttle
+	observer       seawall.AttemptObserver
 }
 
 // A TransportOption configures a [Transport]. An option given twice
@@ -126,6 +132,7 @@ type transportOptions struct {
 	throttle       *throttle.Throttle
 	reg            *registry.Registry
 	regName        string
+	observer       seawall.AttemptObserver
 }
 
 // WithRetry sets the retry policy: attempts (MaxAttempts, including the
@@ -165,6 +172,22 @@ func WithThrottle(th *throttle.Throttle) TransportOption {
 			return errors.New("httpmw: WithThrottle: nil throttle")
 		}
 		o.throttle = th
+		return nil
+	}
+}
+
+// WithAttemptObserver reports each attempt of a request to o, which
+// otelseawall.NewAttemptObserver records on the request's span: RoundTrip
+// asks o.Observing(req.Context()) once, and, if it is true, calls
+// o.Attempt after each attempt (see seawall.Attempt), with the request's
+// context. A request that is not observed costs one method call more. It is
+// an error if o is nil.
+func WithAttemptObserver(o seawall.AttemptObserver) TransportOption {
+	return func(opts *transportOptions) error {
+		if o == nil {
+			return errors.New("httpmw: WithAttemptObserver: nil observer")
+		}
+		opts.observer = o
 		return nil
 	}
 }
@@ -255,7 +278,7 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, 
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader, throttle: o.throttle}
+	t := &Transport{base: base, breakers: o.breakers, breakerKey: o.breakerKey, timeoutHeader: !o.noHeader, throttle: o.throttle, observer: o.observer}
 	t.attemptTimeout = o.attemptTimeout
 	cfg := o.retry
 	if cfg.AttemptTimeout != 0 {
@@ -381,6 +404,9 @@ func (e *AttemptTimeoutError) Timeout() bool { return true }
 // RoundTrip sends req, and sends it again as the Transport's policy says;
 // see [Transport].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.observer != nil && t.observer.Observing(req.Context()) {
+		return t.roundTripObserved(req)
+	}
 	a := attempts{t: t, req: req}
 	defer a.closeBody()
 	if t.retry == nil || !replayable(req) {
@@ -415,6 +441,7 @@ type attempts struct {
 	req      *http.Request
 	breaker  *breaker.Breaker // the request's, once the first attempt has looked it up
 	bodyUsed bool             // req.Body has been handed to the base transport, which closes it
+	refused  string           // the policy that refused the last attempt, for an observer: "breaker", "throttle"; "" if it was sent
 }
 
 // closeBody closes the request's body if no attempt sent it: a RoundTripper
@@ -435,6 +462,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 		}
 		p, err := a.breaker.Allow()
 		if err != nil {
+			a.refused = "breaker"
 			return nil, err // fails fast: retry.DefaultRetryable does not wait out an open breaker
 		}
 		permit = p
@@ -443,6 +471,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	if t.throttle != nil {
 		p, err := t.throttle.Allow()
 		if err != nil {
+			a.refused = "throttle"
 			permit.Record(breaker.Ignore) // the attempt is not made
 			return nil, err               // not retried: throttle.ErrThrottled has no hint
 		}

@@ -233,6 +233,7 @@ type loopState struct {
 	actx   context.Context // the current attempt's context
 	cancel context.CancelFunc
 	delay  time.Duration // before the next attempt, set by Record
+	why    seawall.DelayReason
 	prev   time.Duration // the previous decorrelated delay; 0 before the first
 	bo     BackOff
 	last   error         // the last attempt's error
@@ -341,6 +342,18 @@ func (l *Loop) maxAttempts() int {
 	return l.r.cfg.MaxAttempts
 }
 
+// Delay returns the delay that the last Record decided to wait before
+// the next attempt, and what decided it: the backoff, a retry-after hint
+// of the attempt's error that raised it (seawall.RetryAfter), or an exact
+// pushback (seawall.Pushback). It is 0 and seawall.DelayNone before the
+// first Record, and once Record decided not to retry (Done).
+func (l *Loop) Delay() (time.Duration, seawall.DelayReason) {
+	if l.done || l.st == nil {
+		return 0, seawall.DelayNone
+	}
+	return l.st.delay, l.st.why
+}
+
 // Done reports whether the loop is over. After Record, it is true if
 // Record decided not to retry (the attempt succeeded, or its error is not
 // retried, or retries ran out), so that a caller holding the attempt's
@@ -391,7 +404,7 @@ func (l *Loop) record(err error) {
 		l.finish(ReasonAttempts, nil)
 		return
 	}
-	d, ok := l.nextDelay(err)
+	d, why, ok := l.nextDelay(err)
 	if !ok {
 		l.finish(ReasonStopped, nil)
 		return
@@ -405,7 +418,7 @@ func (l *Loop) record(err error) {
 		return
 	}
 	r.retries.Add(1)
-	st.delay = d
+	st.delay, st.why = d, why
 	if r.cfg.OnRetry != nil {
 		r.cfg.OnRetry(l.attempt, err, d)
 	}
@@ -423,9 +436,9 @@ func (l *Loop) deadline() (time.Time, bool) {
 	return deadline, has
 }
 
-// nextDelay returns the delay before the next attempt, or false if the
-// delay policy says to stop.
-func (l *Loop) nextDelay(err error) (time.Duration, bool) {
+// nextDelay returns the delay before the next attempt and what decided
+// it, or false if the delay policy says to stop.
+func (l *Loop) nextDelay(err error) (time.Duration, seawall.DelayReason, bool) {
 	c := &l.r.cfg
 	st := l.st
 	var d time.Duration
@@ -442,15 +455,17 @@ func (l *Loop) nextDelay(err error) (time.Duration, bool) {
 		d = l.exponential(n)
 	}
 	if d < 0 {
-		return 0, false
+		return 0, seawall.DelayNone, false
 	}
 	if p, ok := seawall.Pushback(err); ok {
-		return min(p, c.MaxHint), true
+		return min(p, c.MaxHint), seawall.DelayPushback, true
 	}
 	if hint, ok := seawall.RetryAfter(err); ok {
-		d = max(d, min(hint, c.MaxHint))
+		if h := min(hint, c.MaxHint); h > d {
+			return h, seawall.DelayRetryAfter, true
+		}
 	}
-	return d, true
+	return d, seawall.DelayBackoff, true
 }
 
 // exponential returns the jittered exponential delay before retry n.
