@@ -8,61 +8,24 @@ import (
 	"github.com/seawall-go/seawall/retry"
 )
 
-// roundTripObserved is RoundTrip for a request that the Transport's
-// observer observes: the same attempts, each reported once it has ended.
-// (A loop of its own, so that RoundTrip's stays as it was for the
-// requests nobody observes.)
-func (t *Transport) roundTripObserved(req *http.Request) (*http.Response, error) {
-	ctx, o := req.Context(), t.observer
-	a := attempts{t: t, req: req}
-	defer a.closeBody()
-	if t.retry == nil || !replayable(req) {
-		resp, err := a.send(ctx)
-		ans := err
-		if err == nil {
-			ans = answerError(resp, nil)
-		}
-		o.Attempt(ctx, a.report(1, 0, seawall.DelayNone, resp, ans, true))
-		return resp, err
+// observe reports the attempt that l just recorded, which ended with resp
+// and err, to o; and, if the budget refused the retry that would have
+// followed, that refusal as an attempt of its own.
+func (a *attempts) observe(o seawall.AttemptObserver, l *retry.Loop, resp *http.Response, err error) {
+	ctx := a.req.Context()
+	if err == nil {
+		err = answerError(resp, nil) // a 500 that is not retried is a failure all the same
 	}
-	l := t.retry.Loop(ctx)
-	var (
-		resp  *http.Response
-		delay time.Duration
-		why   seawall.DelayReason
-	)
-	for l.Next() {
-		var err error
-		a.refused = ""
-		resp, err = a.send(l.Context())
-		if err == nil && t.statuses.has(resp.StatusCode) {
-			err = statusError(resp)
-		}
-		l.Record(err)
-		if err == nil && resp != nil {
-			err = answerError(resp, nil) // a 500 that is not retried is a failure all the same
-		}
-		budget := l.Done() && budgetRefused(&l)
-		o.Attempt(ctx, a.report(l.Attempt(), delay, why, resp, err, l.Done() && !budget))
-		if budget {
-			o.Attempt(ctx, seawall.Attempt{
-				Protocol: seawall.ProtocolHTTP, Number: l.Attempt() + 1, Outcome: seawall.OutcomeRejected,
-				RejectedBy: "retry_budget", Last: true, Err: retry.ErrBudgetExhausted,
-			})
-		}
-		delay, why = l.Delay()
-		if l.Done() {
-			break
-		}
-		if resp != nil {
-			discard(resp)
-			resp = nil
-		}
+	budget := l.Done() && budgetRefused(l)
+	o.Attempt(ctx, a.report(l.Attempt(), a.delay, a.why, resp, err, l.Done() && !budget))
+	if budget {
+		o.Attempt(ctx, seawall.Attempt{
+			Protocol: seawall.ProtocolHTTP, Number: l.Attempt() + 1, Outcome: seawall.OutcomeRejected,
+			RejectedBy: "retry_budget", Last: true, Err: retry.ErrBudgetExhausted,
+		})
 	}
-	if resp != nil {
-		return resp, nil
-	}
-	return nil, l.Err()
+	a.delay, a.why = l.Delay()
+	a.refused = ""
 }
 
 // report returns the Attempt of the attempt that ended with resp and err

@@ -404,15 +404,21 @@ func (e *AttemptTimeoutError) Timeout() bool { return true }
 // RoundTrip sends req, and sends it again as the Transport's policy says;
 // see [Transport].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.observer != nil && t.observer.Observing(req.Context()) {
-		return t.roundTripObserved(req)
+	ctx := req.Context()
+	o := t.observer
+	if o != nil && !o.Observing(ctx) {
+		o = nil // nothing is built for a call nobody observes
 	}
 	a := attempts{t: t, req: req}
 	defer a.closeBody()
 	if t.retry == nil || !replayable(req) {
-		return a.send(req.Context())
+		resp, err := a.send(ctx)
+		if o != nil {
+			o.Attempt(ctx, a.report(1, 0, seawall.DelayNone, resp, answerError(resp, err), true))
+		}
+		return resp, err
 	}
-	l := t.retry.Loop(req.Context())
+	l := t.retry.Loop(ctx)
 	var resp *http.Response
 	for l.Next() {
 		var err error
@@ -421,6 +427,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			err = statusError(resp)
 		}
 		l.Record(err)
+		if o != nil {
+			a.observe(o, &l, resp, err)
+		}
 		if l.Done() {
 			break
 		}
@@ -442,6 +451,10 @@ type attempts struct {
 	breaker  *breaker.Breaker // the request's, once the first attempt has looked it up
 	bodyUsed bool             // req.Body has been handed to the base transport, which closes it
 	refused  string           // the policy that refused the last attempt, for an observer: "breaker", "throttle"; "" if it was sent
+
+	// For an observer: the delay before the next attempt, and why.
+	delay time.Duration
+	why   seawall.DelayReason
 }
 
 // closeBody closes the request's body if no attempt sent it: a RoundTripper
