@@ -12,10 +12,6 @@ import (
 	"github.com/seawall-go/seawall"
 )
 
-// attemptScope is the instrumentation scope of the attempt observer's
-// logger: the package's import path.
-const attemptScope = "github.com/seawall-go/seawall/otelseawall"
-
 // attemptEvent is the event name of the log records (and, with
 // WithSpanEvents, of the span events) of an attempt.
 const attemptEvent = "seawall.attempt"
@@ -112,7 +108,7 @@ func NewAttemptObserver(opts ...AttemptOption) seawall.AttemptObserver {
 	if lp == nil {
 		lp = otel.GetLoggerProvider()
 	}
-	return &attemptObserver{logger: lp.Logger(attemptScope), spanEvents: c.spanEvents}
+	return &attemptObserver{logger: lp.Logger(ScopeName), spanEvents: c.spanEvents}
 }
 
 // attemptObserver is NewAttemptObserver's.
