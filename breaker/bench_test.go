@@ -3,6 +3,7 @@ package breaker
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -138,4 +139,27 @@ func BenchmarkGroupGet(b *testing.B) {
 			g.Get("accounts.example:443")
 		}
 	})
+}
+
+// BenchmarkGroupChurn: a flood of new keys through a full group, one in
+// two of them failing (and so held open): each new key evicts one, and the
+// sweep must not cost the size of the group.
+func BenchmarkGroupChurn(b *testing.B) {
+	g, err := NewGroup(Config{ConsecutiveFailures: 1}, 1024)
+	if err != nil {
+		b.Fatal(err)
+	}
+	boom := errors.New("boom")
+	keys := make([]string, 1<<16)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		var err error
+		if i%2 == 0 {
+			err = boom
+		}
+		_ = g.Do(b.Context(), keys[i%len(keys)], func(context.Context) error { return err })
+	}
 }

@@ -31,12 +31,15 @@ type Group struct {
 	max       int
 	m         sync.Map // string → *groupEntry
 	mu        sync.Mutex
-	n         int // keys in m; guarded by mu
+	n         int           // keys in m; guarded by mu
+	ring      []*groupEntry // the entries of m, for the eviction sweep; guarded by mu
+	hand      int           // the sweep's position in ring; guarded by mu
 	evictions atomic.Uint64
 	slot      obs.Slot // the registry that named this group, if any
 }
 
 type groupEntry struct {
+	key  string
 	b    *Breaker
 	used atomic.Bool // set on lookup, cleared by an eviction pass
 }
@@ -77,8 +80,9 @@ func (g *Group) create(key string) *Breaker {
 	if v, ok := g.m.Load(key); ok {
 		return v.(*groupEntry).b
 	}
+	slot := -1 // where the new entry goes in the ring
 	if g.n >= g.max {
-		g.evictLocked()
+		slot = g.evictLocked()
 	}
 	cfg := g.cfg
 	cfg.Name = key
@@ -88,37 +92,55 @@ func (g *Group) create(key string) *Breaker {
 		panic("breaker: group config became invalid: " + err.Error())
 	}
 	b.group = &g.slot
-	e := &groupEntry{b: b}
+	e := &groupEntry{key: key, b: b}
 	e.used.Store(true)
 	g.m.Store(key, e)
 	g.n++
+	if slot >= 0 {
+		g.ring[slot] = e
+	} else {
+		g.ring = append(g.ring, e)
+	}
 	return b
 }
 
-// evictLocked forgets one key: the first closed breaker not used since the
-// last pass; failing that, after a pass that cleared every use mark, any
-// closed breaker; failing that, the first breaker in the map.
-func (g *Group) evictLocked() {
-	var victim, anyKey any
-	for pass := 0; pass < 2 && victim == nil; pass++ {
-		g.m.Range(func(k, v any) bool {
-			e := v.(*groupEntry)
-			if anyKey == nil {
-				anyKey = k
-			}
-			if e.used.Swap(false) || e.b.State() != Closed {
-				return true
-			}
-			victim = k
-			return false
-		})
+// evictLocked forgets one key, and returns its place in the ring for the
+// entry that replaces it. It sweeps the ring from where the last sweep
+// stopped (a second-chance "clock"): a used entry loses its mark and is
+// passed over, as is a breaker that is not closed; the first closed
+// breaker not used since the sweep last passed it goes. After two turns
+// with none (one, if no breaker is closed), the breaker under the hand
+// goes. It never ranges over the
+// map, whose Range would make the next new key copy it (sync.Map promotes
+// its dirty map on Range): a sweep costs the entries it passes, amortised
+// O(1) per new key when the breakers are closed, and one turn (a load per
+// entry) when none is.
+func (g *Group) evictLocked() int {
+	n := len(g.ring)
+	i := g.hand % n
+	sawClosed := false
+	for step := range 2 * n {
+		if step == n && !sawClosed {
+			break // no closed breaker: a second turn would find none either
+		}
+		e := g.ring[i]
+		// The state word, not State: an open breaker whose open period has
+		// passed is no more a candidate than a half-open one, and reading
+		// the clock for each would cost more than the rest of the sweep.
+		closed := stateOf(e.b.state.Load()) == Closed
+		sawClosed = sawClosed || closed
+		if e.used.Load() {
+			e.used.Store(false) // a plain store: a swap per entry would cost more
+		} else if closed {
+			break
+		}
+		i = (i + 1) % n
 	}
-	if victim == nil {
-		victim = anyKey
-	}
-	g.m.Delete(victim)
+	g.hand = (i + 1) % n
+	g.m.Delete(g.ring[i].key)
 	g.n--
 	g.evictions.Add(1)
+	return i
 }
 
 // Do runs op through the breaker for key; see [Breaker.Do].
