@@ -94,8 +94,7 @@ const (
 	// MetricBudgetExhausted counts the retries a budget refused.
 	MetricBudgetExhausted = "seawall.retry.budget.exhausted"
 	// MetricBudgetTokens is a tokens-mode budget's token count. It is not
-	// reported for a ratio-mode budget (see NewMetrics for how the mode is
-	// told).
+	// reported for a ratio-mode budget.
 	MetricBudgetTokens = "seawall.retry.budget.tokens"
 
 	// MetricBulkheadInFlight is the number of calls holding a bulkhead's
@@ -260,7 +259,6 @@ type names struct {
 	outcome [numOutcomes][]metric.ObserveOption
 	reason  [numReasons][]metric.ObserveOption
 	moves   *[numStates * numStates][]metric.ObserveOption
-	tokens  bool // a budget reported tokens once: it is in tokens mode
 }
 
 func newNames(name string) *names {
@@ -414,10 +412,6 @@ func (b *builder) limiter(prefix, what string) limiterInstruments {
 // registers one callback that observes every registered policy at each
 // collection, and watches reg's events for the histograms. Call Close to
 // stop.
-//
-// A retry budget's MetricBudgetTokens is reported once the budget has had a
-// token count other than 0: the retry package tells no budget's mode, and a
-// ratio-mode budget always reads 0 tokens.
 func NewMetrics(reg *registry.Registry, opts ...Option) (*Metrics, error) {
 	if reg == nil {
 		return nil, errors.New("otelseawall: NewMetrics with a nil registry")
@@ -598,10 +592,7 @@ func (m *Metrics) observe(o metric.Observer, v any, n *names) {
 		o.ObserveInt64(in.bgRequests, count(bm.Requests), n.base...)
 		o.ObserveInt64(in.bgAllowed, count(bm.Retries), n.base...)
 		o.ObserveInt64(in.bgRefused, count(bm.Exhausted), n.base...)
-		if bm.Tokens != 0 {
-			n.tokens = true
-		}
-		if n.tokens {
+		if v.Mode() == retry.TokensMode {
 			o.ObserveFloat64(in.bgTokens, bm.Tokens, n.base...)
 		}
 	case *bulkhead.Bulkhead:

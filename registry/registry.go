@@ -251,17 +251,27 @@ func (r *Registry) Register(name string, policy any) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var bn string
+	if budget != nil {
+		// Checked first, so that a failure changes nothing.
+		bn = name + ".budget"
+		if err := ValidName(bn); err != nil {
+			return fmt.Errorf("registry: the retry's budget: %w", err)
+		}
+		if old, ok := r.byName[bn]; ok {
+			return fmt.Errorf("registry: the retry's budget: name %q is taken by a %s", bn, old.Kind)
+		}
+	}
 	e, err := r.addLocked(name, kind, policy, slot)
 	if err != nil {
 		return err
 	}
 	if budget != nil {
-		bn := name + ".budget"
-		if ValidName(bn) == nil {
-			if _, err := r.addLocked(bn, KindBudget, budget, budget.Registration()); err == nil {
-				e.owned = append(e.owned, bn)
-			}
+		if _, err := r.addLocked(bn, KindBudget, budget, budget.Registration()); err != nil {
+			r.removeLocked(e)
+			return fmt.Errorf("registry: the retry's budget: %w", err)
 		}
+		e.owned = append(e.owned, bn)
 	}
 	r.publishLocked()
 	return nil
@@ -304,11 +314,19 @@ func (r *Registry) RegisterAll(ps ...Policy) error {
 		}
 		done = append(done, e)
 		if rt, ok := p.Value.(*retry.Retry); ok {
-			if b := rt.Budget(); b != nil && obs.Bound(b.Registration()) == nil && ValidName(p.Name+".budget") == nil {
-				if be, err := r.addLocked(p.Name+".budget", KindBudget, b, b.Registration()); err == nil {
-					e.owned = append(e.owned, be.Name)
-					done = append(done, be)
+			if b := rt.Budget(); b != nil && obs.Bound(b.Registration()) == nil {
+				bn := p.Name + ".budget"
+				err := ValidName(bn)
+				var be *entry
+				if err == nil {
+					be, err = r.addLocked(bn, KindBudget, b, b.Registration())
 				}
+				if err != nil {
+					undo()
+					return fmt.Errorf("registry: the retry's budget: %w", err)
+				}
+				e.owned = append(e.owned, be.Name)
+				done = append(done, be)
 			}
 		}
 	}

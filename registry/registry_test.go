@@ -342,3 +342,19 @@ func TestSnapshotJSONRoundTrip(t *testing.T) {
 	assert.Equal(t, s, back)
 	assert.Equal(t, []breaker.Member{{Key: "db-1", State: breaker.ForcedOpen}}, back.Policies[2].BreakerGroup.Tripped)
 }
+
+func TestRetryBudgetNameTaken(t *testing.T) {
+	r := mustNew(t)
+	other := must[*retry.Budget](t)(retry.NewBudget(retry.BudgetConfig{}))
+	require.NoError(t, r.Register("accounts.retry.budget", other))
+	rt := must[*retry.Retry](t)(retry.New(retry.Config{}))
+	err := r.Register("accounts.retry", rt)
+	assert.EqualError(t, err, `registry: the retry's budget: name "accounts.retry.budget" is taken by a retry_budget`)
+	err = r.RegisterAll(Policy{Name: "accounts.retry", Value: rt})
+	assert.ErrorContains(t, err, `registry: the retry's budget: registry: name "accounts.retry.budget" is taken`)
+	assert.Equal(t, 1, r.Len(), "nothing registered")
+	_, ok := r.NameOf(rt)
+	assert.False(t, ok)
+	long := strings.Repeat("a", MaxNameLen-3)
+	assert.ErrorContains(t, r.Register(long, rt), "the retry's budget: registry: name")
+}

@@ -435,6 +435,18 @@ func (b *Budget) quiet() time.Duration {
 	return DefaultBudgetWindow
 }
 
+// Mode returns the budget's mode: RatioMode or TokensMode; "" for a nil
+// (disabled) budget.
+func (b *Budget) Mode() BudgetMode {
+	switch {
+	case b == nil:
+		return ""
+	case b.tokens:
+		return TokensMode
+	}
+	return RatioMode
+}
+
 // BudgetMetrics is a snapshot of a budget's counters since it was created.
 type BudgetMetrics struct {
 	// Requests is the number of Request calls.

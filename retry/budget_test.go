@@ -647,3 +647,17 @@ func TestBudgetClockBeforeEpoch(t *testing.T) {
 		assert.Equal(t, uint64(100), b.Metrics().Requests)
 	})
 }
+
+func TestBudgetModeAccessor(t *testing.T) {
+	for _, m := range []BudgetMode{"", RatioMode, TokensMode} {
+		b, err := NewBudget(BudgetConfig{Mode: m})
+		require.NoError(t, err)
+		want := m
+		if m == "" {
+			want = RatioMode
+		}
+		assert.Equal(t, want, b.Mode())
+	}
+	var none *Budget
+	assert.Equal(t, BudgetMode(""), none.Mode())
+}
