@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/trace"
@@ -31,19 +30,11 @@ const (
 	attrExcMessage  = attribute.Key("exception.message")         // OTel semconv
 )
 
-// An AttemptOption configures the observer of [NewAttemptObserver].
-type AttemptOption func(*attemptConfig)
-
-type attemptConfig struct {
-	loggerProvider log.LoggerProvider
-	spanEvents     bool
-}
-
 // WithLoggerProvider sets the provider of the logger that the attempt
 // observer emits its log records with, in place of the global one
 // (otel.GetLoggerProvider). A nil lp keeps the global one.
-func WithLoggerProvider(lp log.LoggerProvider) AttemptOption {
-	return func(c *attemptConfig) {
+func WithLoggerProvider(lp log.LoggerProvider) Option {
+	return func(c *config) {
 		if lp != nil {
 			c.loggerProvider = lp
 		}
@@ -55,8 +46,8 @@ func WithLoggerProvider(lp log.LoggerProvider) AttemptOption {
 // the attempt's log record (but not the error's text), as well as emit the
 // log record. It is off by default: span events are giving way to
 // log-based events (OTEP 4430), which the log records are.
-func WithSpanEvents() AttemptOption {
-	return func(c *attemptConfig) { c.spanEvents = true }
+func WithSpanEvents() Option {
+	return func(c *config) { c.spanEvents = true }
 }
 
 // NewAttemptObserver returns a seawall.AttemptObserver, for
@@ -99,16 +90,9 @@ func WithSpanEvents() AttemptOption {
 // is not enabled for it. With WithSpanEvents, a span event too.
 //
 // The observer is safe for concurrent use by multiple goroutines.
-func NewAttemptObserver(opts ...AttemptOption) seawall.AttemptObserver {
-	var c attemptConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	lp := c.loggerProvider
-	if lp == nil {
-		lp = otel.GetLoggerProvider()
-	}
-	return &attemptObserver{logger: lp.Logger(ScopeName), spanEvents: c.spanEvents}
+func NewAttemptObserver(opts ...Option) seawall.AttemptObserver {
+	c := newConfig(opts)
+	return &attemptObserver{logger: c.loggerProvider.Logger(ScopeName), spanEvents: c.spanEvents}
 }
 
 // attemptObserver is NewAttemptObserver's.

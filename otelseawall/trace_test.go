@@ -140,7 +140,7 @@ func TestAttemptObserverHTTP(t *testing.T) {
 	for _, events := range []bool{false, true} {
 		tel := newTelemetry(t, sdktrace.AlwaysSample())
 		srv := failOnce(t)
-		opts := []AttemptOption{WithLoggerProvider(tel.lp)}
+		opts := []Option{WithLoggerProvider(tel.lp)}
 		if events {
 			opts = append(opts, WithSpanEvents())
 		}
