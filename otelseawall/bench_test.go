@@ -57,7 +57,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.Run("breaker/"+mode, func(b *testing.B) {
+		b.Run("breaker/mode="+mode, func(b *testing.B) {
 			br, _ := breaker.New(breaker.Config{})
 			register(b, "b", br)
 			b.ReportAllocs()
@@ -69,7 +69,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 				p.Done(nil)
 			}
 		})
-		b.Run("ratelimit/"+mode, func(b *testing.B) {
+		b.Run("ratelimit/mode="+mode, func(b *testing.B) {
 			l, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1 << 20})
 			if err != nil {
 				b.Fatal(err)
@@ -80,7 +80,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 				l.Allow()
 			}
 		})
-		b.Run("bulkhead/"+mode, func(b *testing.B) {
+		b.Run("bulkhead/mode="+mode, func(b *testing.B) {
 			bh, _ := bulkhead.New(bulkhead.Config{})
 			register(b, "bh", bh)
 			b.ReportAllocs()
@@ -91,7 +91,7 @@ func BenchmarkSuccessPath(b *testing.B) {
 				bh.Release()
 			}
 		})
-		b.Run("retry/"+mode, func(b *testing.B) {
+		b.Run("retry/mode="+mode, func(b *testing.B) {
 			r, _ := retry.New(retry.Config{})
 			register(b, "r", r)
 			ctx := context.Background()
