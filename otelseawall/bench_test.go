@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -107,8 +110,13 @@ func BenchmarkSuccessPath(b *testing.B) {
 }
 
 // BenchmarkCollect1000 is one collection of 1000 registered policies, of
-// every kind.
+// every kind (impl=otelseawall), beside its floor (impl=floor): one
+// collection, through the same SDK, of a callback that observes as many
+// series with attribute sets made in advance and nothing else to do, which
+// any design reporting those series through asynchronous instruments
+// pays.
 func BenchmarkCollect1000(b *testing.B) {
+	ctx := context.Background()
 	reg, reader := benchRegistry(b)
 	for i := range 1000 {
 		var p any
@@ -134,15 +142,63 @@ func BenchmarkCollect1000(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ctx := context.Background()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := reader.Collect(ctx, &rm); err != nil {
-			b.Fatal(err)
+	series := 0
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				series += len(d.DataPoints)
+			case metricdata.Gauge[int64]:
+				series += len(d.DataPoints)
+			case metricdata.Gauge[float64]:
+				series += len(d.DataPoints)
+			}
 		}
 	}
+	b.Run("impl=otelseawall", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := reader.Collect(ctx, &rm); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(series), "series")
+	})
+	b.Run("impl=floor", func(b *testing.B) {
+		fr := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(fr))
+		defer mp.Shutdown(ctx)
+		meter := mp.Meter("floor")
+		c, err := meter.Int64ObservableCounter("floor")
+		if err != nil {
+			b.Fatal(err)
+		}
+		opts := make([]metric.ObserveOption, series)
+		for i := range opts {
+			opts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.Int("i", i)))
+		}
+		if _, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			for i, opt := range opts {
+				o.ObserveInt64(c, int64(i), opt)
+			}
+			return nil
+		}, c); err != nil {
+			b.Fatal(err)
+		}
+		var rm metricdata.ResourceMetrics
+		if err := fr.Collect(ctx, &rm); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := fr.Collect(ctx, &rm); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(series), "series")
+	})
 }
