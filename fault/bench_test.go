@@ -1,0 +1,48 @@
+package fault
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkDo measures Do around an empty operation: disabled (the path
+// every call of a production service pays: one atomic load), beside its
+// floor, a bare atomic load and the call of op; and enabled with rates of
+// 0 (the injection path's counters and random draws).
+func BenchmarkDo(b *testing.B) {
+	ctx := context.Background()
+	op := func(context.Context) error { return nil }
+	b.Run("mode=floor", func(b *testing.B) {
+		var on atomic.Bool
+		b.ReportAllocs()
+		for b.Loop() {
+			if !on.Load() {
+				_ = op(ctx)
+			}
+		}
+	})
+	b.Run("mode=disabled", func(b *testing.B) {
+		i, _ := New(Config{ErrorRate: 0.5})
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = i.Do(ctx, op)
+		}
+	})
+	b.Run("mode=disabled/parallel", func(b *testing.B) {
+		i, _ := New(Config{ErrorRate: 0.5})
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_ = i.Do(ctx, op)
+			}
+		})
+	})
+	b.Run("mode=enabled", func(b *testing.B) {
+		i, _ := New(Config{Enabled: true, ErrorRate: 0.5})
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = i.Do(ctx, op)
+		}
+	})
+}
