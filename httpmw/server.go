@@ -10,6 +10,7 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 )
@@ -76,6 +77,9 @@ const DefaultMaxTimeout = time.Minute
 //     when its client stops waiting, capped. Coming first, it lets the rate
 //     limits and load shedding see the deadline: a request that would have
 //     to queue past it is not queued.
+//   - WithFaultInjection: while its fault.Injector is enabled, a request
+//     may be delayed, answered with a chosen status, or have its
+//     connection aborted, for game days.
 //   - WithRateLimit, then WithKeyedRateLimit: a request the limiter refuses
 //     is answered 429 Too Many Requests, with Retry-After.
 //   - WithLoadShed: a request runs only while it holds a slot of a
@@ -110,6 +114,8 @@ type Server struct {
 	key        KeyFunc
 	bulkhead   *bulkhead.Bulkhead
 	adaptive   *adaptive.Limiter
+	fault      *fault.Injector
+	faultResp  FaultResponse
 	reg        *registry.Registry
 	regName    string
 }
@@ -300,6 +306,9 @@ func (s *Server) Handler(next http.Handler) http.Handler {
 	}
 	if s.limiter != nil {
 		h = s.rateLimit(h)
+	}
+	if s.fault != nil {
+		h = s.faultHandler(h)
 	}
 	if s.deadline {
 		h = s.deadlineHandler(h)
