@@ -18,6 +18,7 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 )
@@ -29,6 +30,8 @@ import (
 //   - A call whose client has gone or whose deadline has passed (gRPC
 //     propagates deadlines itself, in grpc-timeout) is not started: it ends
 //     with CANCELED or DEADLINE_EXCEEDED.
+//   - Fault injection (WithFaultInjection): while its fault.Injector is
+//     enabled, a call may be delayed, or end with a chosen code.
 //   - A rate limit (WithRateLimit) and a per-client rate limit
 //     (WithKeyedRateLimit): a refused call ends with RESOURCE_EXHAUSTED.
 //   - Load shedding with a bulkhead (WithLoadShed): a call that finds no
@@ -48,16 +51,18 @@ import (
 //
 // The admit path (a call let through) allocates nothing.
 type Server struct {
-	limiter  ratelimit.Allower
-	tryer    interface{ Try(int) error }
-	keyed    ratelimit.KeyedLimiter
-	key      KeyFunc
-	bulkhead *bulkhead.Bulkhead
-	shedCode codes.Code
-	adaptive *adaptive.Limiter
-	pushback time.Duration
-	reg      *registry.Registry
-	regName  string
+	limiter   ratelimit.Allower
+	tryer     interface{ Try(int) error }
+	keyed     ratelimit.KeyedLimiter
+	key       KeyFunc
+	bulkhead  *bulkhead.Bulkhead
+	shedCode  codes.Code
+	adaptive  *adaptive.Limiter
+	pushback  time.Duration
+	fault     *fault.Injector
+	faultCode codes.Code
+	reg       *registry.Registry
+	regName   string
 }
 
 // A ServerOption configures a [Server]. An option given a bad value makes
@@ -267,6 +272,11 @@ func done(ctx context.Context, p adaptive.Permit, returned bool) {
 func (s *Server) admitFixed(ctx context.Context) *rejection {
 	if err := ctx.Err(); err != nil {
 		return &rejection{err: status.FromContextError(err).Err()}
+	}
+	if s.fault != nil {
+		if r := s.injectFault(ctx); r != nil {
+			return r
+		}
 	}
 	if s.limiter != nil {
 		var err error
