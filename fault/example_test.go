@@ -41,3 +41,17 @@ func Example() {
 	// seen while on 100, errors injected 20
 	// a rejection? false
 }
+
+// Apply is the primitive: it waits the injected delay and returns the
+// injected error, and the caller decides what a fault looks like (here, a
+// middleware would answer with a status).
+func ExampleInjector_Apply() {
+	inj, err := fault.New(fault.Config{Enabled: true, ErrorRate: 0.5, Rand: func() float64 { return 0.25 }})
+	if err != nil {
+		panic(err)
+	}
+	if err := inj.Apply(context.Background()); err != nil {
+		fmt.Println("answer 503:", err)
+	}
+	// Output: answer 503: fault: injected
+}

@@ -12,6 +12,10 @@
 //
 //   - WithDeadline does not start a request whose client has gone, and
 //     gives the handler the client's deadline from TimeoutHeader, capped.
+//   - WithFaultInjection, for game days: while its fault.Injector is
+//     enabled, requests are delayed, answered with a chosen status, or
+//     have their connection aborted; a header can ask for a fault only if
+//     the option allows it, and only while the Injector is enabled.
 //   - WithRateLimit admits requests at a limiter's rate; WithKeyedRateLimit
 //     gives each client its own limit, keyed by [RemoteIP] (the default),
 //     [ClientIP] (behind trusted reverse proxies) or [HeaderKey] (an API

@@ -63,6 +63,10 @@ func TestGameDay(t *testing.T) {
 	assert.Equal(t, breaker.Closed, after.End, "the breaker closes again")
 	assert.Equal(t, after.Requests, after.Successes+after.FailedFast, "every request the breaker let through succeeded")
 
+	var out bytes.Buffer
+	defaultScenario().print(&out, res)
+	t.Log("\n" + out.String())
+
 	again, _ := runIn(t, defaultScenario())
 	assert.Equal(t, res, again, "a seeded game day in fake time is reproducible")
 }
