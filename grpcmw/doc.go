@@ -23,7 +23,9 @@
 // passed are not started; a rate limit and a per-client rate limit answer
 // RESOURCE_EXHAUSTED; load shedding with a bulkhead answers UNAVAILABLE (or
 // RESOURCE_EXHAUSTED); every rejection carries a pushback when a wait is
-// known. Its admit path allocates nothing.
+// known. Its admit path allocates nothing. For game days,
+// WithFaultInjection delays calls or ends them with a chosen code while its
+// fault.Injector is enabled; no metadata can turn faults on.
 //
 // Deadlines need nothing from this package: gRPC propagates them itself
 // (grpc-timeout), and the server interceptors refuse to start a call whose
