@@ -29,7 +29,8 @@ func WithRegistry(reg *registry.Registry, name string) TransportOption {
 // name+".ratelimit" (if it is a *ratelimit.Limiter or *ratelimit.Keyed), the
 // keyed limiter of WithKeyedRateLimit as name+".keyed_ratelimit", the
 // bulkhead of WithLoadShed as name+".load_shed", the adaptive limiter of
-// WithAdaptiveLimit as name+".adaptive". As for WithRegistry, a policy
+// WithAdaptiveLimit as name+".adaptive", the injector of WithFaultInjection
+// as name+".fault". As for WithRegistry, a policy
 // registered in reg already keeps its name, one registered elsewhere makes
 // NewServer fail, and reg must not be nil nor name invalid.
 func WithServerRegistry(reg *registry.Registry, name string) ServerOption {
@@ -86,6 +87,9 @@ func (s *Server) policies() []registry.Policy {
 	}
 	if s.adaptive != nil {
 		add(".adaptive", s.adaptive)
+	}
+	if s.fault != nil {
+		add(".fault", s.fault)
 	}
 	return ps
 }

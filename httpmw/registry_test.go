@@ -9,6 +9,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/throttle"
@@ -67,11 +68,12 @@ func TestServerWithRegistry(t *testing.T) {
 	k, _ := ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 10}})
 	b, _ := bulkhead.New(bulkhead.Config{})
 	a, _ := adaptive.New(adaptive.Config{})
+	inj, _ := fault.New(fault.Config{})
 	_, err = NewServer(WithRateLimit(l), WithKeyedRateLimit(k, RemoteIP), WithLoadShed(b), WithAdaptiveLimit(a),
-		WithServerRegistry(reg, "api"))
+		WithFaultInjection(inj, FaultResponse{}), WithServerRegistry(reg, "api"))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]registry.Kind{
 		"api.ratelimit": registry.KindRateLimit, "api.keyed_ratelimit": registry.KindKeyedLimit,
-		"api.load_shed": registry.KindBulkhead, "api.adaptive": registry.KindAdaptive,
+		"api.load_shed": registry.KindBulkhead, "api.adaptive": registry.KindAdaptive, "api.fault": registry.KindFault,
 	}, names(reg))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -149,6 +150,16 @@ const (
 	MetricThrottleThrottled = "seawall.throttle.throttled"
 	// MetricThrottleRefused counts the requests the backend refused.
 	MetricThrottleRefused = "seawall.throttle.refused"
+
+	// MetricFaultEnabled is 1 while a fault injector is on, 0 otherwise:
+	// an alert on it catches a game day left running.
+	MetricFaultEnabled = "seawall.fault.enabled"
+	// MetricFaultCalls counts the calls a fault injector saw while on.
+	MetricFaultCalls = "seawall.fault.calls"
+	// MetricFaultDelays and MetricFaultErrors count the delays and the
+	// errors it injected.
+	MetricFaultDelays = "seawall.fault.delays"
+	MetricFaultErrors = "seawall.fault.errors"
 )
 
 // The attribute keys of the metrics. Every series carries AttrPolicy; the
@@ -345,6 +356,11 @@ type instruments struct {
 	thProb      metric.Float64ObservableGauge
 	thThrottled metric.Int64ObservableCounter
 	thRefused   metric.Int64ObservableCounter
+
+	ftEnabled metric.Int64ObservableGauge
+	ftCalls   metric.Int64ObservableCounter
+	ftDelays  metric.Int64ObservableCounter
+	ftErrors  metric.Int64ObservableCounter
 }
 
 // builder creates instruments, collecting their errors and the observables
@@ -457,6 +473,11 @@ func NewMetrics(reg *registry.Registry, opts ...Option) (*Metrics, error) {
 	in.thProb = b.floatGauge(MetricThrottleProbability, "1", "The throttle's rejection probability.")
 	in.thThrottled = b.counter(MetricThrottleThrottled, "{call}", "Requests the throttle rejected locally.")
 	in.thRefused = b.counter(MetricThrottleRefused, "{call}", "Requests the backend refused.")
+
+	in.ftEnabled = b.gauge(MetricFaultEnabled, "1", "Whether the fault injector is on (1) or off (0).")
+	in.ftCalls = b.counter(MetricFaultCalls, "{call}", "Calls the fault injector saw while on.")
+	in.ftDelays = b.counter(MetricFaultDelays, "{delay}", "Delays the fault injector injected.")
+	in.ftErrors = b.counter(MetricFaultErrors, "{error}", "Errors the fault injector injected.")
 
 	if b.err != nil {
 		return nil, errors.Join(errors.New("otelseawall: creating instruments"), b.err)
@@ -621,6 +642,16 @@ func (m *Metrics) observe(o metric.Observer, v any, n *names) {
 		o.ObserveFloat64(in.thProb, tm.Probability, n.base...)
 		o.ObserveInt64(in.thThrottled, count(tm.Throttled), n.base...)
 		o.ObserveInt64(in.thRefused, count(tm.Refused), n.base...)
+	case *fault.Injector:
+		fm := v.Metrics()
+		on := int64(0)
+		if fm.Enabled {
+			on = 1
+		}
+		o.ObserveInt64(in.ftEnabled, on, n.base...)
+		o.ObserveInt64(in.ftCalls, count(fm.Calls), n.base...)
+		o.ObserveInt64(in.ftDelays, count(fm.Delays), n.base...)
+		o.ObserveInt64(in.ftErrors, count(fm.Errors), n.base...)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
@@ -36,6 +37,7 @@ const (
 	KindRateLimit    Kind = "ratelimit"     // *ratelimit.Limiter
 	KindKeyedLimit   Kind = "keyed_ratelimit"
 	KindThrottle     Kind = "throttle" // *throttle.Throttle
+	KindFault        Kind = "fault"    // *fault.Injector
 )
 
 // MaxNameLen is the longest name a policy may be registered under, in
@@ -217,8 +219,13 @@ func kindOf(p any) (Kind, *obs.Slot, error) {
 		if !null {
 			slot = v.Registration()
 		}
+	case *fault.Injector:
+		k, null = KindFault, v == nil
+		if !null {
+			slot = v.Registration()
+		}
 	default:
-		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter or throttle)", p)
+		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle or fault injector)", p)
 	}
 	if null {
 		return "", nil, fmt.Errorf("registry: cannot register a nil %T", p)

@@ -18,6 +18,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -55,6 +56,7 @@ func onePolicyOfEach(t *testing.T) map[Kind]any {
 		KindRateLimit:    must[*ratelimit.Limiter](t)(ratelimit.New(ratelimit.Config{Rate: 10})),
 		KindKeyedLimit:   must[*ratelimit.Keyed](t)(ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 10}})),
 		KindThrottle:     must[*throttle.Throttle](t)(throttle.New(throttle.Config{})),
+		KindFault:        must[*fault.Injector](t)(fault.New(fault.Config{})),
 	}
 }
 
@@ -71,18 +73,18 @@ func TestRegisterEveryKind(t *testing.T) {
 		return true
 	})
 	// The retry brought its budget along.
-	assert.Equal(t, []string{"p.adaptive", "p.breaker", "p.breaker_group", "p.bulkhead", "p.keyed_ratelimit",
+	assert.Equal(t, []string{"p.adaptive", "p.breaker", "p.breaker_group", "p.bulkhead", "p.fault", "p.keyed_ratelimit",
 		"p.ratelimit", "p.retry", "p.retry.budget", "p.retry_budget", "p.throttle"}, names, "in the order of their names")
-	assert.Equal(t, []Kind{KindAdaptive, KindBreaker, KindBreakerGroup, KindBulkhead, KindKeyedLimit,
+	assert.Equal(t, []Kind{KindAdaptive, KindBreaker, KindBreakerGroup, KindBulkhead, KindFault, KindKeyedLimit,
 		KindRateLimit, KindRetry, KindBudget, KindBudget, KindThrottle}, kinds)
-	assert.Equal(t, 10, r.Len())
+	assert.Equal(t, 11, r.Len())
 
 	s := r.Snapshot()
-	require.Len(t, s.Policies, 10)
+	require.Len(t, s.Policies, 11)
 	for _, ps := range s.Policies {
 		set := 0
 		for _, f := range []bool{ps.Breaker != nil, ps.BreakerGroup != nil, ps.Retry != nil, ps.Budget != nil,
-			ps.Bulkhead != nil, ps.Adaptive != nil, ps.RateLimit != nil, ps.Throttle != nil} {
+			ps.Bulkhead != nil, ps.Adaptive != nil, ps.RateLimit != nil, ps.Throttle != nil, ps.Fault != nil} {
 			if f {
 				set++
 			}

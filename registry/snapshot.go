@@ -6,6 +6,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -32,6 +33,7 @@ type PolicySnapshot struct {
 	Adaptive     *adaptive.Metrics     `json:"adaptive,omitempty"`
 	RateLimit    *RateLimitMetrics     `json:"rateLimit,omitempty"` // KindRateLimit and KindKeyedLimit
 	Throttle     *throttle.Metrics     `json:"throttle,omitempty"`
+	Fault        *fault.Metrics        `json:"fault,omitempty"`
 }
 
 // RateLimitMetrics is a rate limiter's snapshot: its counters, its rate and
@@ -84,6 +86,9 @@ func Take(p Policy) PolicySnapshot {
 	case *throttle.Throttle:
 		m := v.Metrics()
 		ps.Throttle = &m
+	case *fault.Injector:
+		m := v.Metrics()
+		ps.Fault = &m
 	}
 	return ps
 }
