@@ -184,7 +184,12 @@ func (t *Timeout) doAbandon(ctx context.Context, op func(context.Context) error)
 		t.counts.Add(cTimedOut)
 		return &Error{Timeout: t.d}
 	}
-	return ctx.Err()
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	// The caller's deadline, equal to ours, rules; its context will say
+	// so an instant later, when its own timer runs.
+	return dctx.Err()
 }
 
 // run runs op for call c on its own goroutine.

@@ -99,9 +99,12 @@ func TestExpiryNoticedByTheOperation(t *testing.T) {
 			return server
 		})
 		te := requireTimeout(t, err)
-		assert.Equal(t, server, te.Err)
-		assert.ErrorIs(t, err, server)
+		if !to.abandon { // in Abandon mode the timer may win the instant, and the result is discarded
+			assert.Equal(t, server, te.Err)
+			assert.ErrorIs(t, err, server)
+		}
 		assert.Equal(t, uint64(1), to.Metrics().TimedOut)
+		synctest.Wait()
 	})
 }
 
