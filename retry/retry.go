@@ -388,7 +388,10 @@ func (l *Loop) record(err error) {
 		return
 	}
 	st := l.state()
-	attemptTimedOut := st.cancel != nil && st.actx.Err() == context.DeadlineExceeded && l.ctx.Err() == nil
+	// The attempt's own deadline ended it, by its timer or by the clock
+	// (an operation that reported the deadline before the timer ran): the
+	// check package timeout makes too.
+	attemptTimedOut := st.cancel != nil && deadline.Expired(l.ctx, st.actx)
 	l.releaseAttempt()
 	r := l.r
 	if err == nil {
