@@ -194,12 +194,14 @@ func (t *Timeout) doAbandon(ctx context.Context, op func(context.Context) error)
 
 // run runs op for call c on its own goroutine.
 func (t *Timeout) run(c *call, dctx context.Context, op func(context.Context) error) {
-	defer t.running.Add(-1)
 	r := result{panicked: true}
 	defer func() {
 		if r.panicked {
 			r.p = recover()
 		}
+		// Before the result is handed over, so that a caller that has
+		// returned never sees its own operation counted as running.
+		t.running.Add(-1)
 		if c.state.CompareAndSwap(stRunning, stReturned) {
 			c.done <- r
 			return

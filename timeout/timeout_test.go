@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/retry"
 )
 
@@ -347,4 +348,11 @@ func TestNewValidates(t *testing.T) {
 	to, err := New(Config{Timeout: time.Nanosecond})
 	require.NoError(t, err)
 	assert.Equal(t, time.Nanosecond, to.Timeout())
+}
+
+// A breaker counts a timeout as a failure (the dependency was too slow),
+// and a caller's cancellation as nothing.
+func TestBreakerClassifiesTimeout(t *testing.T) {
+	assert.Equal(t, breaker.Failure, breaker.DefaultClassify(&Error{Timeout: d}))
+	assert.Equal(t, breaker.Ignore, breaker.DefaultClassify(context.Canceled))
 }
