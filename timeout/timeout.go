@@ -27,6 +27,8 @@ type Error struct {
 	Err     error         // the operation's error, or nil if it was abandoned
 }
 
+// Error returns "timeout: timed out after <Timeout>", followed by the
+// operation's error unless that is (or wraps) context.DeadlineExceeded.
 func (e *Error) Error() string {
 	if e.Err == nil || errors.Is(e.Err, context.DeadlineExceeded) {
 		return fmt.Sprintf("timeout: timed out after %v", e.Timeout)
@@ -34,7 +36,8 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("timeout: timed out after %v: %v", e.Timeout, e.Err)
 }
 
-// Is reports whether target is ErrTimeout or context.DeadlineExceeded.
+// Is reports whether target is ErrTimeout or context.DeadlineExceeded (or
+// the internal sentinel by which retry.DefaultRetryable knows a timeout).
 func (e *Error) Is(target error) bool {
 	return target == ErrTimeout || target == context.DeadlineExceeded || target == deadline.ErrAttempt
 }
