@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/internal/deadline"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
@@ -28,7 +29,10 @@ var ErrDeadline = errors.New("retry: the next attempt would start past the deadl
 // waited it out would all probe the breaker at the same instant), nor
 // other rejections by local policies (seawall.ErrRejected) that carry no
 // retry-after hint. Everything else is retried, including a rejection with
-// a hint, such as a rate limiter's. (Errors marked seawall.Permanent are
+// a hint, such as a rate limiter's, and the expiry of a timeout policy
+// inside the retry (a timeout.Error: it matches context.DeadlineExceeded,
+// but the attempt ran out of its own time, not the caller's; the loop stops
+// anyway once the caller's context has ended). (Errors marked seawall.Permanent are
 // never retried, whatever the classification says.)
 //
 // To wait out an open breaker after all, use a Retryable that accepts it:
@@ -37,6 +41,9 @@ var ErrDeadline = errors.New("retry: the next attempt would start past the deadl
 //		return errors.Is(err, seawall.ErrCircuitOpen) || retry.DefaultRetryable(err)
 //	}
 func DefaultRetryable(err error) bool {
+	if errors.Is(err, deadline.ErrAttempt) {
+		return true
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
@@ -381,7 +388,10 @@ func (l *Loop) record(err error) {
 		return
 	}
 	st := l.state()
-	attemptTimedOut := st.cancel != nil && st.actx.Err() == context.DeadlineExceeded && l.ctx.Err() == nil
+	// The attempt's own deadline ended it, by its timer or by the clock
+	// (an operation that reported the deadline before the timer ran): the
+	// check package timeout makes too.
+	attemptTimedOut := st.cancel != nil && deadline.Expired(l.ctx, st.actx)
 	l.releaseAttempt()
 	r := l.r
 	if err == nil {

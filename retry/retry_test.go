@@ -445,6 +445,35 @@ func TestAttemptTimeout(t *testing.T) {
 	})
 }
 
+// An attempt that reports its deadline itself, at the deadline, perhaps
+// before the context's timer has run (at the same instant in a bubble),
+// timed out, and is retried, whatever the error it reports.
+func TestAttemptTimeoutNoticedByTheOperation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := mustNew(t, Config{Budget: noBudget, MaxAttempts: 2, AttemptTimeout: 100 * time.Millisecond, Delay: time.Millisecond, Jitter: NoJitter})
+		server := deadlineErr("rpc error: code = DeadlineExceeded")
+		calls := 0
+		err := r.Do(t.Context(), func(ctx context.Context) error {
+			calls++
+			if calls == 1 {
+				d, _ := ctx.Deadline()
+				time.Sleep(time.Until(d))
+				return server // not retryable by itself
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, 2, calls)
+	})
+}
+
+// deadlineErr is an error that DefaultRetryable refuses: it matches
+// context.DeadlineExceeded, as a transport's deadline error does.
+type deadlineErr string
+
+func (e deadlineErr) Error() string        { return string(e) }
+func (e deadlineErr) Is(target error) bool { return target == context.DeadlineExceeded }
+
 func TestAttemptTimeoutDoesNotOutliveCaller(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := mustNew(t, Config{MaxAttempts: 10, AttemptTimeout: time.Second, Delay: time.Millisecond})
