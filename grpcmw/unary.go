@@ -2,11 +2,11 @@ package grpcmw
 
 import (
 	"context"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/seawall-go/seawall/internal/deadline"
 	"github.com/seawall-go/seawall/throttle"
 )
 
@@ -79,26 +79,8 @@ func (u *unaryCall) attempt(ctx context.Context, trailer *metadata.MD) (timedOut
 	}
 	tp.Done(err) // trailer != nil if tp is not the zero Permit
 	record(p, err)
-	timedOut = err != nil && actx != ctx && ctx.Err() == nil && attemptExpired(ctx, actx)
+	timedOut = err != nil && actx != ctx && deadline.Expired(ctx, actx)
 	return timedOut, err
-}
-
-// attemptExpired reports whether the attempt context actx, made from ctx
-// with an attempt timeout, has expired while ctx has not. It reads the
-// clock, not only actx.Err(): the server's DEADLINE_EXCEEDED (it sees the
-// attempt's deadline too, through grpc-timeout) may arrive before actx's
-// own timer has run, at the same instant.
-func attemptExpired(ctx, actx context.Context) bool {
-	if actx.Err() == context.DeadlineExceeded {
-		return true
-	}
-	dl, _ := actx.Deadline()
-	if now := time.Now(); now.Before(dl) {
-		return false
-	} else if cdl, ok := ctx.Deadline(); ok && !now.Before(cdl) {
-		return false // the caller's deadline, not the attempt's
-	}
-	return true
 }
 
 // trailerOpts is what a unary call adds to its options when it must read
