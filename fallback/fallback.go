@@ -139,13 +139,49 @@ type Metrics struct {
 	Failed uint64 `json:"failed"`
 }
 
-// Metrics returns a snapshot of the counters.
-func (c *core) Metrics() Metrics {
+func (c *core) metrics() Metrics {
 	// failed first: a snapshot never shows more failures than fallbacks.
 	failed := c.failed.Load()
 	return Metrics{FellBack: c.fellBack.Load(), Failed: failed}
 }
 
+// Metrics returns a snapshot of f's counters.
+func (f *Fallback[T]) Metrics() Metrics { return f.metrics() }
+
+// Metrics returns a snapshot of p's counters.
+func (p *Policy) Metrics() Metrics { return p.metrics() }
+
 // Registration is how package registry names the fallback. Its result is
-// opaque outside this module.
-func (c *core) Registration() *obs.Slot { return &c.slot }
+// opaque outside this module; it is nil for a nil *Fallback.
+func (f *Fallback[T]) Registration() *obs.Slot {
+	if f == nil {
+		return nil
+	}
+	return &f.slot
+}
+
+// Registration is how package registry names the policy. Its result is
+// opaque outside this module; it is nil for a nil *Policy.
+func (p *Policy) Registration() *obs.Slot {
+	if p == nil {
+		return nil
+	}
+	return &p.slot
+}
+
+func (*Fallback[T]) isFallback() {}
+func (*Policy) isFallback()      {}
+
+// Metered is implemented by every *Fallback[T], whatever T, and by
+// *Policy, and by nothing outside this package: a registry, which cannot
+// name every instance of a generic type, recognizes a fallback by it.
+type Metered interface {
+	Metrics() Metrics
+	Registration() *obs.Slot
+	isFallback()
+}
+
+var (
+	_ Metered = (*Fallback[int])(nil)
+	_ Metered = (*Policy)(nil)
+)

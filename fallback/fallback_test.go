@@ -227,3 +227,14 @@ func mustNewPolicy(t testing.TB) *fallback.Policy {
 	require.NoError(t, err)
 	return p
 }
+
+// A registry recognizes any fallback through Metered, and a nil one by its
+// nil Registration.
+func TestMetered(t *testing.T) {
+	for _, m := range []fallback.Metered{mustNew(t, fallbackConfig()), mustNewPolicy(t), mustNew(t, fallback.Config[string]{Fallback: (&stale{}).fn})} {
+		assert.NotNil(t, m.Registration())
+		assert.Zero(t, m.Metrics())
+	}
+	assert.Nil(t, (*fallback.Fallback[int])(nil).Registration())
+	assert.Nil(t, (*fallback.Policy)(nil).Registration())
+}
