@@ -41,6 +41,10 @@ func succeed(context.Context) error { return nil }
 //   - api=loop: seawall's loop form, whose body assigns to a variable
 //     declared outside the loop (which a closure passed to Do would have
 //     to capture); it should allocate nothing.
+//   - api=result: retry on a result value as well as an error, the value
+//     succeeding at once (seawall retry.GetIf with a predicate, failsafe-go
+//     HandleResult run by Executor.Get); lib=direct calls the operation and
+//     checks its error and value.
 //   - mode=serial runs one goroutine with b.Loop; mode=parallel runs
 //     GOMAXPROCS goroutines on one retrier with b.RunParallel.
 func BenchmarkRetry(b *testing.B) {
@@ -62,6 +66,11 @@ func BenchmarkRetry(b *testing.B) {
 		}},
 		{"loop", []string{"serial"}, []lib{
 			{"seawall", benchSeawallRetryLoop},
+		}},
+		{"result", []string{"serial", "parallel"}, []lib{
+			{"seawall", benchSeawallGetIf},
+			{"direct", benchDirectResult},
+			{"failsafe", benchFailsafeHandleResult},
 		}},
 	}
 	for _, api := range apis {
@@ -195,6 +204,82 @@ func benchFailsafeRetryDo(b *testing.B, parallel bool) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := exec.Run(op); err != nil {
+				panic(err)
+			}
+		}
+	})
+}
+
+// statusOK is the operation of api=result: it returns a value that no
+// retrier retries.
+//
+//go:noinline
+func statusOK(context.Context) (int, error) { return 200, nil }
+
+const statusUnavailable = 503 // the value every api=result retrier retries
+
+func benchSeawallGetIf(b *testing.B, parallel bool) {
+	r := newSeawallRetry(b, retry.Config{})
+	ctx := context.Background()
+	retryIf := func(code int) bool { return code == statusUnavailable }
+	if !parallel {
+		for b.Loop() {
+			if v, err := retry.GetIf(ctx, r, statusOK, retryIf); err != nil || v != 200 {
+				b.Fatal(v, err)
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if v, err := retry.GetIf(ctx, r, statusOK, retryIf); err != nil || v != 200 {
+				panic(err)
+			}
+		}
+	})
+}
+
+func benchDirectResult(b *testing.B, parallel bool) {
+	ctx := context.Background()
+	if !parallel {
+		for b.Loop() {
+			if v, err := statusOK(ctx); err != nil || v == statusUnavailable {
+				b.Fatal(v, err)
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if v, err := statusOK(ctx); err != nil || v == statusUnavailable {
+				panic(err)
+			}
+		}
+	})
+}
+
+// benchFailsafeHandleResult runs a failsafe-go retry policy that retries
+// errors and the value statusUnavailable, with seawall's default delays.
+func benchFailsafeHandleResult(b *testing.B, parallel bool) {
+	rp := retrypolicy.NewBuilder[int]().
+		HandleResult(statusUnavailable).
+		WithMaxAttempts(maxAttempts).
+		WithBackoff(retryDelay, maxDelay).
+		Build()
+	exec := failsafe.With[int](rp)
+	ctx := context.Background()
+	op := func() (int, error) { return statusOK(ctx) }
+	if !parallel {
+		for b.Loop() {
+			if v, err := exec.Get(op); err != nil || v != 200 {
+				b.Fatal(v, err)
+			}
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if v, err := exec.Get(op); err != nil || v != 200 {
 				panic(err)
 			}
 		}

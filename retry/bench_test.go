@@ -75,5 +75,31 @@ func BenchmarkDo(b *testing.B) {
 				}
 			}
 		})
+		b.Run(bc.name+"/GetIf", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, err := GetIf(ctx, r, status, serverError); err != nil || v != 200 {
+					b.Fatal(v, err)
+				}
+			}
+		})
+		b.Run(bc.name+"/GetIf/Parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if v, err := GetIf(ctx, r, status, serverError); err != nil || v != 200 {
+						panic(err)
+					}
+				}
+			})
+		})
 	}
 }
+
+// status is the operation of the GetIf benchmarks: a value retryIf
+// accepts at once.
+//
+//go:noinline
+func status(context.Context) (int, error) { return 200, nil }
+
+func serverError(code int) bool { return code >= 500 }

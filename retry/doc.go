@@ -72,4 +72,9 @@
 //		l.Record(err)
 //	}
 //	err = l.Err()
+//
+// To retry on a value as well as on an error (a job still "pending", a
+// 200 with a stale version), use [GetIf]: a value for which its predicate
+// holds is retried like a retryable error, and when retries end on one, the
+// caller gets that value and an [*Error] wrapping [ErrResult].
 package retry

@@ -87,3 +87,37 @@ func ExampleConfig_hint() {
 	fmt.Println(errors.Is(err, retry.ErrDeadline))
 	// Output: true
 }
+
+// Retry on a value: poll a job until it is no longer pending. When the
+// attempts run out, the caller gets the last value and an error wrapping
+// retry.ErrResult.
+func ExampleGetIf() {
+	r, err := retry.New(retry.Config{
+		MaxAttempts: 3,
+		Delay:       time.Millisecond,
+		Budget:      retry.BudgetConfig{Disabled: true},
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	pending := func(status string) bool { return status == "pending" }
+
+	polls := 0
+	status, err := retry.GetIf(ctx, r, func(context.Context) (string, error) {
+		polls++
+		if polls < 2 {
+			return "pending", nil
+		}
+		return "done", nil
+	}, pending)
+	fmt.Println(status, err, "after", polls, "polls")
+
+	status, err = retry.GetIf(ctx, r, func(context.Context) (string, error) {
+		return "pending", nil
+	}, pending)
+	fmt.Println(status, errors.Is(err, retry.ErrResult), err)
+	// Output:
+	// done <nil> after 2 polls
+	// pending true retry: 3 attempts; last error: retry: result not accepted
+}

@@ -405,6 +405,7 @@ func (l *Loop) record(err error) {
 	case l.ctx.Err() != nil:
 		l.finish(ReasonContext, l.ctx.Err())
 		return
+	case err == ErrResult: // a value the caller rejected: retried, whatever Retryable says
 	case seawall.IsPermanent(err) || !attemptTimedOut && !r.cfg.Retryable(err):
 		l.finish(ReasonNotRetryable, nil)
 		return
