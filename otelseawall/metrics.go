@@ -14,11 +14,13 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
+	"github.com/seawall-go/seawall/timeout"
 )
 
 // The names of the metrics, by policy kind. The README's table gives each
@@ -160,6 +162,21 @@ const (
 	// errors it injected.
 	MetricFaultDelays = "seawall.fault.delays"
 	MetricFaultErrors = "seawall.fault.errors"
+
+	// MetricTimeoutCalls counts the calls through a timeout, and
+	// MetricTimeoutTimedOut those the timeout ended.
+	MetricTimeoutCalls    = "seawall.timeout.calls"
+	MetricTimeoutTimedOut = "seawall.timeout.timed_out"
+	// MetricTimeoutAbandoned counts, in Abandon mode, the calls that
+	// returned before their operation; MetricTimeoutRunning is the
+	// operations still running (abandoned ones included).
+	MetricTimeoutAbandoned = "seawall.timeout.abandoned"
+	MetricTimeoutRunning   = "seawall.timeout.running"
+
+	// MetricFallbackFellBack counts the calls a fallback answered another
+	// way, and MetricFallbackFailed the fallbacks that failed too.
+	MetricFallbackFellBack = "seawall.fallback.fell_back"
+	MetricFallbackFailed   = "seawall.fallback.failed"
 )
 
 // The attribute keys of the metrics. Every series carries AttrPolicy; the
@@ -361,6 +378,11 @@ type instruments struct {
 	ftCalls   metric.Int64ObservableCounter
 	ftDelays  metric.Int64ObservableCounter
 	ftErrors  metric.Int64ObservableCounter
+
+	toCalls, toTimedOut, toAbandoned metric.Int64ObservableCounter
+	toRunning                        metric.Int64ObservableUpDownCounter
+
+	fbFellBack, fbFailed metric.Int64ObservableCounter
 }
 
 // builder creates instruments, collecting their errors and the observables
@@ -478,6 +500,14 @@ func NewMetrics(reg *registry.Registry, opts ...Option) (*Metrics, error) {
 	in.ftCalls = b.counter(MetricFaultCalls, "{call}", "Calls the fault injector saw while on.")
 	in.ftDelays = b.counter(MetricFaultDelays, "{delay}", "Delays the fault injector injected.")
 	in.ftErrors = b.counter(MetricFaultErrors, "{error}", "Errors the fault injector injected.")
+
+	in.toCalls = b.counter(MetricTimeoutCalls, "{call}", "Calls through the timeout.")
+	in.toTimedOut = b.counter(MetricTimeoutTimedOut, "{call}", "Calls the timeout ended.")
+	in.toAbandoned = b.counter(MetricTimeoutAbandoned, "{call}", "Calls that returned before their operation (Abandon mode).")
+	in.toRunning = b.upDown(MetricTimeoutRunning, "{call}", "Operations still running, abandoned ones included (Abandon mode).")
+
+	in.fbFellBack = b.counter(MetricFallbackFellBack, "{call}", "Calls the fallback answered another way.")
+	in.fbFailed = b.counter(MetricFallbackFailed, "{call}", "Fallbacks that failed too.")
 
 	if b.err != nil {
 		return nil, errors.Join(errors.New("otelseawall: creating instruments"), b.err)
@@ -652,6 +682,16 @@ func (m *Metrics) observe(o metric.Observer, v any, n *names) {
 		o.ObserveInt64(in.ftCalls, count(fm.Calls), n.base...)
 		o.ObserveInt64(in.ftDelays, count(fm.Delays), n.base...)
 		o.ObserveInt64(in.ftErrors, count(fm.Errors), n.base...)
+	case *timeout.Timeout:
+		tm := v.Metrics()
+		o.ObserveInt64(in.toCalls, count(tm.Calls), n.base...)
+		o.ObserveInt64(in.toTimedOut, count(tm.TimedOut), n.base...)
+		o.ObserveInt64(in.toAbandoned, count(tm.Abandoned), n.base...)
+		o.ObserveInt64(in.toRunning, tm.Running, n.base...)
+	case fallback.Metered:
+		fm := v.Metrics()
+		o.ObserveInt64(in.fbFellBack, count(fm.FellBack), n.base...)
+		o.ObserveInt64(in.fbFailed, count(fm.Failed), n.base...)
 	}
 }
 

@@ -15,11 +15,13 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
+	"github.com/seawall-go/seawall/timeout"
 )
 
 // Kind is the kind of a registered policy, as metrics, logs, the status
@@ -38,6 +40,8 @@ const (
 	KindKeyedLimit   Kind = "keyed_ratelimit"
 	KindThrottle     Kind = "throttle" // *throttle.Throttle
 	KindFault        Kind = "fault"    // *fault.Injector
+	KindTimeout      Kind = "timeout"  // *timeout.Timeout
+	KindFallback     Kind = "fallback" // *fallback.Fallback[T], *fallback.Policy
 )
 
 // MaxNameLen is the longest name a policy may be registered under, in
@@ -224,8 +228,16 @@ func kindOf(p any) (Kind, *obs.Slot, error) {
 		if !null {
 			slot = v.Registration()
 		}
+	case *timeout.Timeout:
+		k, null = KindTimeout, v == nil
+		if !null {
+			slot = v.Registration()
+		}
+	case fallback.Metered:
+		k, slot = KindFallback, v.Registration()
+		null = slot == nil
 	default:
-		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle or fault injector)", p)
+		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle, fault injector, timeout or fallback)", p)
 	}
 	if null {
 		return "", nil, fmt.Errorf("registry: cannot register a nil %T", p)

@@ -18,10 +18,12 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
+	"github.com/seawall-go/seawall/timeout"
 )
 
 var (
@@ -57,6 +59,9 @@ func onePolicyOfEach(t *testing.T) map[Kind]any {
 		KindKeyedLimit:   must[*ratelimit.Keyed](t)(ratelimit.NewKeyed(ratelimit.KeyedConfig{Config: ratelimit.Config{Rate: 10}})),
 		KindThrottle:     must[*throttle.Throttle](t)(throttle.New(throttle.Config{})),
 		KindFault:        must[*fault.Injector](t)(fault.New(fault.Config{})),
+		KindTimeout:      must[*timeout.Timeout](t)(timeout.New(timeout.Config{Timeout: time.Second})),
+		KindFallback: must[*fallback.Fallback[int]](t)(fallback.New(fallback.Config[int]{
+			Fallback: func(context.Context, error) (int, error) { return 0, nil }})),
 	}
 }
 
@@ -73,18 +78,18 @@ func TestRegisterEveryKind(t *testing.T) {
 		return true
 	})
 	// The retry brought its budget along.
-	assert.Equal(t, []string{"p.adaptive", "p.breaker", "p.breaker_group", "p.bulkhead", "p.fault", "p.keyed_ratelimit",
-		"p.ratelimit", "p.retry", "p.retry.budget", "p.retry_budget", "p.throttle"}, names, "in the order of their names")
-	assert.Equal(t, []Kind{KindAdaptive, KindBreaker, KindBreakerGroup, KindBulkhead, KindFault, KindKeyedLimit,
-		KindRateLimit, KindRetry, KindBudget, KindBudget, KindThrottle}, kinds)
-	assert.Equal(t, 11, r.Len())
+	assert.Equal(t, []string{"p.adaptive", "p.breaker", "p.breaker_group", "p.bulkhead", "p.fallback", "p.fault", "p.keyed_ratelimit",
+		"p.ratelimit", "p.retry", "p.retry.budget", "p.retry_budget", "p.throttle", "p.timeout"}, names, "in the order of their names")
+	assert.Equal(t, []Kind{KindAdaptive, KindBreaker, KindBreakerGroup, KindBulkhead, KindFallback, KindFault, KindKeyedLimit,
+		KindRateLimit, KindRetry, KindBudget, KindBudget, KindThrottle, KindTimeout}, kinds)
+	assert.Equal(t, 13, r.Len())
 
 	s := r.Snapshot()
-	require.Len(t, s.Policies, 11)
+	require.Len(t, s.Policies, 13)
 	for _, ps := range s.Policies {
 		set := 0
 		for _, f := range []bool{ps.Breaker != nil, ps.BreakerGroup != nil, ps.Retry != nil, ps.Budget != nil,
-			ps.Bulkhead != nil, ps.Adaptive != nil, ps.RateLimit != nil, ps.Throttle != nil, ps.Fault != nil} {
+			ps.Bulkhead != nil, ps.Adaptive != nil, ps.RateLimit != nil, ps.Throttle != nil, ps.Fault != nil, ps.Timeout != nil, ps.Fallback != nil} {
 			if f {
 				set++
 			}

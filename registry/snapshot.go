@@ -6,10 +6,12 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
+	"github.com/seawall-go/seawall/timeout"
 )
 
 // A Snapshot is every registered policy's state and counters at one time,
@@ -34,6 +36,8 @@ type PolicySnapshot struct {
 	RateLimit    *RateLimitMetrics     `json:"rateLimit,omitempty"` // KindRateLimit and KindKeyedLimit
 	Throttle     *throttle.Metrics     `json:"throttle,omitempty"`
 	Fault        *fault.Metrics        `json:"fault,omitempty"`
+	Timeout      *timeout.Metrics      `json:"timeout,omitempty"`
+	Fallback     *fallback.Metrics     `json:"fallback,omitempty"`
 }
 
 // RateLimitMetrics is a rate limiter's snapshot: its counters, its rate and
@@ -89,6 +93,12 @@ func Take(p Policy) PolicySnapshot {
 	case *fault.Injector:
 		m := v.Metrics()
 		ps.Fault = &m
+	case *timeout.Timeout:
+		m := v.Metrics()
+		ps.Timeout = &m
+	case fallback.Metered:
+		m := v.Metrics()
+		ps.Fallback = &m
 	}
 	return ps
 }
