@@ -58,6 +58,15 @@ type Counters struct {
 	Throttled   uint64  `json:"throttled,omitempty"`
 	Refused     uint64  `json:"refused,omitempty"`
 	Probability float64 `json:"probability,omitempty"`
+	// A timeout's calls and those it ended; a fault injector's calls seen
+	// while on, errors and delays injected.
+	Calls    uint64 `json:"calls,omitempty"`
+	TimedOut uint64 `json:"timedOut,omitempty"`
+	Errors   uint64 `json:"errors,omitempty"`
+	Delays   uint64 `json:"delays,omitempty"`
+	// A fallback's calls answered another way, and fallbacks that failed.
+	FellBack uint64 `json:"fellBack,omitempty"`
+	Failed   uint64 `json:"failed,omitempty"`
 }
 
 // CountersOf returns the counters of a policy's snapshot.
@@ -81,6 +90,12 @@ func CountersOf(p *registry.PolicySnapshot) Counters {
 		c.Allowed, c.Limited = p.RateLimit.Allowed, p.RateLimit.Limited
 	case p.Throttle != nil:
 		c.Throttled, c.Refused, c.Probability = p.Throttle.Throttled, p.Throttle.Refused, p.Throttle.Probability
+	case p.Timeout != nil:
+		c.Calls, c.TimedOut = p.Timeout.Calls, p.Timeout.TimedOut
+	case p.Fallback != nil:
+		c.FellBack, c.Failed = p.Fallback.FellBack, p.Fallback.Failed
+	case p.Fault != nil:
+		c.Calls, c.Errors, c.Delays = p.Fault.Calls, p.Fault.Errors, p.Fault.Delays
 	}
 	return c
 }

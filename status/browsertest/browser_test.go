@@ -22,11 +22,14 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/fallback"
+	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/status"
 	"github.com/seawall-go/seawall/throttle"
+	"github.com/seawall-go/seawall/timeout"
 )
 
 // screenshot is where SEAWALL_UPDATE_SCREENSHOT=1 writes the page's
@@ -72,6 +75,9 @@ type fleet struct {
 	login    *ratelimit.Limiter
 	adaptive *adaptive.Limiter
 	throttle *throttle.Throttle
+	timeout  *timeout.Timeout
+	fallback *fallback.Fallback[string]
+	faults   *fault.Injector
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -104,6 +110,12 @@ func newFleet(t *testing.T) *fleet {
 	must(err)
 	f.throttle, err = throttle.New(throttle.Config{})
 	must(err)
+	f.timeout, err = timeout.New(timeout.Config{Timeout: 5 * time.Millisecond})
+	must(err)
+	f.fallback, err = fallback.New(fallback.Config[string]{Fallback: func(context.Context, error) (string, error) { return "cached", nil }})
+	must(err)
+	f.faults, err = fault.New(fault.Config{Enabled: true, ErrorRate: 0.2})
+	must(err)
 	for _, p := range []struct {
 		name string
 		v    any
@@ -111,6 +123,7 @@ func newFleet(t *testing.T) *fleet {
 		{"accounts", f.accounts}, {"payments", f.payments}, {"search", f.search},
 		{"hosts", f.hosts}, {"accounts.retry", f.retry}, {"accounts.pool", f.pool},
 		{"login.limit", f.login}, {"search.adaptive", f.adaptive}, {"payments.throttle", f.throttle},
+		{"search.timeout", f.timeout}, {"profile.fallback", f.fallback}, {"gameday", f.faults},
 	} {
 		must(f.reg.Register(p.name, p.v))
 	}
@@ -150,6 +163,20 @@ func (f *fleet) tick(ctx context.Context, rng *rand.Rand) {
 	})
 	f.login.Allow()
 	f.login.Allow()
+	_ = f.timeout.Do(ctx, func(ctx context.Context) error {
+		if rng.Float64() < 0.1 {
+			<-ctx.Done() // a slow call, ended by the timeout
+			return ctx.Err()
+		}
+		return nil
+	})
+	_, _ = f.fallback.Get(ctx, func(context.Context) (string, error) {
+		if rng.Float64() < 0.2 {
+			return "", errBoom
+		}
+		return "fresh", nil
+	})
+	_ = f.faults.Do(ctx, ok)
 }
 
 // traffic runs tick every 20ms until the test ends.
