@@ -513,49 +513,53 @@ func TestSheddingIsNotFailure(t *testing.T) {
 				if stream && tc.name == "timeout" {
 					t.Skip("a stream has an attempt timeout only with retries")
 				}
-				svc := tc.svc()
-				g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 3, OpenDuration: time.Minute}, 0)
-				require.NoError(t, err)
-				th, err := throttle.New(throttle.Config{Rand: func() float64 { return 1 }}) // counts, never rejects
-				require.NoError(t, err)
-				opts := []ClientOption{WithBreakers(g, BreakerPerMethod), WithThrottle(th)}
-				if svc.block {
-					opts = append(opts, WithAttemptTimeout(20*time.Millisecond))
-				}
-				client := serve(t, svc, nil, withClient(newClient(t, opts...))...)
-				open := 0
-				for range 5 {
-					var err error
-					if stream {
-						var s testpb.TestService_StreamingOutputCallClient
-						if s, err = client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{}); err == nil {
-							_, err = s.Recv()
+				// In a bubble: the timeout case's 20ms attempt timeout is then
+				// exact, however loaded the machine.
+				synctest.Test(t, func(t *testing.T) {
+					svc := tc.svc()
+					g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 3, OpenDuration: time.Minute}, 0)
+					require.NoError(t, err)
+					th, err := throttle.New(throttle.Config{Rand: func() float64 { return 1 }}) // counts, never rejects
+					require.NoError(t, err)
+					opts := []ClientOption{WithBreakers(g, BreakerPerMethod), WithThrottle(th)}
+					if svc.block {
+						opts = append(opts, WithAttemptTimeout(20*time.Millisecond))
+					}
+					client := serve(t, svc, nil, withClient(newClient(t, opts...))...)
+					open := 0
+					for range 5 {
+						var err error
+						if stream {
+							var s testpb.TestService_StreamingOutputCallClient
+							if s, err = client.StreamingOutputCall(t.Context(), &testpb.StreamingOutputCallRequest{}); err == nil {
+								_, err = s.Recv()
+							}
+						} else {
+							_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
 						}
+						require.Error(t, err)
+						assert.Equal(t, tc.overload, seawall.IsOverload(err), "the caller sees what the policies saw: %v", err)
+						if errors.Is(err, breaker.ErrOpen) {
+							open++
+						}
+					}
+					b := g.Get(method)
+					m := th.Metrics()
+					if tc.overload {
+						assert.Equal(t, breaker.Closed, b.State(), "shedding does not open the breaker")
+						assert.Zero(t, open)
+						assert.Equal(t, uint64(5), b.Metrics().Ignored)
+						assert.Equal(t, throttle.Metrics{Probability: 5.0 / 6, Requests: 5, Refused: 5}, m, "every answer is a refusal")
+						assert.Equal(t, 5, svc.count())
 					} else {
-						_, err = client.EmptyCall(t.Context(), &testpb.Empty{})
+						assert.Equal(t, breaker.Open, b.State(), "failures open the breaker")
+						assert.Equal(t, 2, open)
+						assert.Equal(t, uint64(3), b.Metrics().Failures)
+						assert.Equal(t, throttle.Metrics{Requests: 3, Accepts: 3}, m,
+							"failures are accepts; the breaker's rejections never reach the throttle")
+						assert.Equal(t, 3, svc.count())
 					}
-					require.Error(t, err)
-					assert.Equal(t, tc.overload, seawall.IsOverload(err), "the caller sees what the policies saw: %v", err)
-					if errors.Is(err, breaker.ErrOpen) {
-						open++
-					}
-				}
-				b := g.Get(method)
-				m := th.Metrics()
-				if tc.overload {
-					assert.Equal(t, breaker.Closed, b.State(), "shedding does not open the breaker")
-					assert.Zero(t, open)
-					assert.Equal(t, uint64(5), b.Metrics().Ignored)
-					assert.Equal(t, throttle.Metrics{Probability: 5.0 / 6, Requests: 5, Refused: 5}, m, "every answer is a refusal")
-					assert.Equal(t, 5, svc.count())
-				} else {
-					assert.Equal(t, breaker.Open, b.State(), "failures open the breaker")
-					assert.Equal(t, 2, open)
-					assert.Equal(t, uint64(3), b.Metrics().Failures)
-					assert.Equal(t, throttle.Metrics{Requests: 3, Accepts: 3}, m,
-						"failures are accepts; the breaker's rejections never reach the throttle")
-					assert.Equal(t, 3, svc.count())
-				}
+				})
 			})
 		}
 	}
