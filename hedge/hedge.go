@@ -210,7 +210,9 @@ func Get[T any](ctx context.Context, h *Hedge, op func(context.Context) (T, erro
 	actx, cancel := context.WithCancel(ctx)
 	c.cancels[0] = cancel
 	c.started, c.inflight = 1, 1
+	c.mu.Lock() // fire may run before AfterFunc returns
 	c.timer = time.AfterFunc(d, c.fire)
+	c.mu.Unlock()
 	v, err := c.first(actx)
 	c.report(0, v, err, c.start)
 
