@@ -186,8 +186,10 @@ func (h *Hedge) DoChain(ctx context.Context, c seawall.Chain) error {
 // returned, on another goroutine), so that no resource is leaked. With a
 // release, the winner's context is not cancelled when Get returns, so that
 // a value read after (an HTTP response's body) still works; it ends with
-// ctx. Without one, every attempt's context is cancelled by the time Get
-// returns.
+// ctx, so pass a ctx that ends with the request (a context that outlives
+// it, other than context.Background, keeps the winner's context among its
+// children until it ends). Without a release, every attempt's context is
+// cancelled by the time Get returns.
 //
 // If op panics on the caller's goroutine, the other attempts are cancelled
 // and the panic continues; if it panics in a hedge, the call ends and Get
