@@ -64,7 +64,11 @@ type Config struct {
 // Budget is the retry budget hedges spend from. *retry.Budget satisfies
 // it. If the Budget also has a Request() method (as *retry.Budget does),
 // the Hedge calls it once per call, so a budget that only hedges use still
-// counts the requests its ratio is taken of.
+// counts the requests its ratio is taken of. A retry that shares the
+// budget and wraps the Hedge counts its request too, once, and the Hedge
+// once more per retry attempt: give such a pair a Budget without Request
+// (wrap the *retry.Budget in a type with only AllowRetry) if every request
+// must count once.
 type Budget interface {
 	AllowRetry() bool
 }
