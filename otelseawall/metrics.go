@@ -16,6 +16,7 @@ import (
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -177,6 +178,18 @@ const (
 	// way, and MetricFallbackFailed the fallbacks that failed too.
 	MetricFallbackFellBack = "seawall.fallback.fell_back"
 	MetricFallbackFailed   = "seawall.fallback.failed"
+
+	// MetricHedgeCalls counts the calls through a hedge, MetricHedgeHedges
+	// the attempts it started beyond the first (gRPC's
+	// grpc.client.call.hedges, as a total), MetricHedgeWins the calls a
+	// hedge won, MetricHedgeRefused the hedges not started, by
+	// seawall.hedge.refused_by (budget, gate), and MetricHedgeDelay the
+	// hedge delay now.
+	MetricHedgeCalls   = "seawall.hedge.calls"
+	MetricHedgeHedges  = "seawall.client.call.hedges"
+	MetricHedgeWins    = "seawall.hedge.wins"
+	MetricHedgeRefused = "seawall.hedge.refused"
+	MetricHedgeDelay   = "seawall.hedge.delay"
 )
 
 // The attribute keys of the metrics. Every series carries AttrPolicy; the
@@ -199,6 +212,8 @@ const (
 	// "attempts_exhausted", "stopped", "deadline", "budget_exhausted" or
 	// "canceled" (retry.Reason's names).
 	AttrRetryReason attribute.Key = "seawall.retry.reason"
+	// AttrHedgeRefusedBy is what refused a hedge: budget or gate.
+	AttrHedgeRefusedBy attribute.Key = "seawall.hedge.refused_by"
 )
 
 // The values of AttrOutcome.
@@ -287,6 +302,17 @@ type names struct {
 	outcome [numOutcomes][]metric.ObserveOption
 	reason  [numReasons][]metric.ObserveOption
 	moves   *[numStates * numStates][]metric.ObserveOption
+	refused map[string][]metric.ObserveOption // a hedge's, by what refused
+}
+
+func (n *names) refusedOpts(by string) []metric.ObserveOption {
+	if n.refused[by] == nil {
+		if n.refused == nil {
+			n.refused = map[string][]metric.ObserveOption{}
+		}
+		n.refused[by] = n.with(AttrHedgeRefusedBy.String(by))
+	}
+	return n.refused[by]
 }
 
 func newNames(name string) *names {
@@ -383,6 +409,9 @@ type instruments struct {
 	toRunning                        metric.Int64ObservableUpDownCounter
 
 	fbFellBack, fbFailed metric.Int64ObservableCounter
+
+	hgCalls, hgHedges, hgWins, hgRefused metric.Int64ObservableCounter
+	hgDelay                              metric.Float64ObservableGauge
 }
 
 // builder creates instruments, collecting their errors and the observables
@@ -508,6 +537,12 @@ func NewMetrics(reg *registry.Registry, opts ...Option) (*Metrics, error) {
 
 	in.fbFellBack = b.counter(MetricFallbackFellBack, "{call}", "Calls the fallback answered another way.")
 	in.fbFailed = b.counter(MetricFallbackFailed, "{call}", "Fallbacks that failed too.")
+
+	in.hgCalls = b.counter(MetricHedgeCalls, "{call}", "Calls through the hedge.")
+	in.hgHedges = b.counter(MetricHedgeHedges, "{attempt}", "Attempts the hedge started beyond the first.")
+	in.hgWins = b.counter(MetricHedgeWins, "{call}", "Calls a hedge won.")
+	in.hgRefused = b.counter(MetricHedgeRefused, "{attempt}", "Hedges not started, by what refused them.")
+	in.hgDelay = b.floatGauge(MetricHedgeDelay, "s", "The hedge delay now.")
 
 	if b.err != nil {
 		return nil, errors.Join(errors.New("otelseawall: creating instruments"), b.err)
@@ -688,6 +723,14 @@ func (m *Metrics) observe(o metric.Observer, v any, n *names) {
 		o.ObserveInt64(in.toTimedOut, count(tm.TimedOut), n.base...)
 		o.ObserveInt64(in.toAbandoned, count(tm.Abandoned), n.base...)
 		o.ObserveInt64(in.toRunning, tm.Running, n.base...)
+	case *hedge.Hedge:
+		hm := v.Metrics()
+		o.ObserveInt64(in.hgCalls, count(hm.Calls), n.base...)
+		o.ObserveInt64(in.hgHedges, count(hm.Hedges), n.base...)
+		o.ObserveInt64(in.hgWins, count(hm.HedgeWins), n.base...)
+		o.ObserveInt64(in.hgRefused, count(hm.BudgetRefusals), n.refusedOpts("budget")...)
+		o.ObserveInt64(in.hgRefused, count(hm.GateRefusals), n.refusedOpts("gate")...)
+		o.ObserveFloat64(in.hgDelay, hm.Delay.Seconds(), n.base...)
 	case fallback.Metered:
 		fm := v.Metrics()
 		o.ObserveInt64(in.fbFellBack, count(fm.FellBack), n.base...)

@@ -3,6 +3,7 @@ package otelseawall_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/otelseawall"
 	"github.com/seawall-go/seawall/timeout"
 )
@@ -45,6 +47,17 @@ func TestTimeoutFallbackFault(t *testing.T) {
 		require.NoError(t, reg.Register("accounts.timeout", to))
 		require.NoError(t, reg.Register("accounts.fallback", fb))
 		require.NoError(t, reg.Register("gameday", inj))
+		hg, err := hedge.New(hedge.Config{Delay: 10 * time.Millisecond})
+		require.NoError(t, err)
+		require.NoError(t, reg.Register("search.hedge", hg))
+		var started atomic.Bool
+		_ = hg.Do(t.Context(), func(ctx context.Context) error {
+			if started.CompareAndSwap(false, true) { // the first attempt is slow: a hedge starts and wins
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return nil
+		})
 
 		_ = to.Do(t.Context(), func(context.Context) error { return nil })
 		_ = to.Do(t.Context(), func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
@@ -61,6 +74,7 @@ func TestTimeoutFallbackFault(t *testing.T) {
 			otelseawall.MetricFallbackFellBack: 1, otelseawall.MetricFallbackFailed: 0,
 			otelseawall.MetricFaultEnabled: 1, otelseawall.MetricFaultCalls: 1,
 			otelseawall.MetricFaultErrors: 1, otelseawall.MetricFaultDelays: 0,
+			otelseawall.MetricHedgeCalls: 1, otelseawall.MetricHedgeHedges: 1, otelseawall.MetricHedgeWins: 1,
 		} {
 			assert.Equal(t, want, sumOf(t, got[name]), name)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
@@ -42,6 +43,7 @@ const (
 	KindFault        Kind = "fault"    // *fault.Injector
 	KindTimeout      Kind = "timeout"  // *timeout.Timeout
 	KindFallback     Kind = "fallback" // *fallback.Fallback[T], *fallback.Policy
+	KindHedge        Kind = "hedge"    // *hedge.Hedge
 )
 
 // MaxNameLen is the longest name a policy may be registered under, in
@@ -233,11 +235,16 @@ func kindOf(p any) (Kind, *obs.Slot, error) {
 		if !null {
 			slot = v.Registration()
 		}
+	case *hedge.Hedge:
+		k, null = KindHedge, v == nil
+		if !null {
+			slot = v.Registration()
+		}
 	case fallback.Metered:
 		k, slot = KindFallback, v.Registration()
 		null = slot == nil
 	default:
-		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle, fault injector, timeout or fallback)", p)
+		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle, fault injector, timeout, fallback or hedge)", p)
 	}
 	if null {
 		return "", nil, fmt.Errorf("registry: cannot register a nil %T", p)

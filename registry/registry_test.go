@@ -20,6 +20,7 @@ import (
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -60,6 +61,7 @@ func onePolicyOfEach(t *testing.T) map[Kind]any {
 		KindThrottle:     must[*throttle.Throttle](t)(throttle.New(throttle.Config{})),
 		KindFault:        must[*fault.Injector](t)(fault.New(fault.Config{})),
 		KindTimeout:      must[*timeout.Timeout](t)(timeout.New(timeout.Config{Timeout: time.Second})),
+		KindHedge:        must[*hedge.Hedge](t)(hedge.New(hedge.Config{})),
 		KindFallback: must[*fallback.Fallback[int]](t)(fallback.New(fallback.Config[int]{
 			Fallback: func(context.Context, error) (int, error) { return 0, nil }})),
 	}
@@ -78,18 +80,18 @@ func TestRegisterEveryKind(t *testing.T) {
 		return true
 	})
 	// The retry brought its budget along.
-	assert.Equal(t, []string{"p.adaptive", "p.breaker", "p.breaker_group", "p.bulkhead", "p.fallback", "p.fault", "p.keyed_ratelimit",
+	assert.Equal(t, []string{"p.adaptive", "p.breaker", "p.breaker_group", "p.bulkhead", "p.fallback", "p.fault", "p.hedge", "p.keyed_ratelimit",
 		"p.ratelimit", "p.retry", "p.retry.budget", "p.retry_budget", "p.throttle", "p.timeout"}, names, "in the order of their names")
-	assert.Equal(t, []Kind{KindAdaptive, KindBreaker, KindBreakerGroup, KindBulkhead, KindFallback, KindFault, KindKeyedLimit,
+	assert.Equal(t, []Kind{KindAdaptive, KindBreaker, KindBreakerGroup, KindBulkhead, KindFallback, KindFault, KindHedge, KindKeyedLimit,
 		KindRateLimit, KindRetry, KindBudget, KindBudget, KindThrottle, KindTimeout}, kinds)
-	assert.Equal(t, 13, r.Len())
+	assert.Equal(t, 14, r.Len())
 
 	s := r.Snapshot()
-	require.Len(t, s.Policies, 13)
+	require.Len(t, s.Policies, 14)
 	for _, ps := range s.Policies {
 		set := 0
 		for _, f := range []bool{ps.Breaker != nil, ps.BreakerGroup != nil, ps.Retry != nil, ps.Budget != nil,
-			ps.Bulkhead != nil, ps.Adaptive != nil, ps.RateLimit != nil, ps.Throttle != nil, ps.Fault != nil, ps.Timeout != nil, ps.Fallback != nil} {
+			ps.Bulkhead != nil, ps.Adaptive != nil, ps.RateLimit != nil, ps.Throttle != nil, ps.Fault != nil, ps.Timeout != nil, ps.Fallback != nil, ps.Hedge != nil} {
 			if f {
 				set++
 			}

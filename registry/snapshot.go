@@ -8,6 +8,7 @@ import (
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -38,6 +39,7 @@ type PolicySnapshot struct {
 	Fault        *fault.Metrics        `json:"fault,omitempty"`
 	Timeout      *timeout.Metrics      `json:"timeout,omitempty"`
 	Fallback     *fallback.Metrics     `json:"fallback,omitempty"`
+	Hedge        *hedge.Metrics        `json:"hedge,omitempty"`
 }
 
 // RateLimitMetrics is a rate limiter's snapshot: its counters, its rate and
@@ -96,6 +98,9 @@ func Take(p Policy) PolicySnapshot {
 	case *timeout.Timeout:
 		m := v.Metrics()
 		ps.Timeout = &m
+	case *hedge.Hedge:
+		m := v.Metrics()
+		ps.Hedge = &m
 	case fallback.Metered:
 		m := v.Metrics()
 		ps.Fallback = &m

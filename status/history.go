@@ -67,6 +67,9 @@ type Counters struct {
 	// A fallback's calls answered another way, and fallbacks that failed.
 	FellBack uint64 `json:"fellBack,omitempty"`
 	Failed   uint64 `json:"failed,omitempty"`
+	// A hedge's calls (in Calls), hedges started and calls a hedge won.
+	Hedges    uint64 `json:"hedges,omitempty"`
+	HedgeWins uint64 `json:"hedgeWins,omitempty"`
 }
 
 // CountersOf returns the counters of a policy's snapshot.
@@ -94,6 +97,8 @@ func CountersOf(p *registry.PolicySnapshot) Counters {
 		c.Calls, c.TimedOut = p.Timeout.Calls, p.Timeout.TimedOut
 	case p.Fallback != nil:
 		c.FellBack, c.Failed = p.Fallback.FellBack, p.Fallback.Failed
+	case p.Hedge != nil:
+		c.Calls, c.Hedges, c.HedgeWins = p.Hedge.Calls, p.Hedge.Hedges, p.Hedge.HedgeWins
 	case p.Fault != nil:
 		c.Calls, c.Errors, c.Delays = p.Fault.Calls, p.Fault.Errors, p.Fault.Delays
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -78,6 +80,7 @@ type fleet struct {
 	timeout  *timeout.Timeout
 	fallback *fallback.Fallback[string]
 	faults   *fault.Injector
+	hedge    *hedge.Hedge
 }
 
 func newFleet(t *testing.T) *fleet {
@@ -116,6 +119,8 @@ func newFleet(t *testing.T) *fleet {
 	must(err)
 	f.faults, err = fault.New(fault.Config{Enabled: true, ErrorRate: 0.2})
 	must(err)
+	f.hedge, err = hedge.New(hedge.Config{Delay: 2 * time.Millisecond})
+	must(err)
 	for _, p := range []struct {
 		name string
 		v    any
@@ -123,7 +128,7 @@ func newFleet(t *testing.T) *fleet {
 		{"accounts", f.accounts}, {"payments", f.payments}, {"search", f.search},
 		{"hosts", f.hosts}, {"accounts.retry", f.retry}, {"accounts.pool", f.pool},
 		{"login.limit", f.login}, {"search.adaptive", f.adaptive}, {"payments.throttle", f.throttle},
-		{"search.timeout", f.timeout}, {"profile.fallback", f.fallback}, {"gameday", f.faults},
+		{"search.timeout", f.timeout}, {"profile.fallback", f.fallback}, {"gameday", f.faults}, {"search.hedge", f.hedge},
 	} {
 		must(f.reg.Register(p.name, p.v))
 	}
@@ -177,6 +182,17 @@ func (f *fleet) tick(ctx context.Context, rng *rand.Rand) {
 		return "fresh", nil
 	})
 	_ = f.faults.Do(ctx, ok)
+	slow := rng.Float64() < 0.1 // decided before the call: the attempts run on two goroutines
+	var first atomic.Bool
+	_ = f.hedge.Do(ctx, func(ctx context.Context) error {
+		if slow && first.CompareAndSwap(false, true) {
+			select { // a slow first attempt, which a hedge beats
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		return nil
+	})
 }
 
 // traffic runs tick every 20ms until the test ends.
