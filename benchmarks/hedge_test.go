@@ -52,8 +52,8 @@ func BenchmarkHedge(b *testing.B) {
 	}
 }
 
-// loop runs get serially or in parallel, checking its value.
-func loop(b *testing.B, parallel bool, get func() (int, error)) {
+// getLoop runs get serially or in parallel, checking its value.
+func getLoop(b *testing.B, parallel bool, get func() (int, error)) {
 	if !parallel {
 		for b.Loop() {
 			if v, err := get(); err != nil || v != 1 {
@@ -78,7 +78,7 @@ func benchSeawallHedge(b *testing.B, parallel bool) {
 	}
 	ctx := context.Background()
 	op := func(context.Context) (int, error) { return 1, nil }
-	loop(b, parallel, func() (int, error) { return hedge.Get(ctx, h, op, nil) })
+	getLoop(b, parallel, func() (int, error) { return hedge.Get(ctx, h, op, nil) })
 	if h.Metrics().Hedges != 0 {
 		b.Fatal("hedged")
 	}
@@ -88,20 +88,20 @@ func benchFailsafeHedge(b *testing.B, parallel bool) {
 	hp := hedgepolicy.NewBuilderWithDelay[int](hedgeDelay).WithMaxHedges(1).Build()
 	exec := failsafe.With(hp)
 	op := func() (int, error) { return 1, nil }
-	loop(b, parallel, func() (int, error) { return exec.Get(op) })
+	getLoop(b, parallel, func() (int, error) { return exec.Get(op) })
 }
 
 func benchFloorHedge(b *testing.B, parallel bool) {
 	ctx := context.Background()
 	op := func(context.Context) (int, error) { return 1, nil }
-	loop(b, parallel, func() (int, error) { return op(ctx) })
+	getLoop(b, parallel, func() (int, error) { return op(ctx) })
 }
 
 func benchFloorTimerHedge(b *testing.B, parallel bool) {
 	ctx := context.Background()
 	op := func(context.Context) (int, error) { return 1, nil }
 	fire := func() { panic("fired") }
-	loop(b, parallel, func() (int, error) {
+	getLoop(b, parallel, func() (int, error) {
 		actx, cancel := context.WithCancel(ctx)
 		t := time.AfterFunc(hedgeDelay, fire)
 		v, err := op(actx)
