@@ -13,6 +13,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	expiry "github.com/seawall-go/seawall/internal/deadline"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -531,7 +532,7 @@ func (a *attempts) send(ctx context.Context) (*http.Response, error) {
 	}
 	if cancel != nil {
 		if err != nil {
-			if ctx.Err() == context.DeadlineExceeded && req.Context().Err() == nil {
+			if expiry.Expired(req.Context(), ctx) {
 				err = &AttemptTimeoutError{After: t.attemptTimeout}
 			}
 			cancel()
