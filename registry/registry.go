@@ -176,81 +176,46 @@ func ValidName(name string) error {
 func kindOf(p any) (Kind, *obs.Slot, error) {
 	var (
 		k    Kind
-		slot *obs.Slot
 		null bool
 	)
 	switch v := p.(type) {
 	case *breaker.Breaker:
 		k, null = KindBreaker, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *breaker.Group:
 		k, null = KindBreakerGroup, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *retry.Retry:
 		k, null = KindRetry, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *retry.Budget:
 		k, null = KindBudget, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *bulkhead.Bulkhead:
 		k, null = KindBulkhead, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *adaptive.Limiter:
 		k, null = KindAdaptive, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *ratelimit.Limiter:
 		k, null = KindRateLimit, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *ratelimit.Keyed:
 		k, null = KindKeyedLimit, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *throttle.Throttle:
 		k, null = KindThrottle, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *fault.Injector:
 		k, null = KindFault, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *timeout.Timeout:
 		k, null = KindTimeout, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case *hedge.Hedge:
 		k, null = KindHedge, v == nil
-		if !null {
-			slot = v.Registration()
-		}
 	case fallback.Metered:
-		k, slot = KindFallback, v.Registration()
-		null = slot == nil
+		k, null = KindFallback, v.Registration() == nil // a nil *Fallback[T] has no slot
 	default:
 		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle, fault injector, timeout, fallback or hedge)", p)
 	}
 	if null {
 		return "", nil, fmt.Errorf("registry: cannot register a nil %T", p)
 	}
-	return k, slot, nil
+	return k, p.(registrable).Registration(), nil
 }
+
+// registrable is what every policy a Registry takes has.
+type registrable interface{ Registration() *obs.Slot }
 
 // Register adds policy to r under name. policy is one of the types listed
 // with [Kind]. A *retry.Retry brings its budget along, registered as
