@@ -475,7 +475,7 @@ func TestMetricsAddUp(t *testing.T) {
 		want := Metrics{State: Open, Calls: 12, Successes: 7, Failures: 3, Ignored: 2, Rejections: 4, Transitions: 1, ProbeIn: time.Minute}
 		want.Moves[Closed][Open] = 1
 		assert.Equal(t, want, m)
-		time.Sleep(20 * time.Second)
+		bubble.Sleep(20 * time.Second)
 		assert.Equal(t, 40*time.Second, b.Metrics().ProbeIn, "the time to the next probe counts down")
 	})
 }

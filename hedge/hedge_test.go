@@ -79,7 +79,7 @@ func (s *script) op(ctx context.Context) (int, error) {
 	require.Less(s.t, i, len(s.attempts), "attempt %d not in the script", i)
 	a := s.attempts[i]
 	if a.ignoreCtx {
-		time.Sleep(a.latency)
+		bubble.Sleep(a.latency)
 	} else if !sleep(ctx, a.latency) {
 		s.record(i, ctx)
 		return 0, ctx.Err()

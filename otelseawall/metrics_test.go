@@ -20,6 +20,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/otelseawall"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
@@ -160,7 +161,7 @@ func TestEveryInstrument(t *testing.T) {
 		require.NoError(t, reg.Register("accounts", br))
 		p, err := br.Allow()
 		require.NoError(t, err)
-		time.Sleep(200 * time.Millisecond)
+		bubble.Sleep(200 * time.Millisecond)
 		p.Done(nil)
 		p, _ = br.Allow()
 		p.Done(context.Canceled)
@@ -171,7 +172,7 @@ func TestEveryInstrument(t *testing.T) {
 		tripped := time.Now()
 		_, err = br.Allow()
 		require.ErrorIs(t, err, breaker.ErrOpen)
-		time.Sleep(4 * time.Second)
+		bubble.Sleep(4 * time.Second)
 
 		// A group: key a succeeds, key b trips.
 		g, err := breaker.NewGroup(breaker.Config{ConsecutiveFailures: 1}, 2)
@@ -204,7 +205,7 @@ func TestEveryInstrument(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- bh.Acquire(context.Background()) }()
 		synctest.Wait()
-		time.Sleep(50 * time.Millisecond)
+		bubble.Sleep(50 * time.Millisecond)
 		bh.Release()
 		require.NoError(t, <-done)
 		defer bh.Release()
@@ -215,7 +216,7 @@ func TestEveryInstrument(t *testing.T) {
 		require.NoError(t, reg.Register("server", al))
 		ap, ok := al.TryAcquire()
 		require.True(t, ok)
-		time.Sleep(10 * time.Millisecond)
+		bubble.Sleep(10 * time.Millisecond)
 		ap.Done(nil)
 
 		// Rate limiters: 2 of 3 calls admitted.
@@ -339,7 +340,7 @@ func TestEveryInstrument(t *testing.T) {
 
 		// The state series follows the state: the open series goes, the
 		// half-open one comes, once the open period has passed.
-		time.Sleep(6 * time.Second)
+		bubble.Sleep(6 * time.Second)
 		got = collect(t, reader)
 		assertMetrics(t, map[string]metricdata.Metrics{otelseawall.MetricBreakerState: got[otelseawall.MetricBreakerState]},
 			gauge(otelseawall.MetricBreakerState, "{state}", ip(1, pol("accounts", S("half-open")))))

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/registry"
 )
 
@@ -43,7 +44,7 @@ func TestRegistry(t *testing.T) {
 					_, err := RunStrategy(t.Context(), s, tc.st)
 					done <- err
 				}()
-				time.Sleep(time.Second) // virtual time: halfway through the run
+				bubble.Sleep(time.Second) // virtual time: halfway through the run
 				var names []string
 				for _, p := range reg.Snapshot().Policies {
 					if strings.HasPrefix(p.Name, tc.st.Letter()+".caller-0.") || strings.Contains(p.Name, ".service.") {
