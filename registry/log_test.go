@@ -13,6 +13,7 @@ import (
 
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/retry"
 )
 
@@ -64,7 +65,7 @@ func TestLogBreakerTransitions(t *testing.T) {
 		for range 10 {
 			_ = b.Do(t.Context(), fail)
 		}
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		require.NoError(t, b.Do(t.Context(), ok)) // the probe closes it
 
 		recs := h.all()
@@ -115,7 +116,7 @@ func TestLogBudgetEpisode(t *testing.T) {
 		assert.Equal(t, "accounts.retry.budget", recs[0].attrs["seawall.policy"])
 		refused := rt.Metrics().Budget.Exhausted
 
-		time.Sleep(retry.DefaultBudgetWindow)
+		bubble.Sleep(retry.DefaultBudgetWindow)
 		rt.Metrics() // a collector's visit ends the episode
 		recs = h.all()
 		require.Len(t, recs, 2)
@@ -146,7 +147,7 @@ func TestLogAdaptiveThreshold(t *testing.T) {
 				if i > 1000 {
 					d = 8 * time.Millisecond
 				}
-				_ = l.Do(t.Context(), func(context.Context) error { time.Sleep(d); return nil })
+				_ = l.Do(t.Context(), func(context.Context) error { bubble.Sleep(d); return nil })
 			}
 			recs := h.all()
 			require.NotEmpty(t, recs)

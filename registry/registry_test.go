@@ -21,6 +21,7 @@ import (
 	"github.com/seawall-go/seawall/fallback"
 	"github.com/seawall-go/seawall/fault"
 	"github.com/seawall-go/seawall/hedge"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -240,7 +241,7 @@ func TestWatchWaitsRetriesBudgetAndLimit(t *testing.T) {
 		// A call waits 50ms for the bulkhead.
 		require.True(t, bh.TryAcquire())
 		go func() {
-			time.Sleep(50 * time.Millisecond)
+			bubble.Sleep(50 * time.Millisecond)
 			bh.Release()
 		}()
 		require.NoError(t, bh.Acquire(t.Context()))
@@ -277,7 +278,7 @@ func TestWatchWaitsRetriesBudgetAndLimit(t *testing.T) {
 		}
 		assert.Equal(t, 1, dry, "the onset is reported once, though the budget allows a retry now and then")
 		assert.Positive(t, gaveUp)
-		time.Sleep(10 * time.Second)
+		bubble.Sleep(10 * time.Second)
 		for range 20 {
 			require.NoError(t, rt.Do(t.Context(), func(context.Context) error { return nil }))
 		}
@@ -307,7 +308,7 @@ func TestWatchAdaptiveLimit(t *testing.T) {
 			if i > 1000 {
 				d = 4 * time.Millisecond
 			}
-			_ = l.Do(t.Context(), func(context.Context) error { time.Sleep(d); return nil })
+			_ = l.Do(t.Context(), func(context.Context) error { bubble.Sleep(d); return nil })
 		}
 		var changes []Event
 		for _, e := range got.all() {

@@ -457,7 +457,7 @@ func TestAttemptTimeoutNoticedByTheOperation(t *testing.T) {
 			calls++
 			if calls == 1 {
 				d, _ := ctx.Deadline()
-				time.Sleep(time.Until(d))
+				bubble.Sleep(time.Until(d))
 				return server // not retryable by itself
 			}
 			return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -229,7 +230,7 @@ func TestHistorySampledAtMostOncePerInterval(t *testing.T) {
 		for range 34 {
 			require.NoError(t, p.breaker.Do(context.Background(), func(context.Context) error { return nil }))
 			serve(h, "GET", "/api/snapshot")
-			time.Sleep(300 * time.Millisecond)
+			bubble.Sleep(300 * time.Millisecond)
 		}
 		hist := getHistory(t, h)
 		assert.Equal(t, time.Second, hist.Interval)
@@ -263,7 +264,7 @@ func TestHistoryFromPageAndHistoryRequests(t *testing.T) {
 		serve(h, "GET", "/") // opening the page samples
 		hist := getHistory(t, h)
 		require.Len(t, hist.Samples, 1, "the request for the history is within the second")
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		hist = getHistory(t, h)
 		require.Len(t, hist.Samples, 2)
 		assert.Equal(t, time.Second, hist.Samples[1].Time.Sub(hist.Samples[0].Time))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/retry"
 )
 
@@ -65,7 +66,7 @@ func TestSuccess(t *testing.T) {
 			dl, ok := ctx.Deadline()
 			assert.True(t, ok)
 			assert.Equal(t, start.Add(d), dl)
-			time.Sleep(d / 2)
+			bubble.Sleep(d / 2)
 			return nil
 		})
 		assert.NoError(t, err)
@@ -96,7 +97,7 @@ func TestExpiryNoticedByTheOperation(t *testing.T) {
 		server := errors.New("rpc error: code = DeadlineExceeded")
 		err := to.Do(t.Context(), func(ctx context.Context) error {
 			dl, _ := ctx.Deadline()
-			time.Sleep(time.Until(dl))
+			bubble.Sleep(time.Until(dl))
 			return server
 		})
 		te := requireTimeout(t, err)
@@ -169,7 +170,7 @@ func TestSuccessAfterDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		to := newT(t, Config{Timeout: d})
 		err := to.Do(t.Context(), func(context.Context) error {
-			time.Sleep(2 * d) // ignores its context, then succeeds
+			bubble.Sleep(2 * d) // ignores its context, then succeeds
 			return nil
 		})
 		assert.NoError(t, err)
@@ -183,7 +184,7 @@ func TestWaitsForStubbornOperation(t *testing.T) {
 		to := newT(t, Config{Timeout: d})
 		start := time.Now()
 		err := to.Do(t.Context(), func(context.Context) error {
-			time.Sleep(3 * d)
+			bubble.Sleep(3 * d)
 			return errors.New("late")
 		})
 		assert.Equal(t, 3*d, time.Since(start))
