@@ -55,41 +55,13 @@ func checkRegistry(reg *registry.Registry, name string) error {
 
 // policies returns the transport's policies, named under name.
 func (t *Transport) policies(name string) []registry.Policy {
-	var ps []registry.Policy
-	if t.retry != nil {
-		ps = append(ps, registry.Policy{Name: name + ".retry", Value: t.retry})
-	}
-	if t.breakers != nil {
-		ps = append(ps, registry.Policy{Name: name + ".breakers", Value: t.breakers})
-	}
-	if t.throttle != nil {
-		ps = append(ps, registry.Policy{Name: name + ".throttle", Value: t.throttle})
-	}
-	return ps
+	return registry.Under(name, registry.Part{Suffix: ".retry", Policy: t.retry},
+		registry.Part{Suffix: ".breakers", Policy: t.breakers}, registry.Part{Suffix: ".throttle", Policy: t.throttle})
 }
 
 // policies returns the server's policies, named under s.regName.
 func (s *Server) policies() []registry.Policy {
-	var ps []registry.Policy
-	add := func(suffix string, p any) {
-		if registry.Registrable(p) {
-			ps = append(ps, registry.Policy{Name: s.regName + suffix, Value: p})
-		}
-	}
-	if s.limiter != nil {
-		add(".ratelimit", s.limiter)
-	}
-	if s.keyed != nil {
-		add(".keyed_ratelimit", s.keyed)
-	}
-	if s.bulkhead != nil {
-		add(".load_shed", s.bulkhead)
-	}
-	if s.adaptive != nil {
-		add(".adaptive", s.adaptive)
-	}
-	if s.fault != nil {
-		add(".fault", s.fault)
-	}
-	return ps
+	return registry.Under(s.regName, registry.Part{Suffix: ".ratelimit", Policy: s.limiter},
+		registry.Part{Suffix: ".keyed_ratelimit", Policy: s.keyed}, registry.Part{Suffix: ".load_shed", Policy: s.bulkhead},
+		registry.Part{Suffix: ".adaptive", Policy: s.adaptive}, registry.Part{Suffix: ".fault", Policy: s.fault})
 }

@@ -325,6 +325,27 @@ func (r *Registry) RegisterAll(ps ...Policy) error {
 	return nil
 }
 
+// A Part is a policy of a component and the suffix that names it under the
+// component's name (".retry").
+type Part struct {
+	Suffix string
+	Policy any
+}
+
+// Under names parts under name (name+Suffix), for RegisterAll, leaving out
+// those whose Policy is nil or of a type a Registry does not take: the
+// middleware's WithRegistry options list a transport's or a server's
+// policies with it.
+func Under(name string, parts ...Part) []Policy {
+	var ps []Policy
+	for _, p := range parts {
+		if Registrable(p.Policy) {
+			ps = append(ps, Policy{Name: name + p.Suffix, Value: p.Policy})
+		}
+	}
+	return ps
+}
+
 // NameOf returns the name policy is registered under in r, if it is.
 func (r *Registry) NameOf(policy any) (string, bool) {
 	_, slot, err := kindOf(policy)

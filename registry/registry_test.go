@@ -368,3 +368,12 @@ func TestRetryBudgetNameTaken(t *testing.T) {
 	long := strings.Repeat("a", MaxNameLen-3)
 	assert.ErrorContains(t, r.Register(long, rt), "the retry's budget: registry: name")
 }
+
+func TestUnder(t *testing.T) {
+	b := must[*breaker.Breaker](t)(breaker.New(breaker.Config{}))
+	var none *retry.Retry
+	var allower interface{ Allow() bool } // nil interface
+	assert.Equal(t, []Policy{{Name: "api.breaker", Value: b}},
+		Under("api", Part{".breaker", b}, Part{".retry", none}, Part{".limit", allower}, Part{".other", 3}),
+		"nil and foreign values are left out")
+}
