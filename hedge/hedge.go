@@ -195,6 +195,16 @@ func (h *Hedge) DoChain(ctx context.Context, c seawall.Chain) error {
 // and the panic continues; if it panics in a hedge, the call ends and Get
 // panics with the same value.
 func Get[T any](ctx context.Context, h *Hedge, op func(context.Context) (T, error), release func(T)) (T, error) {
+	return GetGated(ctx, h, nil, op, release)
+}
+
+// GetGated is [Get] with a gate of the call's own: if gate is not nil, a
+// hedge of this call starts only if gate returns true, asked after
+// [Config.Gate] and before the [Config.Budget]. It is for a gate that
+// depends on the call, such as the state of the breaker of the call's
+// target (httpmw and grpcmw use it so), when one Hedge serves many
+// targets. A refusal counts as a Gate refusal in [Metrics].
+func GetGated[T any](ctx context.Context, h *Hedge, gate func() bool, op func(context.Context) (T, error), release func(T)) (T, error) {
 	h.counts.Add(cCalls)
 	if h.request != nil {
 		h.request.Request()
@@ -208,7 +218,7 @@ func Get[T any](ctx context.Context, h *Hedge, op func(context.Context) (T, erro
 		}
 		return v, err
 	}
-	c := &call[T]{h: h, parent: ctx, op: op, release: release, delay: d, winner: -1}
+	c := &call[T]{h: h, parent: ctx, op: op, release: release, gate: gate, delay: d, winner: -1}
 	actx, cancel := context.WithCancel(ctx)
 	c.cancels[0] = cancel
 	c.started, c.inflight = 1, 1
@@ -267,6 +277,7 @@ type call[T any] struct {
 	parent  context.Context
 	op      func(context.Context) (T, error)
 	release func(T)
+	gate    func() bool // the call's own gate, if any
 	delay   time.Duration
 	timer   *time.Timer
 	start   time.Time // the first attempt's
@@ -317,7 +328,7 @@ func (c *call[T]) fire() {
 	}
 	c.mu.Unlock()
 	// The hooks run outside the lock: they may take their own.
-	if g := c.h.cfg.Gate; g != nil && !g() {
+	if g := c.h.cfg.Gate; (g != nil && !g()) || (c.gate != nil && !c.gate()) {
 		c.h.gateRefused.Add(1)
 		c.stop()
 		return

@@ -310,6 +310,27 @@ func TestClosedGateStartsNoHedge(t *testing.T) {
 	})
 }
 
+func TestCallGateIsAskedPerHedge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3})
+		s := newScript(t,
+			attempt{latency: 100 * time.Millisecond},
+			attempt{latency: 100 * time.Millisecond},
+		)
+		open := true
+		asked := 0
+		gate := func() bool { asked++; o := open; open = false; return o } // open for the first hedge only
+		v, err := GetGated(t.Context(), h, gate, s.op, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 100, v, "the first attempt answers first")
+		assert.Equal(t, 2, asked, "asked before each hedge")
+		assert.Len(t, s.began, 2, "the second hedge did not start")
+		m := h.Metrics()
+		assert.Equal(t, uint64(1), m.Hedges)
+		assert.Equal(t, uint64(1), m.GateRefusals)
+	})
+}
+
 func TestGateClosedAfterNonFatalErrorEndsCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := mustNew(t, Config{Delay: time.Second, Gate: func() bool { return false }})
