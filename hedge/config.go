@@ -41,8 +41,9 @@ type Config struct {
 
 	// NonFatal reports whether an attempt's error is non-fatal: one that
 	// lets the other attempts go on and starts the next hedge at once (or
-	// after the error's pushback, seawall.Pushback). Any other error is
-	// fatal: it cancels every attempt and is returned. Default
+	// after the retry-after hint it carries, seawall.RetryAfter: a gRPC
+	// pushback, an HTTP Retry-After). Any other error is fatal: it cancels
+	// every attempt and is returned. Default
 	// [DefaultNonFatal]. It may be called from several goroutines at once.
 	NonFatal func(error) bool `json:"-"`
 

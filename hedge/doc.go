@@ -12,7 +12,8 @@
 // of recent attempts' latencies ([Config.Percentile]), so that only the
 // slowest few percent of calls are hedged, whatever the dependency's speed.
 // A non-fatal error ([Config.NonFatal]) starts the next hedge at once, or
-// after its pushback (seawall.Pushback); one marked [StopHedging] starts no
+// after the retry-after hint it carries (seawall.RetryAfter: a gRPC
+// pushback, an HTTP Retry-After); one marked [StopHedging] starts no
 // more; any other error cancels every attempt and is returned. If every
 // attempt fails, the first attempt's error is returned.
 //

@@ -61,8 +61,9 @@ func DefaultNonFatal(err error) bool {
 //
 // An attempt's error is fatal or non-fatal ([Config.NonFatal]). A fatal
 // error cancels every attempt and is returned. A non-fatal one starts the
-// next hedge at once (after its pushback, seawall.Pushback, if it carries
-// one), or, if it is marked [StopHedging], starts no more. If every attempt
+// next hedge at once (or after the retry-after hint it carries,
+// seawall.RetryAfter: a gRPC pushback, an HTTP Retry-After), or, if it is
+// marked [StopHedging], starts no more. If every attempt
 // fails with non-fatal errors, the call returns the first attempt's error,
 // as Polly does: the first attempt is the one the caller would have made
 // without hedging. A hedge starts only while [Config.Gate] allows and the
@@ -437,8 +438,8 @@ func (c *call[T]) report(i int, v T, err error, start time.Time) {
 			c.err = c.firstErr
 			c.finish()
 		} else if !c.stopped && c.started < c.h.cfg.MaxAttempts {
-			d, _ := seawall.Pushback(err)
-			c.timer.Reset(d) // the next hedge now, or after the pushback
+			d, _ := seawall.RetryAfter(err) // a pushback, or a Retry-After
+			c.timer.Reset(d)                // the next hedge now, or after the pushback
 		}
 	}
 	c.mu.Unlock()
