@@ -13,6 +13,7 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 )
 
@@ -283,6 +284,43 @@ func BenchmarkTransportObserver(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkTransportHedge measures what WithHedge costs a first-try
+// success that answers before the hedge delay (no hedge is sent), over a
+// fake base without I/O that makes a response per call: the transport
+// with retries as by default, without and with a fixed-delay hedge. The
+// rows are named for benchstat: -col /hedge compares them.
+func BenchmarkTransportHedge(b *testing.B) {
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Body: http.NoBody}, nil
+	})
+	for _, tt := range []struct {
+		name string
+		opts []TransportOption
+	}{
+		{"hedge=off", nil},
+		{"hedge=fixed", []TransportOption{WithHedge(hedge.Config{Delay: time.Hour})}},
+	} {
+		tr, err := NewTransport(base, tt.opts...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req, err := http.NewRequestWithContext(context.Background(), "GET", "http://account.internal/v1/users/7", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := tr.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp.Body.Close()
+			}
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/throttle"
@@ -28,11 +29,12 @@ func TestTransportWithRegistry(t *testing.T) {
 	require.NoError(t, err)
 	th, err := throttle.New(throttle.Config{})
 	require.NoError(t, err)
-	_, err = NewTransport(nil, WithBreakers(g, nil), WithThrottle(th), WithRegistry(reg, "accounts"))
+	_, err = NewTransport(nil, WithBreakers(g, nil), WithThrottle(th), WithHedge(hedge.Config{}), WithRegistry(reg, "accounts"))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]registry.Kind{
 		"accounts.retry": registry.KindRetry, "accounts.retry.budget": registry.KindBudget,
 		"accounts.breakers": registry.KindBreakerGroup, "accounts.throttle": registry.KindThrottle,
+		"accounts.hedge": registry.KindHedge,
 	}, names(reg))
 
 	// A second transport sharing the group: the group keeps its name.

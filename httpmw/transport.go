@@ -13,6 +13,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/hedge"
 	expiry "github.com/seawall-go/seawall/internal/deadline"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -101,6 +102,15 @@ import (
 // TimeoutHeader, for a [Server] with WithDeadline (unless
 // WithoutTimeoutHeader).
 //
+// # Hedging
+//
+// With WithHedge, a request that is safe to replay and has not been
+// answered within the hedge delay is sent again alongside, and the first
+// answer wins: the slow tail of a dependency (a replica pausing, a lost
+// packet) is cut for a few percent more requests. Hedging is inside the
+// retry, spends from its budget, and sends nothing to a host whose breaker
+// is not closed; see [WithHedge].
+//
 // With WithAttemptObserver, each attempt of an observed request is
 // reported once it has ended (a seawall.Attempt: its number, the wait
 // before it and why, its outcome, status, hint and error), for a span to
@@ -117,6 +127,7 @@ type Transport struct {
 	timeoutHeader  bool
 	throttle       *throttle.Throttle
 	observer       seawall.AttemptObserver
+	hedge          *hedge.Hedge // nil: no hedging
 }
 
 // A TransportOption configures a [Transport]. An option given twice
@@ -134,6 +145,7 @@ type transportOptions struct {
 	reg            *registry.Registry
 	regName        string
 	observer       seawall.AttemptObserver
+	hedge          *hedge.Config
 }
 
 // WithRetry sets the retry policy: attempts (MaxAttempts, including the
@@ -306,6 +318,11 @@ func NewTransport(base http.RoundTripper, opts ...TransportOption) (*Transport, 
 	for _, c := range o.statuses {
 		t.statuses.add(c)
 	}
+	if o.hedge != nil {
+		if err := t.newHedge(*o.hedge, cfg.Retryable); err != nil {
+			return nil, err
+		}
+	}
 	if o.reg != nil {
 		if err := o.reg.RegisterAll(t.policies(o.regName)...); err != nil {
 			return nil, fmt.Errorf("httpmw: WithRegistry: %w", err)
@@ -412,8 +429,16 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	a := attempts{t: t, req: req}
 	defer a.closeBody()
-	if t.retry == nil || !replayable(req) {
-		resp, err := a.send(ctx)
+	replay := replayable(req)
+	hedged := t.hedge != nil && replay
+	if t.retry == nil || !replay {
+		var resp *http.Response
+		var err error
+		if hedged {
+			resp, err = a.hedged(ctx)
+		} else {
+			resp, err = a.send(ctx)
+		}
 		if o != nil {
 			o.Attempt(ctx, a.report(1, 0, seawall.DelayNone, resp, answerError(resp, err), true))
 		}
@@ -423,7 +448,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	for l.Next() {
 		var err error
-		resp, err = a.send(l.Context())
+		if hedged {
+			resp, err = a.hedged(l.Context())
+		} else {
+			resp, err = a.send(l.Context())
+		}
 		if err == nil && t.statuses.has(resp.StatusCode) {
 			err = statusError(resp)
 		}
