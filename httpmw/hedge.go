@@ -45,7 +45,9 @@ import (
 //   - Any other answer (a 200, a 404, a 500) wins: the other attempts are
 //     cancelled, and the answers that come for them anyway have their
 //     bodies drained and closed. The winner's body stays readable until the
-//     caller closes it.
+//     caller closes it; Close returns once no losing attempt is still
+//     sending the request (they were cancelled, so at once), so that the
+//     caller may reuse the request, as http.RoundTripper allows.
 //   - If every attempt of a round fails, the round's outcome is its first
 //     attempt's, as without hedging: its error, or its answer (a 503), of
 //     which RoundTrip keeps at most 64 KiB of body (the attempts' contexts
@@ -101,13 +103,46 @@ func hedgeNonFatal(err error, retryable func(error) bool) bool {
 
 // round is the state of one hedged round that its attempts share.
 type round struct {
-	a    *attempts
-	n    atomic.Int32 // attempts begun
-	body cancelBody   // the winner's body, which ends the round on Close
+	a      *attempts
+	n      atomic.Int32 // attempts begun
+	cancel context.CancelFunc
+	body   roundBody // the winner's
 
-	mu     sync.Mutex
-	kept   *http.Response // the first attempt's answer with a retried status
-	closed bool           // the round is over: a late answer is discarded
+	mu      sync.Mutex
+	kept    *http.Response // the first attempt's answer with a retried status
+	closed  bool           // the round is over: a late answer is discarded
+	running int            // attempts sending the request
+	idle    chan struct{}  // closed when running falls to 0 after closed, if made
+}
+
+// end ends the round: it cancels every attempt still running and waits
+// until none is sending the request, which the caller may reuse once
+// RoundTrip has returned an error or the body it returned is closed. They
+// were cancelled, so they end at once.
+func (r *round) end() {
+	r.cancel()
+	r.mu.Lock()
+	idle := r.idle
+	if r.running > 0 && idle == nil {
+		idle = make(chan struct{})
+		r.idle = idle
+	}
+	r.mu.Unlock()
+	if idle != nil {
+		<-idle
+	}
+}
+
+// roundBody is the winner's body: closing it ends the round.
+type roundBody struct {
+	io.ReadCloser
+	r *round
+}
+
+func (b *roundBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.r.end()
+	return err
 }
 
 // hedged makes one hedged round of the request under ctx: the attempts a
@@ -122,7 +157,7 @@ func (a *attempts) hedged(ctx context.Context) (*http.Response, error) {
 	// attempt's: the winner's body ends it on Close, so that no attempt's
 	// context outlives the request among ctx's children.
 	rctx, cancel := context.WithCancel(ctx)
-	r := &round{a: a}
+	r := &round{a: a, cancel: cancel}
 	var gate func() bool
 	if a.breaker != nil {
 		gate = func() bool { return a.breaker.State() == breaker.Closed }
@@ -136,11 +171,11 @@ func (a *attempts) hedged(ctx context.Context) (*http.Response, error) {
 		if kept != nil {
 			discard(kept) // the first attempt lost
 		}
-		r.body = cancelBody{ReadCloser: resp.Body, cancel: cancel}
+		r.body = roundBody{ReadCloser: resp.Body, r: r}
 		resp.Body = &r.body
 		return resp, nil
 	}
-	cancel()
+	r.end()
 	var se *StatusError
 	if kept != nil && errors.As(err, &se) && se.StatusCode == kept.StatusCode {
 		return kept, nil // every attempt failed: the first's answer
@@ -155,8 +190,20 @@ func (a *attempts) hedged(ctx context.Context) (*http.Response, error) {
 func (r *round) attempt(ctx context.Context) (*http.Response, error) {
 	a := r.a
 	first := r.n.Add(1) == 1
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, context.Canceled // too late: the request is the caller's again
+	}
+	r.running++
+	r.mu.Unlock()
 	s := attempts{t: a.t, req: a.req, breaker: a.breaker, bodyUsed: true} // each attempt its own body
 	resp, err := s.send(ctx)
+	r.mu.Lock()
+	if r.running--; r.running == 0 && r.idle != nil {
+		close(r.idle)
+	}
+	r.mu.Unlock()
 	if first {
 		r.mu.Lock()
 		if !r.closed {

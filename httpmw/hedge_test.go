@@ -408,3 +408,33 @@ func TestHedgeTailLatencyOverHTTP(t *testing.T) {
 		assert.LessOrEqual(t, extra, 0.10, "extra requests")
 	})
 }
+
+// TestHedgeCallerMayReuseRequest: once the winner's body is closed, no
+// losing attempt still reads the request, so the caller may change it
+// (the race detector checks).
+func TestHedgeCallerMayReuseRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var n atomic.Int32
+		base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if n.Add(1) == 1 {
+				bubble.Sleep(25 * time.Millisecond)
+				return answer(200), nil
+			}
+			for r.Context().Err() == nil { // a loser still sending
+				_ = r.Header.Get("X-Trace")
+				bubble.Sleep(time.Millisecond)
+			}
+			_ = r.Header.Get("X-Trace")
+			return nil, r.Context().Err()
+		})
+		tr := newTransport(t, base, WithRetry(noRetry), WithHedge(hedge.Config{Delay: 10 * time.Millisecond, MaxAttempts: 3}))
+		req, err := http.NewRequestWithContext(t.Context(), "GET", "http://account.internal/v1/users/7", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Trace", "1")
+		resp, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		assert.Equal(t, "OK", readAll(t, resp))
+		req.Header.Set("X-Trace", "2") // the caller's again
+		assert.Equal(t, int32(3), n.Load())
+	})
+}
