@@ -176,3 +176,51 @@ func BenchmarkHedge(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkHedgeInterceptor isolates the client interceptor's cost on the
+// fast path, without a connection: Client.Unary around an invoker that
+// answers at once, with and without WithHedge (a fixed delay of an hour),
+// against calling the invoker directly (Bare).
+func BenchmarkHedgeInterceptor(b *testing.B) {
+	const method = "/grpc.testing.TestService/EmptyCall"
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	ctx := context.Background()
+	req, reply := &testpb.Empty{}, &testpb.Empty{}
+	for _, tc := range []struct {
+		name string
+		opts []ClientOption
+	}{
+		{"Client", nil},
+		{"ClientHedge", []ClientOption{WithHedge(hedge.Config{Delay: time.Hour})}},
+	} {
+		c := newClient(b, tc.opts...)
+		b.Run(tc.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.Unary(ctx, method, req, reply, nil, invoker); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				reply := &testpb.Empty{}
+				for pb.Next() {
+					if err := c.Unary(ctx, method, req, reply, nil, invoker); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+	b.Run("Bare/serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := invoker(ctx, method, req, reply, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
