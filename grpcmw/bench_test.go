@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -125,6 +127,98 @@ func BenchmarkServerAdmit(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := s.Unary(ctx, nil, info, handler); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkHedge measures what hedging costs a unary call that answers at
+// once over bufconn, the common case: with WithHedge (a fixed delay of an
+// hour, so that no hedge ever starts: the timer is armed and stopped)
+// against the same client without it, alone and with retries and a
+// breaker, serial and in parallel.
+func BenchmarkHedge(b *testing.B) {
+	g, err := breaker.NewGroup(breaker.Config{}, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hedging := WithHedge(hedge.Config{Delay: time.Hour})
+	for _, tc := range []struct {
+		name string
+		opts []ClientOption
+	}{
+		{"Client", nil},
+		{"ClientHedge", []ClientOption{hedging}},
+		{"ClientRetryBreaker", []ClientOption{WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod)}},
+		{"ClientRetryBreakerHedge", []ClientOption{WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), hedging}},
+	} {
+		client := serve(b, &service{}, nil, withClient(newClient(b, tc.opts...))...)
+		ctx := context.Background()
+		b.Run(tc.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := client.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.EmptyCall(ctx, &testpb.Empty{}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkHedgeInterceptor isolates the client interceptor's cost on the
+// fast path, without a connection: Client.Unary around an invoker that
+// answers at once, with and without WithHedge (a fixed delay of an hour),
+// against calling the invoker directly (Bare).
+func BenchmarkHedgeInterceptor(b *testing.B) {
+	const method = "/grpc.testing.TestService/EmptyCall"
+	invoker := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	ctx := context.Background()
+	req, reply := &testpb.Empty{}, &testpb.Empty{}
+	for _, tc := range []struct {
+		name string
+		opts []ClientOption
+	}{
+		{"Client", nil},
+		{"ClientHedge", []ClientOption{WithHedge(hedge.Config{Delay: time.Hour})}},
+	} {
+		c := newClient(b, tc.opts...)
+		b.Run(tc.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.Unary(ctx, method, req, reply, nil, invoker); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tc.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				reply := &testpb.Empty{}
+				for pb.Next() {
+					if err := c.Unary(ctx, method, req, reply, nil, invoker); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+	b.Run("Bare/serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := invoker(ctx, method, req, reply, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

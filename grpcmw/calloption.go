@@ -11,6 +11,7 @@ type callOption struct {
 	grpc.EmptyCallOption
 	maxAttempts int
 	codes       *codeSet
+	noHedge     bool
 }
 
 // CallMaxAttempts overrides, for one call, the number of attempts
@@ -30,10 +31,17 @@ func CallRetryCodes(c ...codes.Code) grpc.CallOption {
 	return callOption{codes: &s}
 }
 
+// CallNoHedge turns hedging (WithHedge) off for one call: a method that is
+// not idempotent, say, on a connection whose other methods are hedged.
+func CallNoHedge() grpc.CallOption {
+	return callOption{noHedge: true}
+}
+
 // call is the settings of one call.
 type call struct {
 	maxAttempts int // 0: the client's
 	codes       codeSet
+	noHedge     bool
 	trailer     *metadata.MD // the caller's grpc.Trailer, if any
 }
 
@@ -47,6 +55,7 @@ func (c *Client) settings(opts []grpc.CallOption) call {
 			if co.codes != nil {
 				s.codes = *co.codes
 			}
+			s.noHedge = s.noHedge || co.noHedge
 		} else if t, ok := o.(grpc.TrailerCallOption); ok {
 			s.trailer = t.TrailerAddr
 		}

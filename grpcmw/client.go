@@ -9,6 +9,7 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
@@ -70,9 +71,9 @@ import (
 // default, the throttle counts it as a refusal. A stream's pushback is
 // read from its trailer once it has ended. The error a call returns is the
 // one the policies saw, so seawall.IsOverload is true of it too; a call
-// with neither retries (none configured, or CallMaxAttempts(1)), breakers
-// nor a throttle has no policy to show it to, and returns every error as
-// the server sent it.
+// with neither retries (none configured, or CallMaxAttempts(1)), breakers,
+// a throttle nor hedging has no policy to show it to, and returns every
+// error as the server sent it.
 //
 // # Throttling
 //
@@ -102,6 +103,61 @@ import (
 // With WithAttemptObserver, each attempt of an observed call, unary or
 // stream establishment, is reported once it has ended (a
 // seawall.Attempt), for a span to show (otelseawall.NewAttemptObserver).
+// A hedged attempt (below) is reported as one attempt, whatever number of
+// hedges it made: its outcome is the hedged call's.
+//
+// # Hedging
+//
+// With WithHedge, a unary call whose attempt is slow gets another attempt
+// alongside it (a [hedge.Hedge], gRFC A6's hedging): after the hedge
+// delay (fixed, or a percentile of recent latencies), up to MaxAttempts
+// attempts at once, including the first; the first to succeed wins, and
+// the others are cancelled. Hedge only idempotent methods: every attempt
+// reaches the server. [CallNoHedge] turns hedging off for one call.
+//
+// An attempt that fails with a non-fatal code (WithHedgeCodes; default
+// UNAVAILABLE, as for retries; gRFC A6's nonFatalStatusCodes) lets the
+// others go on and starts the next hedge at once, or after the server's
+// pushback; a negative or malformed pushback starts no more hedges (the
+// others go on). An attempt that runs out of its attempt timeout is
+// non-fatal too. Any other answer ends the call: the others are
+// cancelled, and its error is returned. If every attempt fails, the call
+// returns the first attempt's error. A hedge.Config with a NonFatal of its
+// own decides in place of the codes (as WithRetry's Retryable does), from
+// the attempt's error as the breaker sees it (seawall.IsOverload of a
+// shed answer, seawall.Pushback of its pushback).
+//
+// Hedging sits inside the retries and outside the breaker, the throttle
+// and the attempt timeout: each attempt of the retry loop is a hedged
+// call, and each hedged attempt asks the breaker and the throttle and has
+// its own attempt timeout. An open breaker or the throttle refusing the
+// first attempt fails the call at once, as without hedging; refusing a
+// hedge starts no more hedges, and cancels nothing. A hedge starts only
+// while the call's breaker (with WithBreakers) is closed (or disabled):
+// not while it is open, nor half-open, when the breaker's probes are
+// testing whether the target is back and a hedge would be one probe more.
+// Hedges spend from the retry budget: that of WithRetry, whose request
+// counts once however many hedges and retries a call makes (also when the
+// hedge.Config's Budget is that very budget), unless the hedge.Config has
+// another Budget of its own; without WithRetry, only its own. A refusal
+// starts no more hedges for the attempt and cancels nothing.
+// [Client.HedgeMetrics] reads the hedge's counters, and WithRegistry
+// registers it.
+//
+// Attempts run at once, so each hedge receives its reply in a message of
+// its own, and the headers, trailers and peer that the call's options
+// (grpc.Header, grpc.Trailer, grpc.Peer) ask for into its own too; the
+// first attempt uses the caller's. When a hedge wins, its reply, header,
+// trailer and peer are copied into the caller's (proto.Reset, then
+// proto.Merge); a losing attempt's reply is never seen. The call returns
+// once every attempt it made has ended (the losers are cancelled, and end
+// at once), so that the caller may reuse its request and reply as soon as
+// it has returned, as gRPC allows. A reply that is not a proto.Message (a
+// codec of your own) cannot be copied so: such a call is not hedged.
+//
+// Streams are never hedged: a stream is committed by its first response,
+// and hedging one would mean buffering the messages it sent (gRFC A6
+// hedges streams; this package does not, yet).
 type Client struct {
 	retry          *retry.Retry // nil: no retries
 	codes          codeSet
@@ -111,6 +167,9 @@ type Client struct {
 	userRetryable  bool // the retry.Config had its own Retryable
 	throttle       *throttle.Throttle
 	observer       seawall.AttemptObserver
+	hedge          *hedge.Hedge // nil: no hedging
+	hedgeCodes     codeSet
+	hedgeNonFatal  func(error) bool // the hedge.Config's own NonFatal, if any
 }
 
 // A ClientOption configures a [Client]. An option given a bad value makes
@@ -127,6 +186,8 @@ type clientOptions struct {
 	reg            *registry.Registry
 	regName        string
 	observer       seawall.AttemptObserver
+	hedge          *hedge.Config
+	hedgeCodes     []codes.Code
 }
 
 // WithRetry turns retries on with cfg: MaxAttempts (including the first;
@@ -152,6 +213,36 @@ func WithRetryCodes(c ...codes.Code) ClientOption {
 			}
 		}
 		o.codes = append([]codes.Code{}, c...)
+		return nil
+	}
+}
+
+// WithHedge turns hedging of unary calls on with cfg (see [Client]):
+// MaxAttempts (including the first; default 2), the delay (Delay, fixed;
+// or Percentile, default the 95th of recent latencies), and, if it has
+// them, a Gate of its own (asked before the breaker's), a Budget (in
+// place of the retry's) and a NonFatal (in place of the codes,
+// WithHedgeCodes). NewClient validates cfg as hedge.New does.
+func WithHedge(cfg hedge.Config) ClientOption {
+	return func(o *clientOptions) error {
+		o.hedge = &cfg
+		return nil
+	}
+}
+
+// WithHedgeCodes sets the codes that are non-fatal for hedging, in place
+// of UNAVAILABLE (gRFC A6's nonFatalStatusCodes): an attempt that fails
+// with one lets the other attempts go on and starts the next hedge at
+// once. None means that every error ends the call (a hedge then starts
+// only after the delay). A code that does not exist is an error.
+func WithHedgeCodes(c ...codes.Code) ClientOption {
+	return func(o *clientOptions) error {
+		for _, code := range c {
+			if code > codes.Unauthenticated {
+				return fmt.Errorf("grpcmw: WithHedgeCodes: code %d does not exist", uint32(code))
+			}
+		}
+		o.hedgeCodes = append([]codes.Code{}, c...)
 		return nil
 	}
 }
@@ -229,11 +320,11 @@ func WithAttemptObserver(o seawall.AttemptObserver) ClientOption {
 
 // NewClient returns a Client configured by opts, or an error naming the
 // first invalid option and its value: a nil option, a field of the
-// retry.Config, a negative attempt timeout, a code that does not exist, a
+// retry.Config or of the hedge.Config, a negative attempt timeout, a code that does not exist, a
 // nil breaker group, a BreakerKey that does not exist. It never panics on
 // its options.
 func NewClient(opts ...ClientOption) (*Client, error) {
-	o := clientOptions{codes: []codes.Code{codes.Unavailable}}
+	o := clientOptions{codes: []codes.Code{codes.Unavailable}, hedgeCodes: []codes.Code{codes.Unavailable}}
 	for i, opt := range opts {
 		if opt == nil {
 			return nil, fmt.Errorf("grpcmw: NewClient: opts[%d] is nil", i)
@@ -270,6 +361,11 @@ func NewClient(opts ...ClientOption) (*Client, error) {
 		}
 		c.retry = r
 	}
+	if o.hedge != nil {
+		if err := c.newHedge(*o.hedge, o.hedgeCodes); err != nil {
+			return nil, err
+		}
+	}
 	if o.reg != nil {
 		if err := o.reg.RegisterAll(c.policies(o.regName)...); err != nil {
 			return nil, fmt.Errorf("grpcmw: WithRegistry: %w", err)
@@ -285,6 +381,15 @@ func (c *Client) Metrics() retry.Metrics {
 		return retry.Metrics{}
 	}
 	return c.retry.Metrics()
+}
+
+// HedgeMetrics returns a snapshot of the hedge counters of c; zeros if
+// hedging is off.
+func (c *Client) HedgeMetrics() hedge.Metrics {
+	if c.hedge == nil {
+		return hedge.Metrics{}
+	}
+	return c.hedge.Metrics()
 }
 
 // codeSet is a set of gRPC codes.

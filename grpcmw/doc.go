@@ -8,9 +8,11 @@
 // exactly (gRFC A6), within a retry budget; a breaker per method or per
 // target; a timeout per attempt; never past the call's deadline. Streams
 // are retried only until they commit (see [Client]); with WithThrottle, a
-// client-side throttle in front of every attempt, after the breaker.
-// [CallMaxAttempts] and [CallRetryCodes] override the settings for one
-// call. Nothing else is chained: one interceptor per kind of call.
+// client-side throttle in front of every attempt, after the breaker; with
+// WithHedge, hedging of unary calls (gRFC A6): a slow attempt gets another
+// alongside it, within the retry budget and while the breaker is closed
+// (streams are not hedged). [CallMaxAttempts], [CallRetryCodes] and
+// [CallNoHedge] override the settings for one call. Nothing else is chained: one interceptor per kind of call.
 //
 // Shedding is not failure: a RESOURCE_EXHAUSTED, or an UNAVAILABLE with
 // pushback, reaches the retry, the breaker and the throttle as an error for

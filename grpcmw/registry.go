@@ -56,7 +56,8 @@ func checkRegistry(reg *registry.Registry, name string) error {
 // policies returns the client's policies, named under name.
 func (t *Client) policies(name string) []registry.Policy {
 	return registry.Under(name, registry.Part{Suffix: ".retry", Policy: t.retry},
-		registry.Part{Suffix: ".breakers", Policy: t.breakers}, registry.Part{Suffix: ".throttle", Policy: t.throttle})
+		registry.Part{Suffix: ".breakers", Policy: t.breakers}, registry.Part{Suffix: ".throttle", Policy: t.throttle},
+		registry.Part{Suffix: ".hedge", Policy: t.hedge})
 }
 
 // policies returns the server's policies, named under s.regName.

@@ -11,6 +11,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/hedge"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 	"github.com/seawall-go/seawall/retry"
@@ -30,12 +31,18 @@ func TestTransportWithRegistry(t *testing.T) {
 	require.NoError(t, err)
 	th, err := throttle.New(throttle.Config{})
 	require.NoError(t, err)
-	_, err = NewClient(WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), WithThrottle(th), WithRegistry(reg, "accounts"))
+	_, err = NewClient(WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), WithThrottle(th), WithHedge(hedge.Config{}), WithRegistry(reg, "accounts"))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]registry.Kind{
 		"accounts.retry": registry.KindRetry, "accounts.retry.budget": registry.KindBudget,
 		"accounts.breakers": registry.KindBreakerGroup, "accounts.throttle": registry.KindThrottle,
+		"accounts.hedge": registry.KindHedge,
 	}, names(reg))
+	for _, ps := range reg.Snapshot().Policies {
+		if ps.Name == "accounts.hedge" {
+			assert.NotNil(t, ps.Hedge, "the hedge's metrics in the snapshot")
+		}
+	}
 
 	// A second transport sharing the group: the group keeps its name.
 	_, err = NewClient(WithRetry(retry.Config{}), WithBreakers(g, BreakerPerMethod), WithRegistry(reg, "payments"))

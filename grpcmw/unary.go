@@ -14,7 +14,15 @@ import (
 func (c *Client) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	s := c.settings(opts)
 	u := unaryCall{c: c, method: method, req: req, reply: reply, cc: cc, invoker: invoker, opts: opts, rep: c.observe(ctx)}
+	hedging := u.hedging(&s)
 	if c.retry == nil || s.maxAttempts == 1 {
+		if hedging {
+			_, err := u.hedged(ctx, opts, nil)
+			if u.rep.o != nil {
+				u.rep.once(err, u.refused)
+			}
+			return err
+		}
 		var trailer *metadata.MD // nil: no policy reads the answer
 		if c.breakers != nil || c.throttle != nil {
 			// They must tell an UNAVAILABLE with pushback from one
@@ -30,7 +38,7 @@ func (c *Client) Unary(ctx context.Context, method string, req, reply any, cc *g
 		}
 		return err
 	}
-	return u.retry(ctx, &s)
+	return u.retry(ctx, &s, hedging)
 }
 
 // unaryCall is a unary call as the interceptor received it.
@@ -97,8 +105,8 @@ func (t *trailerOpts) with(opts []grpc.CallOption) []grpc.CallOption {
 }
 
 // retry makes the attempts of the call, as the client's retry loop and the
-// call's settings s decide.
-func (u *unaryCall) retry(ctx context.Context, s *call) error {
+// call's settings s decide; each a hedged call if hedging.
+func (u *unaryCall) retry(ctx context.Context, s *call, hedging bool) error {
 	t := new(trailerOpts)
 	r := *u
 	r.opts = t.with(u.opts)
@@ -109,7 +117,13 @@ func (u *unaryCall) retry(ctx context.Context, s *call) error {
 	for l.Next() {
 		t.trailer = nil // an attempt that ends before the server answers sets none
 		r.refused = ""
-		timedOut, err := r.attempt(l.Context(), &t.trailer)
+		var timedOut bool
+		var err error
+		if hedging {
+			timedOut, err = r.hedged(l.Context(), u.opts, &t.trailer)
+		} else {
+			timedOut, err = r.attempt(l.Context(), &t.trailer)
+		}
 		if timedOut {
 			l.Record(&attemptTimeoutError{err: err})
 		} else {
