@@ -31,7 +31,8 @@ import (
 //     then ignored). Without retries, cfg.Budget, if any, bounds the
 //     hedges.
 //   - A hedge starts only while the request's breaker (WithBreakers) is
-//     closed: none goes to a host whose breaker is open or probing. Each
+//     closed (or disabled): none goes to a host whose breaker is open or
+//     probing (half-open). Each
 //     attempt asks the breaker and the throttle, and has its own attempt
 //     timeout and request body (from GetBody).
 //   - An attempt is non-fatal, and the next hedge is sent at once, when it
@@ -160,7 +161,7 @@ func (a *attempts) hedged(ctx context.Context) (*http.Response, error) {
 	r := &round{a: a, cancel: cancel}
 	var gate func() bool
 	if a.breaker != nil {
-		gate = func() bool { return a.breaker.State() == breaker.Closed }
+		gate = func() bool { s := a.breaker.State(); return s == breaker.Closed || s == breaker.Disabled }
 	}
 	resp, err := hedge.GetGated(rctx, t.hedge, gate, r.attempt, discard)
 	r.mu.Lock()
