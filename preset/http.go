@@ -31,7 +31,10 @@ import (
 //
 // The deadline of the total timeout is released when the body of the
 // response returned is closed, or at once when RoundTrip returns an error:
-// as for any http.RoundTripper, close the body. A call that runs out of the
+// as for any http.RoundTripper, close the body. (An http.Client that
+// follows a redirect closes the body of the redirect and sends a new
+// request, with a total timeout of its own: bound the whole of Client.Do
+// with the context's deadline.) A call that runs out of the
 // total timeout while the caller's context is alive fails with a
 // [*TimeoutError]. Requests with an Upgrade header (WebSocket) have no
 // total timeout: the connection they ask for outlives the call.
