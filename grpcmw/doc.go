@@ -14,6 +14,12 @@
 // (streams are not hedged). [CallMaxAttempts], [CallRetryCodes] and
 // [CallNoHedge] override the settings for one call. Nothing else is chained: one interceptor per kind of call.
 //
+// A [Preset], built by [NewPreset] from a preset.Config (which operators
+// can keep in a JSON or YAML file, validated across its settings), is the
+// standard pipeline of package preset around a Client: a rate limiter, a
+// total timeout, then the Client's retry, per-method breaker and attempt
+// timeout.
+//
 // Shedding is not failure: a RESOURCE_EXHAUSTED, or an UNAVAILABLE with
 // pushback, reaches the retry, the breaker and the throttle as an error for
 // which seawall.IsOverload is true. The retry waits the pushback, the
