@@ -35,6 +35,8 @@ type Keyed struct {
 	local atomic.Pointer[ratelimit.Keyed] // FallbackLocal's share; nil in other modes
 	mu    sync.Mutex                      // serializes SetInstances
 	max   int                             // MaxKeys
+	// The counts of the local fallbacks SetInstances replaced.
+	oldAdmitted, oldRejected atomic.Uint64
 }
 
 // NewKeyed returns a keyed limiter in the Redis of client, or an error
@@ -66,7 +68,11 @@ func (k *Keyed) setLocal(instances int) error {
 	if err != nil {
 		return fmt.Errorf("redisrate: local share of Instances %d: %w", instances, err)
 	}
-	k.local.Store(local)
+	if old := k.local.Swap(local); old != nil {
+		m := old.Metrics()
+		k.oldAdmitted.Add(m.Allowed)
+		k.oldRejected.Add(m.Limited)
+	}
 	return nil
 }
 
@@ -84,7 +90,7 @@ func (k *Keyed) Allow(key string) bool {
 	}
 	switch c.mode {
 	case FallbackLocal:
-		return c.countedLocal(k.local.Load().Allow(key))
+		return k.local.Load().Allow(key) // counted by the local Keyed
 	case FailClosed:
 		c.stats.closed.Add(1)
 		return false
@@ -124,9 +130,7 @@ func (k *Keyed) Try(key string, n int) error {
 	}
 	switch c.mode {
 	case FallbackLocal:
-		err := k.local.Load().Try(key, n)
-		c.countedLocal(err == nil)
-		return err
+		return k.local.Load().Try(key, n) // counted by the local Keyed
 	case FailClosed:
 		c.stats.closed.Add(1)
 		return unavailable(err)
@@ -161,4 +165,12 @@ func (k *Keyed) Burst() int { return k.c.burst }
 func (k *Keyed) Breaker() *breaker.Breaker { return k.c.br }
 
 // Metrics returns a snapshot of k's counters, over all keys.
-func (k *Keyed) Metrics() Metrics { return k.c.stats.snapshot(k.c.br) }
+func (k *Keyed) Metrics() Metrics {
+	var local ratelimit.Metrics
+	if l := k.local.Load(); l != nil {
+		local = l.Metrics()
+	}
+	local.Allowed += k.oldAdmitted.Load()
+	local.Limited += k.oldRejected.Load()
+	return k.c.stats.snapshot(k.c.br, local)
+}

@@ -107,7 +107,7 @@ func (l *Limiter) AllowN(n int) bool {
 		} else {
 			ok = l.local.AllowN(time.Now(), n)
 		}
-		return c.countedLocal(ok)
+		return ok // counted by l.local
 	case FailClosed:
 		c.stats.closed.Add(1)
 		return false
@@ -155,9 +155,7 @@ func (l *Limiter) try(ctx context.Context, n int) error {
 	}
 	switch c.mode {
 	case FallbackLocal:
-		err := l.local.Try(n)
-		c.countedLocal(err == nil)
-		return err
+		return l.local.Try(n) // counted by l.local
 	case FailClosed:
 		c.stats.closed.Add(1)
 		return unavailable(err)
@@ -231,9 +229,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	}
 	switch c.mode {
 	case FallbackLocal:
-		err := l.local.WaitN(ctx, n)
-		c.countedLocal(err == nil)
-		return err
+		return l.local.WaitN(ctx, n) // counted by l.local
 	case FailClosed:
 		c.stats.closed.Add(1)
 		return unavailable(err)
@@ -282,7 +278,13 @@ func (l *Limiter) Burst() int { return l.c.burst }
 func (l *Limiter) Breaker() *breaker.Breaker { return l.c.br }
 
 // Metrics returns a snapshot of l's counters.
-func (l *Limiter) Metrics() Metrics { return l.c.stats.snapshot(l.c.br) }
+func (l *Limiter) Metrics() Metrics {
+	var local ratelimit.Metrics
+	if l.local != nil {
+		local = l.local.Metrics()
+	}
+	return l.c.stats.snapshot(l.c.br, local)
+}
 
 // counted counts Redis's answer ok and returns it.
 func (c *core) counted(ok bool) bool {
@@ -290,16 +292,6 @@ func (c *core) counted(ok bool) bool {
 		c.stats.redisAdmitted.Add(1)
 	} else {
 		c.stats.redisRejected.Add(1)
-	}
-	return ok
-}
-
-// countedLocal counts FallbackLocal's answer ok and returns it.
-func (c *core) countedLocal(ok bool) bool {
-	if ok {
-		c.stats.localAdmitted.Add(1)
-	} else {
-		c.stats.localRejected.Add(1)
 	}
 	return ok
 }

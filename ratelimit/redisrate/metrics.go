@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/ratelimit"
 )
 
 // Metrics is a snapshot of a limiter's counters since it was created.
@@ -91,10 +92,10 @@ type counter struct {
 }
 
 // stats are a limiter's counters. Those of the Redis path share lines:
-// its round trip dwarfs any contention.
+// its round trip dwarfs any contention. FallbackLocal's decisions are
+// counted by the local limiter, in its per-P counters.
 type stats struct {
 	redisAdmitted, redisRejected counter
-	localAdmitted, localRejected counter
 	closed, open, invalid        counter
 	errors, timeouts, loads      atomic.Uint64
 	rtt                          [len(rttBounds) + 1]atomic.Uint64
@@ -110,11 +111,11 @@ func (s *stats) observe(d time.Duration) {
 	s.rtt[i].Add(1)
 }
 
-func (s *stats) snapshot(br *breaker.Breaker) Metrics {
+func (s *stats) snapshot(br *breaker.Breaker, local ratelimit.Metrics) Metrics {
 	m := Metrics{
 		Fallback: FallbackMetrics{
-			LocalAdmitted: s.localAdmitted.Load(),
-			LocalRejected: s.localRejected.Load(),
+			LocalAdmitted: local.Allowed,
+			LocalRejected: local.Limited,
 			Closed:        s.closed.Load(),
 			Open:          s.open.Load(),
 		},
