@@ -287,6 +287,7 @@ type call[T any] struct {
 	inflight int // attempts running
 	cancels  [maxMaxAttempts]context.CancelFunc
 	stopped  bool          // no more hedges may start
+	firing   bool          // a fire is asking the hooks (Gate, Budget), outside c.mu
 	finished bool          // the call's outcome is decided
 	done     chan struct{} // closed when finished, if made
 	winner   int
@@ -322,10 +323,11 @@ func (c *call[T]) first(ctx context.Context) (v T, err error) {
 func (c *call[T]) fire() {
 	limit := c.h.cfg.MaxAttempts
 	c.mu.Lock()
-	if c.finished || c.stopped || c.started >= limit {
+	if c.finished || c.stopped || c.started >= limit || c.firing {
 		c.mu.Unlock()
 		return
 	}
+	c.firing = true
 	c.mu.Unlock()
 	// The hooks run outside the lock: they may take their own.
 	if g := c.h.cfg.Gate; (g != nil && !g()) || (c.gate != nil && !c.gate()) {
@@ -339,6 +341,7 @@ func (c *call[T]) fire() {
 		return
 	}
 	c.mu.Lock()
+	c.firing = false
 	if c.finished || c.stopped || c.started >= limit {
 		c.mu.Unlock()
 		return
@@ -390,7 +393,7 @@ func (c *call[T]) run(ctx context.Context) (v T, pv any, panicked bool, err erro
 // stop starts no more hedges, and ends the call if no attempt is left.
 func (c *call[T]) stop() {
 	c.mu.Lock()
-	c.stopped = true
+	c.stopped, c.firing = true, false
 	if !c.finished && c.inflight == 0 {
 		c.err = c.firstErr
 		c.finish()
@@ -436,9 +439,11 @@ func (c *call[T]) report(i int, v T, err error, start time.Time) {
 		if c.inflight == 0 && (c.stopped || c.started >= c.h.cfg.MaxAttempts) {
 			c.err = c.firstErr
 			c.finish()
-		} else if !c.stopped && c.started < c.h.cfg.MaxAttempts {
+		} else if !c.stopped && c.started < c.h.cfg.MaxAttempts && !c.firing {
+			// The next hedge now, or after the pushback, unless a fire
+			// is asking the hooks: it starts that hedge, or stops.
 			d, _ := seawall.Pushback(err)
-			c.timer.Reset(d) // the next hedge now, or after the pushback
+			c.timer.Reset(d)
 		}
 	}
 	c.mu.Unlock()

@@ -341,6 +341,63 @@ func TestGateClosedAfterNonFatalErrorEndsCall(t *testing.T) {
 	})
 }
 
+// A gate refusal racing the first attempt's non-fatal error: the error
+// comes while the timer's fire is asking the gate. The fire decides (here:
+// no hedge), the gate is asked once, and the call ends with the error.
+func TestGateAskedOnceWhenErrorComesDuringIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		asking := make(chan struct{})
+		var asked atomic.Int32
+		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3, Gate: func() bool {
+			if asked.Add(1) == 1 {
+				close(asking)
+			}
+			bubble.Sleep(time.Millisecond) // the first attempt fails meanwhile
+			return false
+		}})
+		v, err := Get(t.Context(), h, func(ctx context.Context) (int, error) {
+			<-asking
+			return 0, errBoom
+		}, nil)
+		assert.Equal(t, errBoom, err)
+		assert.Zero(t, v)
+		synctest.Wait()
+		assert.Equal(t, int32(1), asked.Load(), "a refusal starts no more hedges, nor asks again")
+		m := h.Metrics()
+		assert.Equal(t, uint64(1), m.GateRefusals)
+		assert.Zero(t, m.Hedges)
+	})
+}
+
+// The same race with a gate that lets the hedge start: the fire asking it
+// starts the hedge, and no second fire starts another at once.
+func TestHedgeStartsOnceWhenErrorComesDuringGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		asking := make(chan struct{})
+		var asked atomic.Int32
+		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3, Gate: func() bool {
+			if asked.Add(1) == 1 {
+				close(asking)
+			}
+			bubble.Sleep(time.Millisecond)
+			return true
+		}})
+		s := newScript(t, attempt{err: errBoom}, attempt{latency: 5 * time.Millisecond}, attempt{})
+		var n atomic.Int32
+		v, err := Get(t.Context(), h, func(ctx context.Context) (int, error) {
+			if n.Add(1) == 1 {
+				<-asking
+			}
+			return s.op(ctx)
+		}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 101, v)
+		// The first attempt reaches the script at 10ms, once the gate is asked.
+		assert.Equal(t, []time.Duration{10 * time.Millisecond, 11 * time.Millisecond}, s.began, "one hedge, when the gate answered")
+		assert.Equal(t, uint64(1), h.Metrics().Hedges)
+	})
+}
+
 func TestContextCancelEndsAllAttempts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3})
