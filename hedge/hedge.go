@@ -73,11 +73,11 @@ func DefaultNonFatal(err error) bool {
 // goroutine is started: a timer (time.AfterFunc) is armed and stopped, and
 // a hedge runs on the timer's goroutine only when it fires. Such a call
 // allocates the attempt's context (context.WithCancel) and the timer, and
-// reuses the call's own state from an earlier call of the same Hedge and
-// value type. Since the first
-// attempt runs on the caller's goroutine, a call returns when that attempt
-// returns, which, once a hedge has won or ctx has ended, is at once for an
-// operation that honours its context, as operations must.
+// reuses the state of an earlier such call of the Hedge, for the same
+// value type. Since the first attempt runs on the caller's goroutine, a
+// call returns when that attempt returns, which, once a hedge has won or
+// ctx has ended, is at once for an operation that honours its context, as
+// operations must.
 //
 // The entry points are [Get] (an operation with a value) and [Hedge.Do]
 // (one without), which satisfies seawall.Policy. A Hedge is safe for
@@ -303,7 +303,13 @@ func (h *Hedge) record(start time.Time) {
 // more. finish decides that (see quiet), and get puts the state in the pool
 // after it has read the outcome. The attempt's context is not part of the
 // state (it is context.WithCancel's own), so a context that an operation
-// kept past its call stays cancelled however the state is reused.
+// kept past its call stays cancelled however the state is reused. A state
+// that is itself the attempt's Context (cancelled by the call, saving
+// WithCancel's two allocations) could not be reused, for that reason, and
+// costs operations more: a context they derive from it (as net/http and
+// gRPC do) is not a *cancelCtx's child, so it is registered through an
+// AfterFunc method, and ours through context.AfterFunc on ctx, measured at
+// 3 to 6 allocations and ~250ns more per attempt than WithCancel's.
 type call[T any] struct {
 	h        *Hedge
 	parent   context.Context
