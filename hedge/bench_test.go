@@ -2,6 +2,7 @@ package hedge
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -82,5 +83,61 @@ func BenchmarkDo(b *testing.B) {
 		if err := h.Do(ctx, op); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFloor is what any hedging design pays on BenchmarkFirstAnswers'
+// path, measured in the same run so that the two read side by side: a
+// cancellable context for the first attempt (context.WithCancel on the
+// caller's ctx, and its cancel), a timer armed and stopped (time.AfterFunc
+// and Stop), and the op; for delay=p95 also two clock reads (time.Now,
+// time.Since) and an atomic add to a histogram bucket shared by every
+// goroutine, as the Hedge's is. Serial and parallel.
+func BenchmarkFloor(b *testing.B) {
+	op := func(context.Context) (int, error) { return 1, nil }
+	fire := func() { panic("fired") }
+	var buckets [nBuckets]atomic.Uint64
+	floor := func(ctx context.Context, clock bool) (int, error) {
+		var start time.Time
+		if clock {
+			start = time.Now()
+		}
+		actx, cancel := context.WithCancel(ctx)
+		t := time.AfterFunc(time.Hour, fire)
+		v, err := op(actx)
+		t.Stop()
+		cancel()
+		if clock && err == nil {
+			buckets[bucketOf(int64(time.Since(start)))].Add(1)
+		}
+		return v, err
+	}
+	for _, tt := range []struct {
+		name  string
+		clock bool
+	}{
+		{"delay=fixed", false},
+		{"delay=p95", true},
+	} {
+		b.Run(tt.name+"/Serial", func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := floor(ctx, tt.clock); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tt.name+"/Parallel", func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := floor(ctx, tt.clock); err != nil {
+						panic(err)
+					}
+				}
+			})
+		})
 	}
 }

@@ -42,7 +42,9 @@
 // The first attempt runs on the caller's goroutine; a timer is armed for
 // the delay, and a hedge runs on the timer's goroutine only if it fires.
 // A call whose first attempt answers in time, the common case, starts no
-// goroutine and makes a few small allocations (the call's state, its
-// attempt context, the timer). Operations must honour their context: a
-// call returns when its first attempt does.
+// goroutine and allocates only what any hedging must: the attempt's
+// context (context.WithCancel's context and cancel func) and the timer;
+// it reuses the state of an earlier such call of the Hedge, for the same
+// value type. Operations must honour their context: a call returns when
+// its first attempt does.
 package hedge

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,14 +111,34 @@ func timed(ctx context.Context, h *Hedge, s *script, release func(int)) (int, ti
 	return v, time.Since(start), err
 }
 
+// bubbleGoroutines returns the number of goroutines in the calling
+// goroutine's synctest bubble, read from their tracebacks: unlike
+// runtime.NumGoroutine, it does not count a goroutine of another test
+// (a tRunner exiting late) that comes or goes meanwhile.
+func bubbleGoroutines(t *testing.T) int {
+	t.Helper()
+	buf := make([]byte, 1<<16)
+	self := string(buf[:runtime.Stack(buf, false)])
+	i := strings.Index(self, ", synctest bubble ")
+	require.GreaterOrEqual(t, i, 0, "not in a bubble: %s", self)
+	tag := self[i : i+strings.Index(self[i:], "]")+1] // ", synctest bubble N]"
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return strings.Count(string(buf[:n]), tag)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
 func TestFirstAnswerBeforeDelayStartsNoGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3})
-		before := runtime.NumGoroutine()
+		before := bubbleGoroutines(t)
 		var during int
 		v, err := Get(t.Context(), h, func(ctx context.Context) (int, error) {
 			bubble.Sleep(9 * time.Millisecond)
-			during = runtime.NumGoroutine()
+			during = bubbleGoroutines(t)
 			return 7, nil
 		}, nil)
 		require.NoError(t, err)
@@ -125,7 +146,7 @@ func TestFirstAnswerBeforeDelayStartsNoGoroutine(t *testing.T) {
 		assert.Equal(t, before, during, "goroutines while the first attempt ran")
 		bubble.Sleep(time.Second) // the timer, stopped, fires nothing
 		synctest.Wait()
-		assert.Equal(t, before, runtime.NumGoroutine())
+		assert.Equal(t, before, bubbleGoroutines(t))
 		m := h.Metrics()
 		assert.Equal(t, uint64(1), m.Calls)
 		assert.Zero(t, m.Hedges)
@@ -338,6 +359,63 @@ func TestGateClosedAfterNonFatalErrorEndsCall(t *testing.T) {
 		_, took, err := timed(t.Context(), h, s, nil)
 		assert.Equal(t, errBoom, err)
 		assert.Equal(t, 5*time.Millisecond, took, "no wait for a hedge that cannot start")
+	})
+}
+
+// A gate refusal racing the first attempt's non-fatal error: the error
+// comes while the timer's fire is asking the gate. The fire decides (here:
+// no hedge), the gate is asked once, and the call ends with the error.
+func TestGateAskedOnceWhenErrorComesDuringIt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		asking := make(chan struct{})
+		var asked atomic.Int32
+		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3, Gate: func() bool {
+			if asked.Add(1) == 1 {
+				close(asking)
+			}
+			bubble.Sleep(time.Millisecond) // the first attempt fails meanwhile
+			return false
+		}})
+		v, err := Get(t.Context(), h, func(ctx context.Context) (int, error) {
+			<-asking
+			return 0, errBoom
+		}, nil)
+		assert.Equal(t, errBoom, err)
+		assert.Zero(t, v)
+		synctest.Wait()
+		assert.Equal(t, int32(1), asked.Load(), "a refusal starts no more hedges, nor asks again")
+		m := h.Metrics()
+		assert.Equal(t, uint64(1), m.GateRefusals)
+		assert.Zero(t, m.Hedges)
+	})
+}
+
+// The same race with a gate that lets the hedge start: the fire asking it
+// starts the hedge, and no second fire starts another at once.
+func TestHedgeStartsOnceWhenErrorComesDuringGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		asking := make(chan struct{})
+		var asked atomic.Int32
+		h := mustNew(t, Config{Delay: 10 * time.Millisecond, MaxAttempts: 3, Gate: func() bool {
+			if asked.Add(1) == 1 {
+				close(asking)
+			}
+			bubble.Sleep(time.Millisecond)
+			return true
+		}})
+		s := newScript(t, attempt{err: errBoom}, attempt{latency: 5 * time.Millisecond}, attempt{})
+		var n atomic.Int32
+		v, err := Get(t.Context(), h, func(ctx context.Context) (int, error) {
+			if n.Add(1) == 1 {
+				<-asking
+			}
+			return s.op(ctx)
+		}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 101, v)
+		// The first attempt reaches the script at 10ms, once the gate is asked.
+		assert.Equal(t, []time.Duration{10 * time.Millisecond, 11 * time.Millisecond}, s.began, "one hedge, when the gate answered")
+		assert.Equal(t, uint64(1), h.Metrics().Hedges)
 	})
 }
 
