@@ -145,6 +145,13 @@ const (
 	// MetricRateLimitKeys is the number of keys a keyed limiter remembers.
 	// A keyed limiter never reports a series per key.
 	MetricRateLimitKeys = "seawall.ratelimit.keys"
+	// MetricRateLimitFallbackCalls counts the calls a shared limiter
+	// (redisrate) decided without its store, by AttrOutcome; they are
+	// among MetricRateLimitCalls too.
+	MetricRateLimitFallbackCalls = "seawall.ratelimit.fallback.calls"
+	// MetricRateLimitStoreErrors counts a shared limiter's calls to its
+	// store that failed or timed out.
+	MetricRateLimitStoreErrors = "seawall.ratelimit.store.errors"
 
 	// MetricThrottleProbability is a throttle's rejection probability now.
 	MetricThrottleProbability = "seawall.throttle.probability"
@@ -395,6 +402,8 @@ type instruments struct {
 
 	rlCalls metric.Int64ObservableCounter
 	rlKeys  metric.Int64ObservableUpDownCounter
+	rlFall  metric.Int64ObservableCounter
+	rlErrs  metric.Int64ObservableCounter
 
 	thProb      metric.Float64ObservableGauge
 	thThrottled metric.Int64ObservableCounter
@@ -520,6 +529,8 @@ func NewMetrics(reg *registry.Registry, opts ...Option) (*Metrics, error) {
 
 	in.rlCalls = b.counter(MetricRateLimitCalls, "{call}", "Calls through the rate limiter, by outcome.")
 	in.rlKeys = b.upDown(MetricRateLimitKeys, "{key}", "Keys the keyed rate limiter remembers.")
+	in.rlFall = b.counter(MetricRateLimitFallbackCalls, "{call}", "Calls the shared rate limiter decided without its store, by outcome.")
+	in.rlErrs = b.counter(MetricRateLimitStoreErrors, "{error}", "Calls of the shared rate limiter to its store that failed.")
 
 	in.thProb = b.floatGauge(MetricThrottleProbability, "1", "The throttle's rejection probability.")
 	in.thThrottled = b.counter(MetricThrottleThrottled, "{call}", "Requests the throttle rejected locally.")
@@ -702,6 +713,15 @@ func (m *Metrics) observe(o metric.Observer, v any, n *names) {
 		o.ObserveInt64(in.rlCalls, count(rm.Allowed), n.outcomeOpts(iAdmitted)...)
 		o.ObserveInt64(in.rlCalls, count(rm.Limited), n.outcomeOpts(iRejected)...)
 		o.ObserveInt64(in.rlKeys, int64(v.Len()), n.base...)
+	case registry.SharedLimiter:
+		rm := v.SharedLimitMetrics()
+		o.ObserveInt64(in.rlCalls, count(rm.Allowed), n.outcomeOpts(iAdmitted)...)
+		o.ObserveInt64(in.rlCalls, count(rm.Limited), n.outcomeOpts(iRejected)...)
+		if sh := rm.Shared; sh != nil {
+			o.ObserveInt64(in.rlFall, count(sh.FallbackAllowed), n.outcomeOpts(iAdmitted)...)
+			o.ObserveInt64(in.rlFall, count(sh.FallbackLimited), n.outcomeOpts(iRejected)...)
+			o.ObserveInt64(in.rlErrs, count(sh.Errors), n.base...)
+		}
 	case *throttle.Throttle:
 		tm := v.Metrics()
 		o.ObserveFloat64(in.thProb, tm.Probability, n.base...)

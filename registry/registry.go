@@ -37,8 +37,8 @@ const (
 	KindBudget       Kind = "retry_budget"  // *retry.Budget
 	KindBulkhead     Kind = "bulkhead"      // *bulkhead.Bulkhead
 	KindAdaptive     Kind = "adaptive"      // *adaptive.Limiter
-	KindRateLimit    Kind = "ratelimit"     // *ratelimit.Limiter
-	KindKeyedLimit   Kind = "keyed_ratelimit"
+	KindRateLimit    Kind = "ratelimit"     // *ratelimit.Limiter, a SharedLimiter (*redisrate.Limiter)
+	KindKeyedLimit   Kind = "keyed_ratelimit" // *ratelimit.Keyed, a keyed SharedLimiter (*redisrate.Keyed)
 	KindThrottle     Kind = "throttle" // *throttle.Throttle
 	KindFault        Kind = "fault"    // *fault.Injector
 	KindTimeout      Kind = "timeout"  // *timeout.Timeout
@@ -205,13 +205,32 @@ func kindOf(p any) (Kind, *obs.Slot, error) {
 		k, null = KindHedge, v == nil
 	case fallback.Metered:
 		k, null = KindFallback, v.Registration() == nil // a nil *Fallback[T] has no slot
+	case SharedLimiter:
+		if null = v.Registration() == nil; !null { // a nil *redisrate.Limiter has no slot
+			k = KindRateLimit
+			if v.SharedLimitMetrics().Keyed {
+				k = KindKeyedLimit
+			}
+		}
 	default:
-		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, throttle, fault injector, timeout, fallback or hedge)", p)
+		return "", nil, fmt.Errorf("registry: cannot register a %T: not a seawall policy (breaker, breaker group, retry, retry budget, bulkhead, adaptive limiter, rate limiter, keyed rate limiter, shared rate limiter, throttle, fault injector, timeout, fallback or hedge)", p)
 	}
 	if null {
 		return "", nil, fmt.Errorf("registry: cannot register a nil %T", p)
 	}
 	return k, p.(registrable).Registration(), nil
+}
+
+// A SharedLimiter is a rate limiter whose limit a fleet shares through a
+// store, built in a module of its own so that the store's client stays out
+// of other users' module graphs: *redisrate.Limiter and *redisrate.Keyed
+// (module github.com/seawall-go/seawall/ratelimit/redisrate). A Registry
+// takes one as KindRateLimit, or KindKeyedLimit if it is keyed; its
+// snapshot is a RateLimitMetrics with Shared set. Only this repository's
+// modules can implement it (Registration's result is opaque).
+type SharedLimiter interface {
+	Registration() *obs.Slot
+	SharedLimitMetrics() SharedLimitMetrics
 }
 
 // registrable is what every policy a Registry takes has.

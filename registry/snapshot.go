@@ -49,6 +49,37 @@ type RateLimitMetrics struct {
 	Rate  float64 `json:"rate"` // tokens per second
 	Burst int     `json:"burst"`
 	Keys  int     `json:"keys,omitempty"` // KindKeyedLimit: keys remembered
+
+	// Shared is set for a SharedLimiter: a limit shared through a store.
+	// Allowed and Limited then count every decision, the store's and the
+	// fallback's.
+	Shared *SharedStore `json:"shared,omitempty"`
+}
+
+// SharedLimitMetrics is the snapshot of a [SharedLimiter].
+type SharedLimitMetrics struct {
+	RateLimitMetrics
+	Keyed bool `json:"-"` // one bucket per key
+}
+
+// SharedStore is what a SharedLimiter's snapshot says of its store.
+type SharedStore struct {
+	Store string `json:"store"` // "redis"
+	// Fallback is what the limiter does while the store is unavailable:
+	// "local" (this instance's share of the limit), "fail-closed",
+	// "fail-open".
+	Fallback string `json:"fallback"`
+	// Breaker is the state of the breaker in front of the store: open
+	// while every decision is the fallback's.
+	Breaker breaker.State `json:"breaker"`
+	// FallbackAllowed and FallbackLimited count the decisions taken
+	// without the store, included in Allowed and Limited.
+	FallbackAllowed uint64 `json:"fallbackAllowed"`
+	FallbackLimited uint64 `json:"fallbackLimited"`
+	// Errors counts the calls to the store that failed (Timeouts among
+	// them), each decided by the fallback.
+	Errors   uint64 `json:"errors"`
+	Timeouts uint64 `json:"timeouts"`
 }
 
 // Snapshot takes every registered policy's snapshot, reading its Metrics.
@@ -104,6 +135,9 @@ func Take(p Policy) PolicySnapshot {
 	case fallback.Metered:
 		m := v.Metrics()
 		ps.Fallback = &m
+	case SharedLimiter:
+		m := v.SharedLimitMetrics().RateLimitMetrics
+		ps.RateLimit = &m
 	}
 	return ps
 }

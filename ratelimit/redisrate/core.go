@@ -12,7 +12,9 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/registry"
 )
 
 // ErrLimited is ratelimit.ErrLimited, the refusal of an event over the
@@ -97,6 +99,29 @@ type core struct {
 	tau      any // Burst × T, µs, as a decimal string
 	br       *breaker.Breaker
 	stats    stats
+	slot     obs.Slot
+}
+
+// shared returns the snapshot a registry takes of a limiter with core c,
+// from its metrics m.
+func (c *core) shared(m Metrics, keyed bool) registry.SharedLimitMetrics {
+	return registry.SharedLimitMetrics{
+		RateLimitMetrics: registry.RateLimitMetrics{
+			Metrics: ratelimit.Metrics{Allowed: m.Admitted, Limited: m.Rejected},
+			Rate:    c.rate,
+			Burst:   c.burst,
+			Shared: &registry.SharedStore{
+				Store:           "redis",
+				Fallback:        c.mode.String(),
+				Breaker:         m.Breaker,
+				FallbackAllowed: m.Fallback.LocalAdmitted + m.Fallback.Open,
+				FallbackLimited: m.Fallback.LocalRejected + m.Fallback.Closed,
+				Errors:          m.RedisErrors,
+				Timeouts:        m.Timeouts,
+			},
+		},
+		Keyed: keyed,
+	}
 }
 
 // init sets c up for client and cfg, cfg's defaults applied.

@@ -9,7 +9,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/registry"
 )
 
 // Keyed is a set of shared token buckets in Redis, one per key (a client,
@@ -163,6 +165,21 @@ func (k *Keyed) Burst() int { return k.c.burst }
 
 // Breaker returns the breaker in front of Redis (see [Limiter.Breaker]).
 func (k *Keyed) Breaker() *breaker.Breaker { return k.c.br }
+
+// Registration is how package registry names the limiter. Its result is
+// opaque outside this repository's modules.
+func (k *Keyed) Registration() *obs.Slot {
+	if k == nil {
+		return nil
+	}
+	return &k.c.slot
+}
+
+// SharedLimitMetrics is the snapshot package registry takes of k (see
+// [Limiter.SharedLimitMetrics]).
+func (k *Keyed) SharedLimitMetrics() registry.SharedLimitMetrics {
+	return k.c.shared(k.Metrics(), true)
+}
 
 // Metrics returns a snapshot of k's counters, over all keys.
 func (k *Keyed) Metrics() Metrics {

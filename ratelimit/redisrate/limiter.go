@@ -10,7 +10,9 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/ratelimit"
+	"github.com/seawall-go/seawall/registry"
 )
 
 // A Limiter is a rate limit shared by every process that uses the same
@@ -284,6 +286,21 @@ func (l *Limiter) Metrics() Metrics {
 		local = l.local.Metrics()
 	}
 	return l.c.stats.snapshot(l.c.br, local)
+}
+
+// Registration is how package registry names the limiter. Its result is
+// opaque outside this repository's modules.
+func (l *Limiter) Registration() *obs.Slot {
+	if l == nil {
+		return nil
+	}
+	return &l.c.slot
+}
+
+// SharedLimitMetrics is the snapshot package registry takes of l: a rate
+// limiter's, with what it says of Redis.
+func (l *Limiter) SharedLimitMetrics() registry.SharedLimitMetrics {
+	return l.c.shared(l.Metrics(), false)
 }
 
 // counted counts Redis's answer ok and returns it.
