@@ -31,19 +31,19 @@ type Kind string
 
 // The kinds of policies a Registry takes, and the types they are.
 const (
-	KindBreaker      Kind = "breaker"       // *breaker.Breaker
-	KindBreakerGroup Kind = "breaker_group" // *breaker.Group
-	KindRetry        Kind = "retry"         // *retry.Retry
-	KindBudget       Kind = "retry_budget"  // *retry.Budget
-	KindBulkhead     Kind = "bulkhead"      // *bulkhead.Bulkhead
-	KindAdaptive     Kind = "adaptive"      // *adaptive.Limiter
-	KindRateLimit    Kind = "ratelimit"     // *ratelimit.Limiter, a SharedLimiter (*redisrate.Limiter)
+	KindBreaker      Kind = "breaker"         // *breaker.Breaker
+	KindBreakerGroup Kind = "breaker_group"   // *breaker.Group
+	KindRetry        Kind = "retry"           // *retry.Retry
+	KindBudget       Kind = "retry_budget"    // *retry.Budget
+	KindBulkhead     Kind = "bulkhead"        // *bulkhead.Bulkhead
+	KindAdaptive     Kind = "adaptive"        // *adaptive.Limiter
+	KindRateLimit    Kind = "ratelimit"       // *ratelimit.Limiter, a SharedLimiter (*redisrate.Limiter)
 	KindKeyedLimit   Kind = "keyed_ratelimit" // *ratelimit.Keyed, a keyed SharedLimiter (*redisrate.Keyed)
-	KindThrottle     Kind = "throttle" // *throttle.Throttle
-	KindFault        Kind = "fault"    // *fault.Injector
-	KindTimeout      Kind = "timeout"  // *timeout.Timeout
-	KindFallback     Kind = "fallback" // *fallback.Fallback[T], *fallback.Policy
-	KindHedge        Kind = "hedge"    // *hedge.Hedge
+	KindThrottle     Kind = "throttle"        // *throttle.Throttle
+	KindFault        Kind = "fault"           // *fault.Injector
+	KindTimeout      Kind = "timeout"         // *timeout.Timeout
+	KindFallback     Kind = "fallback"        // *fallback.Fallback[T], *fallback.Policy
+	KindHedge        Kind = "hedge"           // *hedge.Hedge
 )
 
 // MaxNameLen is the longest name a policy may be registered under, in
