@@ -19,6 +19,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/internal/nilness"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 )
@@ -74,7 +75,7 @@ type ServerOption func(*Server) error
 // or any limiter with Allow() bool, such as golang.org/x/time/rate's.
 func WithRateLimit(l ratelimit.Allower) ServerOption {
 	return func(s *Server) error {
-		if l == nil || l == (*ratelimit.Limiter)(nil) {
+		if nilness.Is(l) {
 			return errors.New("grpcmw: WithRateLimit with a nil limiter")
 		}
 		s.limiter = l
@@ -94,7 +95,7 @@ func WithRateLimit(l ratelimit.Allower) ServerOption {
 // key it keeps, as ratelimit.KeyedLimiter requires.
 func WithKeyedRateLimit(k ratelimit.KeyedLimiter, key KeyFunc) ServerOption {
 	return func(s *Server) error {
-		if k == nil || k == (*ratelimit.Keyed)(nil) {
+		if nilness.Is(k) {
 			return errors.New("grpcmw: WithKeyedRateLimit with a nil limiter")
 		}
 		if key == nil {

@@ -372,6 +372,7 @@ func TestNewServerErrors(t *testing.T) {
 	}{
 		{WithRateLimit(nil), "grpcmw: WithRateLimit with a nil limiter"},
 		{WithRateLimit((*ratelimit.Limiter)(nil)), "grpcmw: WithRateLimit with a nil limiter"},
+		{WithRateLimit((*otherLimiter)(nil)), "grpcmw: WithRateLimit with a nil limiter"}, // a shared limiter's nil, say
 		{WithKeyedRateLimit(nil, nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
 		{WithKeyedRateLimit((*ratelimit.Keyed)(nil), nil), "grpcmw: WithKeyedRateLimit with a nil limiter"},
 		{WithLoadShed(nil, codes.Unavailable), "grpcmw: WithLoadShed with a nil bulkhead"},
@@ -388,3 +389,8 @@ func TestNewServerErrors(t *testing.T) {
 		assert.EqualError(t, err, tc.err)
 	}
 }
+
+// otherLimiter is a limiter of another package (redisrate's, say).
+type otherLimiter struct{}
+
+func (*otherLimiter) Allow() bool { return true }

@@ -11,6 +11,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/internal/nilness"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
 )
@@ -179,7 +180,7 @@ type tryer interface {
 // an error if l is nil.
 func WithRateLimit(l ratelimit.Allower) ServerOption {
 	return func(s *Server) error {
-		if l == nil || l == (*ratelimit.Limiter)(nil) {
+		if nilness.Is(l) {
 			return errors.New("httpmw: WithRateLimit: nil limiter")
 		}
 		s.limiter = l
@@ -196,7 +197,7 @@ func WithRateLimit(l ratelimit.Allower) ServerOption {
 // this package. It is an error if k is nil.
 func WithKeyedRateLimit(k ratelimit.KeyedLimiter, key KeyFunc) ServerOption {
 	return func(s *Server) error {
-		if k == nil || k == (*ratelimit.Keyed)(nil) {
+		if nilness.Is(k) {
 			return errors.New("httpmw: WithKeyedRateLimit: nil limiter")
 		}
 		if key == nil {

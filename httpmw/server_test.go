@@ -509,6 +509,7 @@ func TestServerOptionErrors(t *testing.T) {
 	}{
 		{[]ServerOption{WithRateLimit(nil)}, "httpmw: WithRateLimit: nil limiter"},
 		{[]ServerOption{WithRateLimit((*ratelimit.Limiter)(nil))}, "httpmw: WithRateLimit: nil limiter"},
+		{[]ServerOption{WithRateLimit((*otherLimiter)(nil))}, "httpmw: WithRateLimit: nil limiter"}, // a shared limiter's nil, say
 		{[]ServerOption{WithKeyedRateLimit(nil, nil)}, "httpmw: WithKeyedRateLimit: nil limiter"},
 		{[]ServerOption{WithKeyedRateLimit((*ratelimit.Keyed)(nil), RemoteIP)}, "httpmw: WithKeyedRateLimit: nil limiter"},
 		{[]ServerOption{WithLoadShed(nil)}, "httpmw: WithLoadShed: nil bulkhead"},
@@ -617,3 +618,8 @@ func TestDeadlineWhileQueued(t *testing.T) {
 		assert.EqualValues(t, 1, next.n.Load())
 	})
 }
+
+// otherLimiter is a limiter of another package (redisrate's, say).
+type otherLimiter struct{}
+
+func (*otherLimiter) Allow() bool { return true }
