@@ -98,6 +98,10 @@
 //
 // # Registry
 //
-// Package registry does not know these limiters yet; [Limiter.Breaker]
-// returns the breaker in front of Redis, which it can name.
+// A registry (package registry) takes a Limiter as a rate limiter
+// (registry.KindRateLimit) and a Keyed as a keyed one: their snapshots,
+// metrics (package otelseawall) and status-page rows count every decision,
+// and say which were the fallback's, Redis's errors, and the state of the
+// breaker in front of Redis. To log that breaker's transitions, register
+// it too ([Limiter.Breaker]), as name+".breaker" say.
 package redisrate
