@@ -235,10 +235,13 @@ func RunFleet(ctx context.Context, s Scenario, f Fleet, variants []Variant) ([]*
 		wg.Go(func() { out[i], errs[i] = runVariant(ctx, s, f, v) })
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err // every variant's run ended with it
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return out, ctx.Err()
+	return out, nil
 }
 
 // replica is one replica of the account service: its limit, in front of

@@ -2,6 +2,7 @@ package storm
 
 import (
 	"bytes"
+	"context"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -150,4 +151,18 @@ func TestVariantText(t *testing.T) {
 	require.NoError(t, st.UnmarshalText([]byte("g")))
 	assert.Equal(t, Adaptive, st)
 	assert.Error(t, st.UnmarshalText([]byte("h")))
+}
+
+// TestFleetCancel checks that a cancelled fleet run ends at once with the
+// context's error, once, and leaves no goroutine behind.
+func TestFleetCancel(t *testing.T) {
+	s, f := DefaultFleet()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		_, err := RunFleet(ctx, s, f, AllVariants)
+		assert.Equal(t, context.DeadlineExceeded, err)
+		assert.Less(t, time.Since(start), 2*time.Second+s.Deadline)
+	})
 }
