@@ -38,9 +38,22 @@
 // while it runs, to watch the storm: breakers opening, budgets running dry,
 // the service shedding. The page is read-only.
 //
+// With -fleet, the account service runs as -replicas replicas (4) in
+// front of one backend of the same capacity, with callers spread unevenly
+// over them, and three ways of limiting it side by side: (1) a local
+// limiter at the capacity on each replica, (2) one at the capacity ÷ the
+// replicas on each, (3) one limit shared in Redis (package
+// [github.com/seawall-go/seawall/ratelimit/redisrate]). It starts its own
+// redis-server (a free loopback port, no persistence) if one is on the
+// PATH, and stops it at exit; -redis ADDR uses an existing Redis instead.
+// The run is 10s of real time (see storm.DefaultFleet). This is why the
+// demo is a module of its own: the root module does not require go-redis.
+//
 // Run it from the repository root:
 //
 //	go run ./examples/retrystorm
+//	go run ./examples/retrystorm -fleet
+//	go run ./examples/retrystorm -fleet -replicas 8 -redis localhost:6379
 //	go run ./examples/retrystorm -status localhost:8080
 //	go run ./examples/retrystorm -http
 //	go run ./examples/retrystorm -trigger slowdown -strategies a,d,f
@@ -123,6 +136,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		"http.Clients with seawall's httpmw Transport, (f)'s and (g)'s protection httpmw's middleware; at -speed 0.25 unless set")
 	format := fs.String("format", "table", `output: "table" or "json"`)
 	statusAddr := fs.String("status", "", `serve the status page of the run's policies at http://ADDR/debug/seawall/ while it runs ("localhost:8080"; "" for none)`)
+	fleet := fs.Bool("fleet", false, "run the fleet variant: the service as -replicas replicas in front of one backend, with a local limit\n"+
+		"on each (at the capacity, or its share) and one limit shared in Redis (a redis-server of its own, or -redis); 10s by default")
+	replicas := fs.Int("replicas", 4, "-fleet: the service's replicas")
+	redisAddr := fs.String("redis", "", `-fleet: the address of a Redis to use ("localhost:6379"), in place of starting a redis-server`)
 	svgPath := fs.String("svg", filepath.Join(os.TempDir(), "retrystorm.svg"), `where to write the SVG chart ("" for none)`)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -134,6 +151,32 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	s.Trigger = storm.Trigger(*trigger)
 	s.HTTP = *httpMode
+	if *fleet {
+		for _, name := range []string{"http", "status", "strategies", "svg"} {
+			if set[name] {
+				return fmt.Errorf("-%s is not supported with -fleet", name)
+			}
+		}
+		fs, _ := storm.DefaultFleet()
+		if !set["factor"] {
+			s.Factor = fs.Factor
+		}
+		if !set["warmup"] {
+			s.TriggerAt = fs.TriggerAt
+		}
+		if !set["trigger-for"] {
+			s.TriggerFor = fs.TriggerFor
+		}
+		if !set["length"] {
+			s.Length = fs.Length
+		}
+	} else {
+		for _, name := range []string{"replicas", "redis"} {
+			if set[name] {
+				return fmt.Errorf("-%s needs -fleet", name)
+			}
+		}
+	}
 	if set["breaker-calls"] && !set["breaker-window"] {
 		p.Breaker.TimeWindow = 0 // one window or the other
 	}
@@ -172,6 +215,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *fleet {
+		return runFleet(ctx, s, fleetOptions{replicas: *replicas, redisAddr: *redisAddr, format: *format, allowBusy: *allowBusy}, stdout, stderr)
+	}
 	if *format == "table" {
 		storm.Describe(stdout, s, list)
 		fmt.Fprintln(stdout)

@@ -210,6 +210,45 @@
 // scenario over HTTP in virtual time (the same servers and clients, on an
 // in-memory network instead of loopback TCP) and checks their claims.
 //
+// # The fleet
+//
+// [RunFleet] runs the account service as [Fleet].Replicas replicas (the
+// program's -fleet and -replicas, default 4) behind a load balancer, in
+// front of one backend: the scenario's Workers, whose capacity (1000
+// requests/s by default) is the whole fleet's. Each caller keeps one
+// connection, to a replica picked at random when it connected (seeded:
+// [Fleet.Assignment]), as HTTP/2 clients and gRPC's default pick_first do
+// behind a balancer that spreads connections, such as kube-proxy: the
+// load is uneven (with the default seed, 8 callers land 2, 4, 2 and 0 on
+// the 4 replicas). The callers are (e)'s; the workers drop requests whose
+// caller left, in every variant, so that only the replicas' limits
+// differ. [DefaultFleet] spikes the load ×3 (2100 requests/s) from 3s to
+// 7s of a 10s run, in real time.
+//
+// Each variant, against its own backend with the same arrivals:
+//
+//   - (1) [Copied]: each replica has a local ratelimit.Limiter at the
+//     service's capacity, the configuration of one instance copied to
+//     each: together they let R × the capacity through, so the spike
+//     reaches the backend, its queue grows past the attempts' timeout, and
+//     it drowns until the callers' breakers cut the load, again and again.
+//   - (2) [Split]: each replica has a local limiter at capacity ÷ R. It
+//     holds the total, but only an even load uses it: a replica with more
+//     than its share of callers refuses while another's share idles.
+//   - (3) [Shared]: one limit at the capacity that every replica asks. The
+//     program gives it a bucket in Redis (package ratelimit/redisrate,
+//     FallbackLocal with Instances R) through [Fleet.Shared]; this package
+//     imports no Redis client, and its tests share one in-process limiter
+//     instead. The total holds, whatever the spread. A limit at exactly the
+//     capacity runs the backend at full load during the spike, where its
+//     queue wanders; (f)'s bulkhead is what bounds that.
+//
+// Per variant, [FleetResult] counts the attempts the replicas admitted to
+// the backend during the spike (per second, and in the busiest second of
+// the run, which a limit of Rate with bursts of Burst holds to Rate +
+// Burst), the share they refused, and the requests' goodput and p99 as
+// for the strategies. [CheckFleet] is the self-check.
+//
 // # How repeatable a run is
 //
 // The arrivals and the service times come from generators seeded with

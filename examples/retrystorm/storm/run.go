@@ -133,7 +133,7 @@ func RunStrategy(ctx context.Context, s Scenario, st Strategy) (*Result, error) 
 		workers.Go(svc.worker)
 	}
 	res.Records = drive(ctx, s, start, func(i int, sent time.Duration) Record {
-		return s.request(ctx, sent, clients[i], svc)
+		return s.request(ctx, sent, clients[i], svc.call)
 	})
 	close(svc.stop)
 	workers.Wait()
@@ -208,16 +208,16 @@ func (s Scenario) conclude(res *Result, svc *service) {
 	res.Metrics = s.metrics(res)
 }
 
-// request sends one request through the caller's policy and returns its
-// record.
-func (s Scenario) request(ctx context.Context, sent time.Duration, p seawall.Policy, svc *service) Record {
+// request sends one request through the caller's policy, each attempt
+// with call, and returns its record.
+func (s Scenario) request(ctx context.Context, sent time.Duration, p seawall.Policy, call func(context.Context) error) Record {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(float64(s.Deadline)/s.Speed))
 	defer cancel()
 	t0 := time.Now()
 	attempts := 0
 	err := p.Do(ctx, func(ctx context.Context) error {
 		attempts++
-		return svc.call(ctx)
+		return call(ctx)
 	})
 	return Record{
 		Sent:     sent,

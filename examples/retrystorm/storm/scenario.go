@@ -69,6 +69,15 @@ func (s Strategy) protected() bool { return s >= ServerSide } // protection at t
 // MarshalText encodes a strategy as its letter.
 func (s Strategy) MarshalText() ([]byte, error) { return []byte(s.Letter()), nil }
 
+// UnmarshalText decodes a strategy's letter.
+func (s *Strategy) UnmarshalText(b []byte) error {
+	if len(b) != 1 || b[0] < 'a' || b[0] >= 'a'+byte(NumStrategies) {
+		return fmt.Errorf("strategy %q unknown; want a letter a to g", b)
+	}
+	*s = Strategy(b[0] - 'a')
+	return nil
+}
+
 // ParseStrategies parses a comma-separated list of strategy letters
 // ("a,b,f", or "abf"), or "all".
 func ParseStrategies(list string) ([]Strategy, error) {
