@@ -1,11 +1,8 @@
 package benchmarks
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
-	"os/exec"
+	"errors"
 	"runtime"
 	"strconv"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/redisserver"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/ratelimit/redisrate"
 )
@@ -156,12 +154,11 @@ func benchEvalsha(b *testing.B, addr string, parallel bool) {
 
 // deadAddr is a loopback address nobody listens on.
 func deadAddr(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redisserver.FreePort()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return "127.0.0.1:" + strconv.Itoa(port)
 }
 
 func benchRedisrateFallback(b *testing.B, _ string, parallel bool) {
@@ -189,65 +186,18 @@ func benchLocalShare(b *testing.B, _ string, parallel bool) {
 	runAllow(b, parallel, l.Allow)
 }
 
-// startBenchRedis starts a redis-server for b, stopped when b ends, and
+// startBenchRedis starts a redis-server for b, killed when b ends, and
 // returns its address; it skips b if there is no redis-server on the PATH.
-// (A copy of the helper of ratelimit/redisrate's tests.)
 func startBenchRedis(b *testing.B) string {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	srv, err := redisserver.Start(context.Background(), b.TempDir())
+	if errors.Is(err, redisserver.ErrNotFound) {
 		b.Skip("redis-server is not on the PATH: skipping the shared limiter benchmarks (apt-get install redis-server)")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
-	l.Close()
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", b.TempDir(), "--logfile", "redis.log", "--daemonize", "no")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	b.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := benchPing(addr); err == nil {
-			return addr
-		}
-		select {
-		case <-done:
-			b.Fatalf("redis-server on %s exited", addr)
-		case <-ctx.Done():
-			b.Fatalf("redis-server on %s does not answer PING", addr)
-		case <-tick.C:
-		}
-	}
-}
-
-func benchPing(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
-	}
-	return nil
+	b.Cleanup(srv.Kill)
+	return srv.Addr
 }
 
 type quietLogger struct{}

@@ -18,12 +18,15 @@ import (
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
+	"github.com/seawall-go/seawall/internal/redisserver"
 )
 
 // deadClient returns a client of a loopback port nobody listens on: every
 // call fails at once, connection refused, as when Redis is down.
 func deadClient(t *testing.T) *redis.Client {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	port, err := redisserver.FreePort()
+	require.NoError(t, err)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
@@ -244,8 +247,8 @@ func TestFrozenRedisTimesOut(t *testing.T) {
 	const timeout = 20 * time.Millisecond
 	l := newLimiter(t, s.client(t), Config{Rate: 100, Burst: 10, Fallback: FailClosed, Timeout: timeout})
 	require.True(t, l.Allow())
-	s.Stop()
-	defer s.Cont()
+	s.Freeze()
+	defer s.Thaw()
 	for i := range 3 {
 		start := time.Now()
 		err := l.Try(1)
@@ -308,11 +311,11 @@ func TestTimedOutCallIsNotReplayed(t *testing.T) {
 	idle()
 	before := evals()
 
-	s.Stop()
+	s.Freeze()
 	start := time.Now()
 	err := l.Try(1)
 	elapsed := time.Since(start)
-	s.Cont()
+	s.Thaw()
 	require.ErrorIs(t, err, ErrUnavailable)
 	assert.Less(t, elapsed, 100*time.Millisecond, "one read timeout, not the limiter's Timeout after retries")
 	assert.Equal(t, uint64(1), l.Metrics().Timeouts)
@@ -327,9 +330,9 @@ func TestTimedOutCallIsNotReplayed(t *testing.T) {
 	// the timed-out call again on the idle connections.
 	idle()
 	before = evals()
-	s.Stop()
+	s.Freeze()
 	_ = redis.NewScript(Script()).Run(ctx, c, []string{"control"}, "1e8", "1e9", 1, 0).Err()
-	s.Cont()
+	s.Thaw()
 	ran := evals() - before
 	t.Logf("control: go-redis's Script.Run, timed out, ran %d times", ran)
 	assert.Greater(t, ran, int64(1), "go-redis no longer replays a timed-out call: this test shows nothing")
