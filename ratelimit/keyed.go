@@ -142,8 +142,12 @@ func (k *Keyed) Try(key string, n int) error {
 // take takes n tokens, 0 < n ≤ burst, from key's bucket at the current
 // time, and counts the outcome.
 func (k *Keyed) take(key string, n int) (bool, int64) {
+	return k.takeSince(key, n, int64(time.Since(k.epoch)))
+}
+
+// takeSince is take with the clock read at now.
+func (k *Keyed) takeSince(key string, n int, now int64) (bool, int64) {
 	p := k.p
-	now := int64(time.Since(k.epoch))
 	s := &k.shards[maphash.String(k.seed, key)&k.mask]
 	s.mu.Lock()
 	slot, found := s.m[key]
@@ -153,9 +157,19 @@ func (k *Keyed) take(key string, n int) (bool, int64) {
 	}
 	tat := max(old, now) + int64(n)*p.interval
 	if delay := tat - p.tau - now; delay > 0 {
-		s.mu.Unlock()
-		k.counts.Add(cLimited)
-		return false, delay
+		// now was read before the lock: a goroutine that waited for it,
+		// or stalled, judges the bucket at a time past. Before refusing,
+		// read the clock again (only a refusal pays it).
+		if t := int64(time.Since(k.epoch)); t > now {
+			now = t
+			tat = max(old, now) + int64(n)*p.interval
+			delay = tat - p.tau - now
+		}
+		if delay > 0 {
+			s.mu.Unlock()
+			k.counts.Add(cLimited)
+			return false, delay
+		}
 	}
 	if found {
 		s.tats[slot] = tat

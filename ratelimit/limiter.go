@@ -213,14 +213,30 @@ func (l *Limiter) Allow() bool {
 		l.counts.Add(cAllowed)
 		return true
 	}
-	// take(p, l.now(), 1, 0), written out: this is the hottest path, and
-	// under contention every instruction between the load and the CAS
-	// widens the window in which another core's CAS makes this one fail.
-	now := l.now()
+	return l.allowSince(p, l.now())
+}
+
+// allowSince is Allow with the clock read at now. take(p, now, 1, 0),
+// written out: this is the hottest path, and under contention every
+// instruction between the load and the CAS widens the window in which
+// another core's CAS makes this one fail. A goroutine may stall between
+// reading the clock and deciding (a busy machine, a GC pause), and then
+// judge the bucket at a time long past, refusing tokens that have come
+// since: before it refuses, it reads the clock again, once, so that only a
+// refusal pays a second read.
+func (l *Limiter) allowSince(p *params, now int64) bool {
+	reread := false
 	for {
 		old := l.tat.Load()
 		tat := max(old, now) + p.interval
 		if tat-p.tau > now {
+			if !reread {
+				reread = true
+				if t := l.now(); t > now {
+					now = t
+					continue
+				}
+			}
 			l.counts.Add(cLimited)
 			return false
 		}
@@ -229,6 +245,18 @@ func (l *Limiter) Allow() bool {
 			return true
 		}
 	}
+}
+
+// takeNow is take at now, the time just read: if the tokens are missing at
+// now, it reads the clock again, once (see allowSince), before refusing.
+func (l *Limiter) takeNow(p *params, now int64, n int, maxDelay int64) (tat, delay int64, ok bool) {
+	tat, delay, ok = l.take(p, now, n, maxDelay)
+	if !ok {
+		if t := l.now(); t > now {
+			tat, delay, ok = l.take(p, t, n, maxDelay)
+		}
+	}
+	return tat, delay, ok
 }
 
 // AllowN reports whether n events may happen at time t, and if so takes n
@@ -261,7 +289,7 @@ func (l *Limiter) Try(n int) error {
 		l.counts.Add(cLimited)
 		return errExceedsBurst(n, p.burst)
 	}
-	if _, delay, ok := l.take(p, l.now(), n, 0); !ok {
+	if _, delay, ok := l.takeNow(p, l.now(), n, 0); !ok {
 		l.counts.Add(cLimited)
 		return limited(delay)
 	}
@@ -460,12 +488,17 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 		l.counts.Add(cAllowed)
 		return nil
 	}
-	now := l.now()
-	maxDelay := maxTAT
-	if dl, ok := ctx.Deadline(); ok {
-		maxDelay = l.at(dl) - now - 1 // acting at the deadline is too late
+	return l.waitSince(ctx, p, n, l.now())
+}
+
+// waitSince is WaitN with the clock read at now. As in allowSince, now
+// may be stale by the time the tokens are taken: a refusal reads the clock
+// again first, and a wait is timed from a fresh reading.
+func (l *Limiter) waitSince(ctx context.Context, p *params, n int, now int64) error {
+	tat, delay, ok := l.waitTake(ctx, p, now, n)
+	if !ok {
+		tat, delay, ok = l.waitTake(ctx, p, l.now(), n)
 	}
-	tat, delay, ok := l.take(p, now, n, maxDelay)
 	if !ok {
 		l.counts.Add(cLimited)
 		return limited(delay)
@@ -473,6 +506,9 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	l.counts.Add(cAllowed)
 	if delay == 0 {
 		return nil
+	}
+	if delay = tat - p.tau - l.now(); delay <= 0 {
+		return nil // the tokens came while this goroutine was away
 	}
 	timer := time.NewTimer(time.Duration(delay))
 	defer timer.Stop()
@@ -483,6 +519,16 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 		Reservation{l: l, p: p, tat: tat, cost: int64(n) * p.interval, ok: true}.cancel(l.now())
 		return ctx.Err()
 	}
+}
+
+// waitTake is WaitN's take at now: the tokens, if they come before ctx's
+// deadline.
+func (l *Limiter) waitTake(ctx context.Context, p *params, now int64, n int) (tat, delay int64, ok bool) {
+	maxDelay := int64(maxTAT)
+	if dl, ok := ctx.Deadline(); ok {
+		maxDelay = l.at(dl) - now - 1 // acting at the deadline is too late
+	}
+	return l.take(p, now, n, maxDelay)
 }
 
 // SetRate changes the rate, keeping the tokens in the bucket (so a bucket
