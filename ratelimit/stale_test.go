@@ -47,7 +47,7 @@ func TestStaleClockIsNotARefusal(t *testing.T) {
 		assert.False(t, l.allowSince(p, l.now()), "an empty bucket still refuses")
 		m := l.Metrics()
 		assert.Equal(t, uint64(4), m.Allowed) // Allow, allowSince, two waits (takeNow counts nothing)
-	assert.Equal(t, uint64(1), m.Limited)
+		assert.Equal(t, uint64(1), m.Limited)
 	})
 }
 
