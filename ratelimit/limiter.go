@@ -213,32 +213,15 @@ func (l *Limiter) Allow() bool {
 		l.counts.Add(cAllowed)
 		return true
 	}
-	return l.allowSince(p, l.now())
-}
-
-// allowSince is Allow with the clock read at now. take(p, now, 1, 0),
-// written out: this is the hottest path, and under contention every
-// instruction between the load and the CAS widens the window in which
-// another core's CAS makes this one fail. A goroutine may stall between
-// reading the clock and deciding (a busy machine, a GC pause), and then
-// judge the bucket at a time long past, refusing tokens that have come
-// since: before it refuses, it reads the clock again, once, so that only a
-// refusal pays a second read.
-func (l *Limiter) allowSince(p *params, now int64) bool {
-	reread := false
+	// take(p, l.now(), 1, 0), written out: this is the hottest path, and
+	// under contention every instruction between the load and the CAS
+	// widens the window in which another core's CAS makes this one fail.
+	now := l.now()
 	for {
 		old := l.tat.Load()
 		tat := max(old, now) + p.interval
 		if tat-p.tau > now {
-			if !reread {
-				reread = true
-				if t := l.now(); t > now {
-					now = t
-					continue
-				}
-			}
-			l.counts.Add(cLimited)
-			return false
+			return l.allowLate(p, now)
 		}
 		if l.tat.CompareAndSwap(old, tat) {
 			l.counts.Add(cAllowed)
@@ -247,16 +230,39 @@ func (l *Limiter) allowSince(p *params, now int64) bool {
 	}
 }
 
-// takeNow is take at now, the time just read: if the tokens are missing at
-// now, it reads the clock again, once (see allowSince), before refusing.
-func (l *Limiter) takeNow(p *params, now int64, n int, maxDelay int64) (tat, delay int64, ok bool) {
-	tat, delay, ok = l.take(p, now, n, maxDelay)
-	if !ok {
-		if t := l.now(); t > now {
-			tat, delay, ok = l.take(p, t, n, maxDelay)
+// allowLate decides an Allow that the bucket refuses at now. A goroutine
+// may stall between reading the clock and deciding (a busy machine, a GC
+// pause) and judge the bucket at a time long past, refusing tokens that
+// came since: so it reads the clock again, once, and tries at that time
+// before refusing. Only a refusal pays the second read.
+func (l *Limiter) allowLate(p *params, now int64) bool {
+	if t := l.now(); t > now {
+		for {
+			old := l.tat.Load()
+			tat := max(old, t) + p.interval
+			if tat-p.tau > t {
+				break
+			}
+			if l.tat.CompareAndSwap(old, tat) {
+				l.counts.Add(cAllowed)
+				return true
+			}
 		}
 	}
-	return tat, delay, ok
+	l.counts.Add(cLimited)
+	return false
+}
+
+// retake takes n tokens at a fresh reading of the clock, after take
+// refused them at now, which may be stale (see allowLate); ok is false,
+// and changes nothing, if the clock has not moved.
+func (l *Limiter) retake(p *params, now int64, n int) (delay int64, ok bool) {
+	t := l.now()
+	if t <= now {
+		return 0, false
+	}
+	_, delay, ok = l.take(p, t, n, 0)
+	return delay, ok
 }
 
 // AllowN reports whether n events may happen at time t, and if so takes n
@@ -289,9 +295,15 @@ func (l *Limiter) Try(n int) error {
 		l.counts.Add(cLimited)
 		return errExceedsBurst(n, p.burst)
 	}
-	if _, delay, ok := l.takeNow(p, l.now(), n, 0); !ok {
-		l.counts.Add(cLimited)
-		return limited(delay)
+	now := l.now()
+	if _, delay, ok := l.take(p, now, n, 0); !ok {
+		if d, ok := l.retake(p, now, n); !ok {
+			if d > 0 {
+				delay = d // the fresher
+			}
+			l.counts.Add(cLimited)
+			return limited(delay)
+		}
 	}
 	l.counts.Add(cAllowed)
 	return nil
@@ -491,9 +503,9 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	return l.waitSince(ctx, p, n, l.now())
 }
 
-// waitSince is WaitN with the clock read at now. As in allowSince, now
-// may be stale by the time the tokens are taken: a refusal reads the clock
-// again first, and a wait is timed from a fresh reading.
+// waitSince is WaitN with the clock read at now. As in allowLate, now
+// may be stale by the time the tokens are taken (see allowLate): a refusal
+// reads the clock again first, and a wait is timed from a fresh reading.
 func (l *Limiter) waitSince(ctx context.Context, p *params, n int, now int64) error {
 	tat, delay, ok := l.waitTake(ctx, p, now, n)
 	if !ok {

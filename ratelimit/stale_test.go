@@ -24,11 +24,13 @@ func TestStaleClockIsNotARefusal(t *testing.T) {
 		require.True(t, l.Allow()) // the bucket is empty at stale
 		bubble.Sleep(100 * time.Millisecond)
 		p := l.p.Load()
-		assert.True(t, l.allowSince(p, stale), "Allow: a token came during the stall")
+		assert.True(t, l.allowLate(p, stale), "Allow: a token came during the stall")
 
 		bubble.Sleep(100 * time.Millisecond)
-		_, _, ok := l.takeNow(p, stale, 1, 0)
-		assert.True(t, ok, "Try")
+		_, _, ok := l.take(p, stale, 1, 0)
+		require.False(t, ok, "judged at stale, the token is missing")
+		_, ok = l.retake(p, stale, 1)
+		assert.True(t, ok, "Try: judged again now, it is there")
 
 		// Wait with a deadline the token seems to miss, judged at stale.
 		bubble.Sleep(100 * time.Millisecond)
@@ -44,9 +46,9 @@ func TestStaleClockIsNotARefusal(t *testing.T) {
 		require.NoError(t, l.waitSince(context.Background(), p, 1, stale))
 		assert.Equal(t, 50*time.Millisecond, time.Since(start))
 
-		assert.False(t, l.allowSince(p, l.now()), "an empty bucket still refuses")
+		assert.False(t, l.Allow(), "an empty bucket still refuses")
 		m := l.Metrics()
-		assert.Equal(t, uint64(4), m.Allowed) // Allow, allowSince, two waits (takeNow counts nothing)
+		assert.Equal(t, uint64(4), m.Allowed) // Allow, allowLate, two waits (take counts nothing)
 		assert.Equal(t, uint64(1), m.Limited)
 	})
 }
