@@ -11,6 +11,7 @@ require (
 	github.com/seawall-go/seawall/ratelimit/redisrate v0.0.0
 	github.com/sony/gobreaker/v2 v2.4.0
 	go.uber.org/ratelimit v0.3.1
+	golang.org/x/sync v0.25.0
 	golang.org/x/time v0.16.0
 )
 
@@ -20,7 +21,6 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/influxdata/tdigest v0.0.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
 
