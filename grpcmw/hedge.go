@@ -16,7 +16,6 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/hedge"
-	"github.com/seawall-go/seawall/retry"
 )
 
 // Hedged unary calls (see the Hedging section of the Client doc): a
@@ -36,7 +35,7 @@ func (c *Client) newHedge(cfg hedge.Config, nonFatal []codes.Code) error {
 		if b := c.retry.Budget(); b != nil && (cfg.Budget == nil || cfg.Budget == hedge.Budget(b)) {
 			// The retry counts the call's request; a Budget with Request
 			// would count it once more per attempt of the retry.
-			cfg.Budget = retriesOnly{b}
+			cfg.Budget = hedge.SpendOnly(b)
 		}
 	}
 	h, err := hedge.New(cfg)
@@ -46,12 +45,6 @@ func (c *Client) newHedge(cfg hedge.Config, nonFatal []codes.Code) error {
 	c.hedge = h
 	return nil
 }
-
-// retriesOnly is a retry budget that hedges spend from, without its
-// Request method (see hedge.Budget): the retry loop counts the request.
-type retriesOnly struct{ b *retry.Budget }
-
-func (r retriesOnly) AllowRetry() bool { return r.b.AllowRetry() }
 
 // hedging reports whether the call u, with settings s, is hedged: the
 // client hedges, the call does not say no, and its reply can be copied.

@@ -66,13 +66,22 @@ type Config struct {
 // it. If the Budget also has a Request() method (as *retry.Budget does),
 // the Hedge calls it once per call, so a budget that only hedges use still
 // counts the requests its ratio is taken of. A retry that shares the
-// budget and wraps the Hedge counts its request too, once, and the Hedge
-// once more per retry attempt: give such a pair a Budget without Request
-// (wrap the *retry.Budget in a type with only AllowRetry) if every request
-// must count once.
+// budget and wraps the Hedge counts its request itself, once: give the
+// Hedge [SpendOnly] of the budget, so that the request is not counted
+// again for each retry attempt.
 type Budget interface {
 	AllowRetry() bool
 }
+
+// SpendOnly returns b seen through its AllowRetry alone, without a
+// Request method: hedges spend from it and count no requests, for a
+// budget whose requests a retry wrapping the Hedge counts (see [Budget]).
+// httpmw and grpcmw do so when hedging inside their retries.
+func SpendOnly(b Budget) Budget { return spendOnly{b} }
+
+type spendOnly struct{ b Budget }
+
+func (s spendOnly) AllowRetry() bool { return s.b.AllowRetry() }
 
 // Limits and defaults of configuration values.
 const (

@@ -128,3 +128,31 @@ func FuzzConfigJSON(f *testing.F) {
 		}
 	})
 }
+
+// SpendOnly hides the budget's Request, so a Hedge counts no requests in
+// a budget that a retry wrapping it counts already.
+func TestSpendOnly(t *testing.T) {
+	b := &countingBudget{}
+	_, hasRequest := SpendOnly(b).(interface{ Request() })
+	if hasRequest {
+		t.Fatal("SpendOnly kept Request")
+	}
+	h, err := New(Config{Delay: time.Hour, Budget: SpendOnly(b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Do(t.Context(), func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b.requests != 0 {
+		t.Fatalf("%d requests counted, want 0", b.requests)
+	}
+	if !SpendOnly(b).AllowRetry() {
+		t.Fatal("AllowRetry not passed through")
+	}
+}
+
+type countingBudget struct{ requests int }
+
+func (b *countingBudget) Request()         { b.requests++ }
+func (b *countingBudget) AllowRetry() bool { return true }

@@ -14,7 +14,6 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/hedge"
-	"github.com/seawall-go/seawall/retry"
 	"github.com/seawall-go/seawall/throttle"
 )
 
@@ -27,9 +26,9 @@ import (
 //
 //   - With retries (WithRetry), hedging is inside the retry: each retry
 //     attempt is a hedged round, and hedges spend from the retry's budget,
-//     so that retries and hedges together stay within it (cfg.Budget is
-//     then ignored). Without retries, cfg.Budget, if any, bounds the
-//     hedges.
+//     so that retries and hedges together stay within it, unless
+//     cfg.Budget names another budget, which then bounds the hedges (as
+//     it does without retries).
 //   - A hedge starts only while the request's breaker (WithBreakers) is
 //     closed (or disabled): none goes to a host whose breaker is open or
 //     probing (half-open). Each
@@ -68,9 +67,11 @@ func WithHedge(cfg hedge.Config) TransportOption {
 func (t *Transport) newHedge(cfg hedge.Config, retryable func(error) bool) error {
 	cfg.NonFatal = func(err error) bool { return hedgeNonFatal(err, retryable) }
 	if t.retry != nil {
-		// The retry counts each request in its budget; the hedge must not
-		// count it again.
-		cfg.Budget = allowOnly{t.retry.Budget()}
+		if b := t.retry.Budget(); b != nil && (cfg.Budget == nil || cfg.Budget == hedge.Budget(b)) {
+			// The retry counts each request in its budget; the hedge must
+			// not count it again.
+			cfg.Budget = hedge.SpendOnly(b)
+		}
 	}
 	h, err := hedge.New(cfg)
 	if err != nil {
@@ -79,11 +80,6 @@ func (t *Transport) newHedge(cfg hedge.Config, retryable func(error) bool) error
 	t.hedge = h
 	return nil
 }
-
-// allowOnly is a retry budget seen through its AllowRetry alone.
-type allowOnly struct{ b *retry.Budget }
-
-func (a allowOnly) AllowRetry() bool { return a.b.AllowRetry() }
 
 // hedgeNonFatal is the transport's hedge.Config.NonFatal.
 func hedgeNonFatal(err error, retryable func(error) bool) bool {
