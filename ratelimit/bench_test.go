@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/seawall-go/seawall/clock"
 )
 
 // benchConfig never refuses on the benchmark path: a billion tokens a
@@ -50,6 +53,98 @@ func BenchmarkAllow(b *testing.B) {
 			reportRefused(b, l.Metrics())
 		})
 	}
+}
+
+// BenchmarkAllowClock measures Allow on the runtime's clock (the default)
+// and on a coarse one, each next to its floor, serial and parallel; names
+// are mode=…/lib=…, for benchstat -col /lib:
+//
+//   - lib=runtime: Allow with no Config.Clock: time.Since and a CAS;
+//   - lib=floor-runtime: its floor, what any limiter on the runtime's clock
+//     pays: time.Since of an epoch, then the TAT's load and CAS, on a word
+//     padded as the limiter's;
+//   - lib=coarse: Allow with a clock.Coarse ticking every millisecond;
+//   - lib=floor-coarse: its floor, an atomic load of a shared int64 on a
+//     cache line of its own, then the same load and CAS.
+func BenchmarkAllowClock(b *testing.B) {
+	clk, err := clock.NewCoarse(time.Millisecond)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer clk.Stop()
+	for _, mode := range []string{"serial", "parallel"} {
+		b.Run("mode="+mode+"/lib=runtime", func(b *testing.B) {
+			l := newBench(b, benchConfig)
+			runAllow(b, mode == "parallel", l.Allow)
+			reportRefused(b, l.Metrics())
+		})
+		b.Run("mode="+mode+"/lib=floor-runtime", func(b *testing.B) {
+			f := newFloorLimiter()
+			epoch := time.Now()
+			runAllow(b, mode == "parallel", func() bool { return f.take(int64(time.Since(epoch))) })
+		})
+		b.Run("mode="+mode+"/lib=coarse", func(b *testing.B) {
+			cfg := benchConfig
+			cfg.Clock = clk
+			l := newBench(b, cfg)
+			runAllow(b, mode == "parallel", l.Allow)
+			reportRefused(b, l.Metrics())
+		})
+		b.Run("mode="+mode+"/lib=floor-coarse", func(b *testing.B) {
+			f := newFloorLimiter()
+			runAllow(b, mode == "parallel", func() bool { return f.take(f.now.Load()) })
+		})
+	}
+}
+
+// floorLimiter is the least a GCRA limiter does: one CAS on the TAT, at a
+// time now read by the caller. now is the floor's coarse clock, a word
+// nothing writes during the benchmark (a coarse clock writes it once a
+// tick).
+type floorLimiter struct {
+	_        [64]byte
+	now      atomic.Int64
+	_        [56]byte
+	tat      atomic.Int64
+	_        [56]byte
+	interval int64
+	tau      int64
+}
+
+func newFloorLimiter() *floorLimiter {
+	f := &floorLimiter{interval: 1, tau: 1e9}
+	f.now.Store(1)
+	return f
+}
+
+func (f *floorLimiter) take(now int64) bool {
+	for {
+		old := f.tat.Load()
+		tat := max(old, now) + f.interval
+		if tat-f.tau > now {
+			return false
+		}
+		if f.tat.CompareAndSwap(old, tat) {
+			return true
+		}
+	}
+}
+
+// runAllow calls allow b.N times, serially with b.Loop or from GOMAXPROCS
+// goroutines with b.RunParallel.
+func runAllow(b *testing.B, parallel bool, allow func() bool) {
+	b.ReportAllocs()
+	if !parallel {
+		for b.Loop() {
+			allow()
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			allow()
+		}
+	})
 }
 
 // BenchmarkTry measures Try(1) on the allowed path: it returns nil and

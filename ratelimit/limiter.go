@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/clock"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
@@ -104,7 +105,8 @@ func newParams(rate float64, burst int) *params {
 // time at which the bucket will be full again. Taking n tokens at time now
 // moves the TAT to max(TAT, now) + n/Rate, and is allowed if the new TAT is
 // at most Burst/Rate after now. A call reads the clock at most once (as
-// time.Since of the limiter's creation: monotonic and cheap) and makes one
+// time.Since of the limiter's creation: monotonic and cheap; or, cheaper
+// and coarser, a clock.Coarse named by [Config.Clock]) and makes one
 // compare-and-swap, so the hot path takes no lock and allocates nothing;
 // under heavy contention the single word is the bottleneck, as a mutex
 // would be. An infinite Rate allows every event and reads no clock.
@@ -130,7 +132,8 @@ type Limiter struct {
 	// Read by every call, written rarely (SetRate, SetBurst, the counters'
 	// overflow line).
 	p      atomic.Pointer[params]
-	epoch  time.Time // the clock is read as time.Since(epoch): cheap and monotonic
+	epoch  time.Time     // the clock is read as time.Since(epoch): cheap and monotonic
+	clock  *clock.Coarse // if set, read instead, and epoch is its start
 	counts shard.Counters
 	// The padding keeps the TAT, written by every allowed call from any
 	// goroutine, off the cache lines of the read-mostly fields above, so
@@ -158,14 +161,38 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, err
 	}
 	l := &Limiter{epoch: time.Now()}
+	if c := cfg.Clock; c != nil {
+		l.clock, l.epoch = c, c.Start()
+	}
 	l.p.Store(newParams(cfg.Rate, cfg.Burst))
 	l.tat.Store(full)
 	l.counts.Init()
 	return l, nil
 }
 
-// now returns the time since l's epoch, ns.
-func (l *Limiter) now() int64 { return int64(time.Since(l.epoch)) }
+// now returns the time since l's epoch, ns: the coarse clock's reading if
+// the Config named one and it runs (its start is l's epoch), else the
+// runtime's.
+func (l *Limiter) now() int64 {
+	if t, ok := l.coarse(); ok {
+		return t
+	}
+	return int64(time.Since(l.epoch))
+}
+
+// coarse returns the coarse clock's reading, or false if there is none or
+// it is stopped. It is the first half of now, for the hot paths (Allow,
+// Try, Reserve and their refusals) to write now out: time.Since is a call,
+// so now does not fit the inliner's budget, and calling now would add a
+// call to the default path (no coarse clock), where this half costs only a
+// nil check.
+func (l *Limiter) coarse() (int64, bool) {
+	if c := l.clock; c != nil {
+		t, ok := c.Read()
+		return int64(t), ok
+	}
+	return 0, false
+}
 
 // at returns t as ns since l's epoch.
 func (l *Limiter) at(t time.Time) int64 { return int64(t.Sub(l.epoch)) }
@@ -216,7 +243,10 @@ func (l *Limiter) Allow() bool {
 	// take(p, l.now(), 1, 0), written out: this is the hottest path, and
 	// under contention every instruction between the load and the CAS
 	// widens the window in which another core's CAS makes this one fail.
-	now := l.now()
+	now, ok := l.coarse()
+	if !ok {
+		now = int64(time.Since(l.epoch))
+	}
 	for {
 		old := l.tat.Load()
 		tat := max(old, now) + p.interval
@@ -236,7 +266,11 @@ func (l *Limiter) Allow() bool {
 // came since: so it reads the clock again, once, and tries at that time
 // before refusing. Only a refusal pays the second read.
 func (l *Limiter) allowLate(p *params, now int64) bool {
-	if t := l.now(); t > now {
+	t, ok := l.coarse() // l.now(), written out (see coarse)
+	if !ok {
+		t = int64(time.Since(l.epoch))
+	}
+	if t > now {
 		for {
 			old := l.tat.Load()
 			tat := max(old, t) + p.interval
@@ -257,7 +291,10 @@ func (l *Limiter) allowLate(p *params, now int64) bool {
 // refused them at now, which may be stale (see allowLate); ok is false,
 // and changes nothing, if the clock has not moved.
 func (l *Limiter) retake(p *params, now int64, n int) (delay int64, ok bool) {
-	t := l.now()
+	t, ok := l.coarse() // l.now(), written out (see coarse)
+	if !ok {
+		t = int64(time.Since(l.epoch))
+	}
 	if t <= now {
 		return 0, false
 	}
@@ -295,7 +332,10 @@ func (l *Limiter) Try(n int) error {
 		l.counts.Add(cLimited)
 		return errExceedsBurst(n, p.burst)
 	}
-	now := l.now()
+	now, ok := l.coarse() // l.now(), written out (see coarse)
+	if !ok {
+		now = int64(time.Since(l.epoch))
+	}
 	if _, delay, ok := l.take(p, now, n, 0); !ok {
 		if d, ok := l.retake(p, now, n); !ok {
 			if d > 0 {
@@ -432,7 +472,11 @@ func (l *Limiter) Reserve() Reservation {
 	if p.inf {
 		return l.reserve(p, 0, 1)
 	}
-	return l.reserve(p, l.now(), 1)
+	now, ok := l.coarse() // l.now(), written out (see coarse)
+	if !ok {
+		now = int64(time.Since(l.epoch))
+	}
+	return l.reserve(p, now, 1)
 }
 
 // ReserveN takes n tokens at time t, now or in the future, and returns a
