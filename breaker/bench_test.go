@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/seawall-go/seawall/clock"
 )
 
 func newBench(b *testing.B, cfg Config) *Breaker {
@@ -56,6 +59,117 @@ func BenchmarkAllowDone(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkTimeWindowClock measures the time window's success path, Allow
+// then Done(nil), on the runtime's clock (the default) and on a coarse one,
+// each next to its floor, serial and parallel; names are mode=…/lib=…, for
+// benchstat -col /lib:
+//
+//   - lib=runtime: TimeWindow, no Config.Clock: a clock read, a CAS on the
+//     P's bucket word, a per-P count;
+//   - lib=floor-runtime: its floor, what any time window pays to count a
+//     success without a shared cache line: the state word's load, then
+//     time.Since of an epoch and a CAS on a word of the goroutine's own
+//     (the breaker's words are per P);
+//   - lib=coarse: TimeWindow with a clock.Coarse ticking every millisecond;
+//   - lib=floor-coarse: its floor, the same with the atomic load of a
+//     shared int64 for the clock read.
+func BenchmarkTimeWindowClock(b *testing.B) {
+	clk, err := clock.NewCoarse(time.Millisecond)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer clk.Stop()
+	cfg := Config{FailureRate: 0.5, TimeWindow: 10 * time.Second}
+	type floor struct {
+		_     [64]byte
+		state atomic.Uint64
+		now   atomic.Int64
+		_     [48]byte
+	}
+	for _, mode := range []string{"serial", "parallel"} {
+		parallel := mode == "parallel"
+		b.Run("mode="+mode+"/lib=runtime", func(b *testing.B) {
+			br := newBench(b, cfg)
+			runAllowDone(b, parallel, func(*bucketWord) { allowDone(br) })
+		})
+		b.Run("mode="+mode+"/lib=floor-runtime", func(b *testing.B) {
+			f := new(floor)
+			f.state.Store(1)
+			epoch := time.Now()
+			runAllowDone(b, parallel, func(w *bucketWord) {
+				if f.state.Load() != 0 {
+					w.add(int64(time.Since(epoch)))
+				}
+			})
+		})
+		b.Run("mode="+mode+"/lib=coarse", func(b *testing.B) {
+			c := cfg
+			c.Clock = clk
+			br := newBench(b, c)
+			runAllowDone(b, parallel, func(*bucketWord) { allowDone(br) })
+		})
+		b.Run("mode="+mode+"/lib=floor-coarse", func(b *testing.B) {
+			f := new(floor)
+			f.state.Store(1)
+			f.now.Store(1)
+			runAllowDone(b, parallel, func(w *bucketWord) {
+				if f.state.Load() != 0 {
+					w.add(f.now.Load())
+				}
+			})
+		})
+	}
+}
+
+func allowDone(br *Breaker) {
+	p, err := br.Allow()
+	if err != nil {
+		panic(err)
+	}
+	p.Done(nil)
+}
+
+// bucketWord is a floor's time-window bucket: bucket tag and count in one
+// word, on a cache line of its own, as in timeWindow.add.
+type bucketWord struct {
+	w atomic.Uint64
+	_ [56]byte
+}
+
+func (b *bucketWord) add(now int64) {
+	tag := uint64(now/1e9) << 32
+	for {
+		old := b.w.Load()
+		next := tag | 1
+		if old&^(1<<32-1) == tag {
+			next = old + 1
+		}
+		if b.w.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
+
+// runAllowDone calls f b.N times, serially with b.Loop or from GOMAXPROCS
+// goroutines with b.RunParallel, each goroutine with a bucket word of its
+// own.
+func runAllowDone(b *testing.B, parallel bool, f func(*bucketWord)) {
+	b.ReportAllocs()
+	if !parallel {
+		w := new(bucketWord)
+		for b.Loop() {
+			f(w)
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		w := new(bucketWord)
+		for pb.Next() {
+			f(w)
+		}
+	})
 }
 
 // BenchmarkDo measures Do with a closure on the success path.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seawall-go/seawall"
+	"github.com/seawall-go/seawall/clock"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
@@ -119,10 +120,11 @@ type Breaker struct {
 	_      [48]byte
 
 	cfg       Config
-	epoch     time.Time // the clock is read as time.Since(epoch): cheap and monotonic
-	slowNs    int64     // SlowCallThreshold, 0 if calls are never slow
-	readStart bool      // Allow reads the clock (the slow-call rule needs a start)
-	readEnd   bool      // Done reads the clock (slow-call rule or time window)
+	epoch     time.Time     // the clock is read as time.Since(epoch): cheap and monotonic
+	clock     *clock.Coarse // if set, read instead, and epoch is its start
+	slowNs    int64         // SlowCallThreshold, 0 if calls are never slow
+	readStart bool          // Allow reads the clock (the slow-call rule needs a start)
+	readEnd   bool          // Done reads the clock (slow-call rule or time window)
 	rateRules bool
 
 	counts   shard.Counters // per-P: cSuccess (fast path only), cRejected, cFailed, cIgnored
@@ -164,6 +166,9 @@ func New(cfg Config) (*Breaker, error) {
 		rateRules: cfg.FailureRate > 0 || cfg.SlowCallRate > 0,
 		fastMask:  stateMask,
 	}
+	if c := cfg.Clock; c != nil {
+		b.clock, b.epoch = c, c.Start()
+	}
 	b.counts.Init()
 	// The generation starts at 1, so a state word is never 0 and a fastMask
 	// of all ones sends every Allow to the slow path.
@@ -184,7 +189,28 @@ func New(cfg Config) (*Breaker, error) {
 // monotonic clock never goes back, but a breaker used under a fake clock that
 // starts earlier (a testing/synctest bubble) would see negative times;
 // clamping keeps the time window's bucket indexes in range.
-func (b *Breaker) now() int64 { return max(int64(time.Since(b.epoch)), 0) }
+func (b *Breaker) now() int64 {
+	if t, ok := b.coarse(); ok {
+		return t
+	}
+	return max(int64(time.Since(b.epoch)), 0)
+}
+
+// coarse returns the coarse clock's reading, or false if there is none or
+// it is stopped. It is the first half of now, for the paths that read the
+// clock on every call (Done with a time window or a slow-call rule, Allow
+// with a slow-call rule) to write now out: time.Since is a call, so now does
+// not fit the inliner's budget, and calling now would add a call to the
+// default path (no coarse clock), where this half costs only a nil check.
+// A coarse reading is never negative: it counts from the clock's start,
+// which is the breaker's epoch.
+func (b *Breaker) coarse() (int64, bool) {
+	if c := b.clock; c != nil {
+		t, ok := c.Read()
+		return int64(t), ok
+	}
+	return 0, false
+}
 
 // A Permit is the breaker's admission of one call. Record the call's outcome
 // with exactly one call of [Permit.Done] or [Permit.Record]. A Permit is a

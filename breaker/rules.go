@@ -4,6 +4,8 @@ package breaker
 // failure and slow-call rates over a window (window.go).
 
 import (
+	"time"
+
 	"github.com/seawall-go/seawall/internal/shard"
 )
 
@@ -22,7 +24,10 @@ func (b *Breaker) record(p Permit, o Outcome) {
 	var now int64
 	slow := false
 	if b.readEnd {
-		now = b.now()
+		var ok bool
+		if now, ok = b.coarse(); !ok { // b.now(), written out (see coarse)
+			now = max(int64(time.Since(b.epoch)), 0)
+		}
 		slow = b.slowNs > 0 && now-p.start >= b.slowNs
 	}
 	if o == Ignore {

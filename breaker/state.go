@@ -90,7 +90,10 @@ func (b *Breaker) allowSlow() (Permit, error) {
 		case Closed, Disabled:
 			p := Permit{b: b, word: w}
 			if b.readStart {
-				p.start = b.now()
+				var ok bool
+				if p.start, ok = b.coarse(); !ok { // b.now(), written out (see coarse)
+					p.start = max(int64(time.Since(b.epoch)), 0)
+				}
 			}
 			return p, nil
 		case Open:
