@@ -136,3 +136,24 @@ func ticking() bool {
 	buf := make([]byte, 1<<20)
 	return strings.Contains(string(buf[:runtime.Stack(buf, true)]), "clock.(*Coarse).run")
 }
+
+// NewCoarse accepts exactly the ticks in [MinTick, MaxTick], and names any
+// other in its error.
+func FuzzNewCoarse(f *testing.F) {
+	for _, tick := range []time.Duration{0, -1, MinTick - 1, MinTick, time.Millisecond, MaxTick, MaxTick + 1} {
+		f.Add(int64(tick))
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		tick := time.Duration(n)
+		c, err := NewCoarse(tick)
+		if tick < MinTick || tick > MaxTick {
+			require.Error(t, err)
+			assert.Nil(t, c)
+			assert.Contains(t, err.Error(), "tick "+tick.String())
+			return
+		}
+		require.NoError(t, err)
+		assert.Equal(t, tick, c.Tick())
+		c.Stop()
+	})
+}
