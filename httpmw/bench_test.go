@@ -92,21 +92,102 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 }
 
+// floorCtx is the least context a middleware can hand a handler with a
+// deadline: its parent and the deadline, in one allocation.
+type floorCtx struct {
+	context.Context
+	dl time.Time
+}
+
+func (c *floorCtx) Deadline() (time.Time, bool) { return c.dl, true }
+
+// floor is the floor of WithDeadline as a middleware: it hands next, an
+// http.Handler the compiler cannot see through (as the Server's next), a
+// floorCtx with the deadline dl returns.
+func floor(next http.Handler, dl func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(&floorCtx{r.Context(), dl()}))
+	})
+}
+
 // BenchmarkDeadlineHeader measures WithDeadline on a request that carries
 // TimeoutHeader: it must give the handler a new context with the deadline,
 // hence a new *http.Request (net/http has no other way), which allocates.
+//
+// The floor (h=Floor) is that much and no more, as a middleware: one
+// allocation for a context that carries the deadline (floorCtx, prepared
+// without a clock read) and r.WithContext. h=FloorClock adds the clock
+// read that a deadline (now + the timeout) needs. The other rows are the
+// Server around a handler that does nothing with its context (Empty),
+// checks its Err once (Err), or calls Done, as a handler that selects on
+// it or passes it to a client does (Done). parent=bg is a request whose
+// context can never end (httptest's); parent=cancel one whose context can
+// be cancelled, as net/http's can, one per goroutine.
 func BenchmarkDeadlineHeader(b *testing.B) {
 	s, err := NewServer(WithDeadline(DefaultMaxTimeout))
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := s.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	r := httptest.NewRequest("GET", "/v1/users/7", nil)
-	r.Header.Set(TimeoutHeader, "850")
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(w, r)
+	dl := time.Now().Add(time.Hour)
+	empty := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	handlers := []struct {
+		name string
+		h    http.Handler
+	}{
+		{"Floor", floor(empty, func() time.Time { return dl })},
+		{"FloorClock", floor(empty, func() time.Time { return time.Now().Add(time.Hour) })},
+		{"Empty", s.Handler(empty)},
+		{"Err", s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Context().Err() != nil {
+				w.WriteHeader(http.StatusGatewayTimeout)
+			}
+		}))},
+		{"Done", s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+				w.WriteHeader(http.StatusGatewayTimeout)
+			default:
+			}
+		}))},
+	}
+	newReq := func(parent string) (*http.Request, func()) {
+		r := httptest.NewRequest("GET", "/v1/users/7", nil)
+		r.Header.Set(TimeoutHeader, "850")
+		if parent == "bg" {
+			return r, func() {}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		return r.WithContext(ctx), cancel
+	}
+	for _, parent := range []string{"bg", "cancel"} {
+		for _, h := range handlers {
+			b.Run("h="+h.name+"/parent="+parent+"/run=Serial", func(b *testing.B) {
+				r, cancel := newReq(parent)
+				defer cancel()
+				w := httptest.NewRecorder()
+				b.ReportAllocs()
+				for b.Loop() {
+					h.h.ServeHTTP(w, r)
+				}
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			})
+			b.Run("h="+h.name+"/parent="+parent+"/run=Parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					r, cancel := newReq(parent)
+					defer cancel()
+					w := httptest.NewRecorder()
+					for pb.Next() {
+						h.h.ServeHTTP(w, r)
+					}
+					if w.Code != 200 {
+						panic(w.Code)
+					}
+				})
+			})
+		}
 	}
 }
 
