@@ -24,12 +24,17 @@ import (
 // The first call to Done (context.AfterFunc and context.WithCancel of the
 // Context call it) makes the standard context.WithDeadline(parent, d) and
 // hands everything to it from then on: its timer, its registration with
-// the parent, and its children. The context package finds that standard
-// context through Value (Value(&cancelCtxKey), which context.Cause and
-// parentCancelCtx ask, goes to it), so a child context.WithCancel or
-// context.AfterFunc of a Context is a child of a *cancelCtx like any
-// other: no goroutine is started for it. Such an operation pays what
-// context.WithDeadline costs, plus this Context and one small record.
+// the parent, and its children. That is where the context package's
+// propagation of cancellation lands: it looks for a *cancelCtx behind a
+// parent with Value(&cancelCtxKey) (a *int key, which Value hands to the
+// standard context) and checks that its done channel is the parent's
+// Done, which it is; so a child context.WithCancel, WithTimeout or
+// context.AfterFunc of a Context is put in that *cancelCtx's children,
+// as under context.WithDeadline, and no goroutine is started for it
+// (without that, the context package would start one per child, waiting
+// on Done). An operation that waits pays what context.WithDeadline costs
+// (four allocations, and its done channel when first asked), plus this
+// Context.
 //
 // If Err has already answered (the deadline passed or the parent ended
 // before anybody waited), or Cancel was called, Done returns a closed
@@ -39,19 +44,22 @@ import (
 // # Where it differs from context.WithDeadline
 //
 // Every answer is one that context.WithDeadline can give, but not always
-// the one it gives most often, because context.WithDeadline's timer may
-// run late (under load, arbitrarily late) and a Context that nobody waits
-// on has no timer: when two endings are both past and nobody was waiting
-// for either, the one that does not depend on the timer wins.
+// the one it gives most often: its timer may run late (under load,
+// arbitrarily late), and a Context that nobody waits on has no timer, so
+// when two endings have both happened unobserved, the one that does not
+// depend on a timer wins.
 //
 //   - Cancel called after the deadline has passed, on a Context nobody
-//     waited on and whose Err nobody asked since the deadline, makes Err
-//     Canceled, as context.WithDeadline does when its cancel runs before
-//     its timer. (Reading the clock in Cancel to say DeadlineExceeded
-//     would cost every operation a clock read at its end.)
-//   - A parent cancelled after the deadline, with neither observed in
-//     between, makes Err the parent's error (the parent's cancellation is
-//     seen as it happens; the deadline only when it is looked at).
+//     waited on and whose Err has not been asked since the deadline,
+//     makes Err Canceled, as context.WithDeadline does when its cancel
+//     runs before its timer. (Reading the clock in Cancel to say
+//     DeadlineExceeded would cost every operation a clock read at its
+//     end.)
+//   - A parent cancelled after the deadline, with neither seen in
+//     between, makes Err the parent's error, as context.WithDeadline does
+//     when the parent's cancellation reaches it before its timer runs.
+//     (A parent cancelled before the deadline always wins, as it does
+//     under context.WithDeadline.)
 //
 // A Context is safe for concurrent use by multiple goroutines. Its zero
 // value is not usable: make one with [WithDeadline] or [WithTimeout].
@@ -60,25 +68,25 @@ type Context struct {
 	dl     time.Time // Deadline's answer: the deadline given, or the parent's if earlier
 	own    bool      // dl is the deadline given (not the parent's): Err reads the clock
 	state  atomic.Uint32
-	mu     sync.Mutex // serialises the slow transitions: waited, and making done
-	done   atomic.Pointer[waited]
-}
-
-// waited is the standard context a Context hands itself to.
-type waited struct {
-	ctx    context.Context
-	cancel context.CancelFunc
+	mu     sync.Mutex // serialises the slow transitions: waiting, and making std
+	// std is the standard context the Context hands itself to, written
+	// once under mu before state has made, and read only after.
+	std    context.Context
+	cancel context.CancelFunc // std's, in state waiting
 }
 
 // The states of a Context. A Context moves from live to one of the others
-// once, and from busy only to waiting; the ended states are final.
+// once, and from busy only to waiting; the ended states are final. Made is
+// or'ed into a state once std is made (in waiting, at once).
 const (
 	live       = iota // nobody waits, not ended: Err reads the parent and the clock
-	busy              // a goroutine holding mu is making the waited context
-	waiting           // done holds context.WithDeadline(parent, d), which answers everything
+	busy              // a goroutine holding mu is making std
+	waiting           // std is context.WithDeadline(parent, d), which answers everything
 	expired           // ended: the deadline passed before anybody waited (DeadlineExceeded)
 	cancelled         // ended: Cancel was called before anybody waited (Canceled)
 	parentDone        // ended: the parent ended before anybody waited; Err is the parent's
+
+	made = 1 << 8 // std is made
 )
 
 // WithDeadline returns a Context derived from parent that ends at d, when
@@ -111,17 +119,13 @@ func (c *Context) Deadline() (time.Time, bool) { return c.dl, true }
 // the standard context that watches the deadline and the parent (see
 // [Context]), unless the Context has already ended.
 func (c *Context) Done() <-chan struct{} {
-	switch c.state.Load() {
-	case waiting:
-		return c.done.Load().ctx.Done()
-	case parentDone:
+	switch s := c.state.Load(); {
+	case s&made != 0:
+		return c.std.Done()
+	case s == parentDone:
 		return c.parent.Done()
-	case expired, cancelled:
-		if w := c.done.Load(); w != nil {
-			return w.ctx.Done()
-		}
 	}
-	return c.wait().ctx.Done()
+	return c.wait().Done()
 }
 
 // Err returns nil while the Context has not ended, and then why it ended:
@@ -130,7 +134,7 @@ func (c *Context) Done() <-chan struct{} {
 // and then, if the parent has not ended, the clock.
 func (c *Context) Err() error {
 	for {
-		switch c.state.Load() {
+		switch c.state.Load() &^ made {
 		case live:
 			if err := c.parent.Err(); err != nil {
 				if c.state.CompareAndSwap(live, parentDone) {
@@ -145,10 +149,10 @@ func (c *Context) Err() error {
 				return context.DeadlineExceeded
 			}
 		case busy:
-			c.mu.Lock() // held by the goroutine making the waited context
+			c.mu.Lock() // held by the goroutine making std
 			c.mu.Unlock()
 		case waiting:
-			return c.done.Load().ctx.Err()
+			return c.std.Err()
 		case expired:
 			return context.DeadlineExceeded
 		case cancelled:
@@ -167,21 +171,17 @@ func (c *Context) Value(key any) any {
 	if _, ok := key.(*int); !ok {
 		return c.parent.Value(key) // what a context.WithDeadline would answer
 	}
-	switch c.state.Load() {
-	case live, parentDone:
+	switch s := c.state.Load(); {
+	case s&made != 0:
+		return c.std.Value(key)
+	case s == live, s == parentDone:
 		// Live: nobody asks for the context package's key before Err or
 		// Done, which move the state on; the parent's answer is right
 		// for anything else. Ended by the parent: the parent's cause is
 		// this Context's.
 		return c.parent.Value(key)
-	case waiting:
-		return c.done.Load().ctx.Value(key)
-	case expired, cancelled:
-		if w := c.done.Load(); w != nil {
-			return w.ctx.Value(key)
-		}
 	}
-	return c.wait().ctx.Value(key)
+	return c.wait().Value(key)
 }
 
 // Cancel ends the Context, if it has not ended, with context.Canceled (or
@@ -203,8 +203,8 @@ func (c *Context) Cancel() {
 		case busy:
 			c.mu.Lock()
 			c.mu.Unlock()
-		case waiting:
-			c.done.Load().cancel()
+		case waiting | made:
+			c.cancel()
 			return
 		default:
 			return // ended
@@ -229,12 +229,16 @@ func (c *Context) String() string {
 // Context, context.WithDeadline(parent, d), which from then on watches the
 // deadline and the parent; in one ended before anybody waited, a context
 // already ended, whose cause is this Context's and whose values are the
-// parent's.
-func (c *Context) wait() *waited {
+// parent's; in one ended by its parent, the parent.
+func (c *Context) wait() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		switch s := c.state.Load(); s {
+		s := c.state.Load()
+		if s&made != 0 {
+			return c.std
+		}
+		switch s {
 		case live:
 			if !c.state.CompareAndSwap(live, busy) {
 				continue // ended meanwhile
@@ -242,27 +246,18 @@ func (c *Context) wait() *waited {
 			// The deadline may have passed and the parent ended unseen:
 			// context.WithDeadline then ends at once, the parent first,
 			// as Err would have said.
-			var w *waited
 			if c.own {
-				ctx, cancel := context.WithDeadline(c.parent, c.dl)
-				w = &waited{ctx, cancel}
+				c.std, c.cancel = context.WithDeadline(c.parent, c.dl)
 			} else {
 				// What context.WithDeadline makes under a parent whose
 				// deadline is earlier.
-				ctx, cancel := context.WithCancel(c.parent)
-				w = &waited{ctx, cancel}
+				c.std, c.cancel = context.WithCancel(c.parent)
 			}
-			c.done.Store(w)
-			c.state.Store(waiting)
-			return w
-		case waiting:
-			return c.done.Load()
+			c.state.Store(waiting | made)
+			return c.std
 		case parentDone:
-			return &waited{ctx: c.parent}
+			return c.parent
 		case expired, cancelled:
-			if w := c.done.Load(); w != nil {
-				return w
-			}
 			cause := context.DeadlineExceeded
 			if s == cancelled {
 				cause = context.Canceled
@@ -271,9 +266,9 @@ func (c *Context) wait() *waited {
 			// parent's (context.WithoutCancel hides the parent's cause).
 			ctx, cancel := context.WithCancelCause(context.WithoutCancel(c.parent))
 			cancel(cause)
-			w := &waited{ctx, func() {}}
-			c.done.Store(w)
-			return w
+			c.std = ctx
+			c.state.Or(made)
+			return c.std
 		}
 	}
 }

@@ -387,7 +387,7 @@ func TestContextDeadlineWithoutDone(t *testing.T) {
 		if err := c.Err(); err != context.DeadlineExceeded {
 			t.Errorf("Err at the deadline = %v", err)
 		}
-		if c.done.Load() != nil {
+		if c.state.Load()&made != 0 {
 			t.Error("Err armed a timer")
 		}
 	})
