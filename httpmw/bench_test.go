@@ -92,21 +92,176 @@ func BenchmarkMiddleware(b *testing.B) {
 	}
 }
 
+// floorCtx is the least context a middleware can hand a handler with a
+// deadline: its parent and the deadline, in one allocation.
+type floorCtx struct {
+	context.Context
+	dl time.Time
+}
+
+func (c *floorCtx) Deadline() (time.Time, bool) { return c.dl, true }
+
+// floor is the floor of WithDeadline as a middleware: it hands next, an
+// http.Handler the compiler cannot see through (as the Server's next), a
+// floorCtx with the deadline dl returns.
+func floor(next http.Handler, dl func() time.Time) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(&floorCtx{r.Context(), dl()}))
+	})
+}
+
 // BenchmarkDeadlineHeader measures WithDeadline on a request that carries
 // TimeoutHeader: it must give the handler a new context with the deadline,
 // hence a new *http.Request (net/http has no other way), which allocates.
+//
+// The floor (h=Floor) is that much and no more, as a middleware: one
+// allocation for a context that carries the deadline (floorCtx, prepared
+// without a clock read) and r.WithContext. h=FloorClock adds the clock
+// read that a deadline (now + the timeout) needs. The other rows are the
+// Server around a handler that does nothing with its context (Empty),
+// checks its Err once (Err), or calls Done, as a handler that selects on
+// it or passes it to a client does (Done). parent=bg is a request whose
+// context can never end (httptest's); parent=cancel one whose context can
+// be cancelled, as net/http's can, one per goroutine.
 func BenchmarkDeadlineHeader(b *testing.B) {
+	for _, parent := range []string{"bg", "cancel"} {
+		for _, h := range deadlineHandlers(b) {
+			b.Run("h="+h.name+"/parent="+parent+"/run=Serial", func(b *testing.B) {
+				r, cancel := deadlineRequest(parent)
+				defer cancel()
+				w := httptest.NewRecorder()
+				b.ReportAllocs()
+				for b.Loop() {
+					h.h.ServeHTTP(w, r)
+				}
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			})
+			b.Run("h="+h.name+"/parent="+parent+"/run=Parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					r, cancel := deadlineRequest(parent)
+					defer cancel()
+					w := httptest.NewRecorder()
+					for pb.Next() {
+						h.h.ServeHTTP(w, r)
+					}
+					if w.Code != 200 {
+						panic(w.Code)
+					}
+				})
+			})
+		}
+	}
+}
+
+type namedHandler struct {
+	name string
+	h    http.Handler
+}
+
+// deadlineHandlers returns the rows of BenchmarkDeadlineHeader: the floors,
+// then the Server around each handler.
+func deadlineHandlers(b *testing.B) []namedHandler {
 	s, err := NewServer(WithDeadline(DefaultMaxTimeout))
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := s.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	dl := time.Now().Add(time.Hour)
+	empty := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	return []namedHandler{
+		{"Floor", floor(empty, func() time.Time { return dl })},
+		{"FloorClock", floor(empty, func() time.Time { return time.Now().Add(time.Hour) })},
+		{"Empty", s.Handler(empty)},
+		{"Err", s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Context().Err() != nil {
+				w.WriteHeader(http.StatusGatewayTimeout)
+			}
+		}))},
+		{"Done", s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+				w.WriteHeader(http.StatusGatewayTimeout)
+			default:
+			}
+		}))},
+	}
+}
+
+// deadlineRequest returns a request that carries TimeoutHeader, whose
+// context is Background (parent "bg") or cancellable ("cancel"), and what
+// releases it.
+func deadlineRequest(parent string) (*http.Request, func()) {
 	r := httptest.NewRequest("GET", "/v1/users/7", nil)
 	r.Header.Set(TimeoutHeader, "850")
-	w := httptest.NewRecorder()
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(w, r)
+	if parent == "bg" {
+		return r, func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return r.WithContext(ctx), cancel
+}
+
+// BenchmarkDeadlineHeaderVsFloor reads the rows of BenchmarkDeadlineHeader
+// against the floor (h=Floor) within one benchmark: each goroutine runs
+// the floor and the row's handler in turns, blocks of 100 requests each,
+// and times each block, so that both see the same machine, however busy
+// it is. It reports the row's time (sw-ns/op), the floor's (floor-ns/op)
+// and their ratio (x-floor); ns/op is a pair of requests, one of each.
+func BenchmarkDeadlineHeaderVsFloor(b *testing.B) {
+	const block = 100
+	hs := deadlineHandlers(b)
+	fl := hs[0].h
+	for _, parent := range []string{"bg", "cancel"} {
+		for _, h := range hs[1:] {
+			for _, par := range []bool{false, true} {
+				name := "h=" + h.name + "/parent=" + parent + "/run=Serial"
+				if par {
+					name = "h=" + h.name + "/parent=" + parent + "/run=Parallel"
+				}
+				b.Run(name, func(b *testing.B) {
+					var tf, ts atomic.Int64
+					run := func(next func() bool) {
+						r, cancel := deadlineRequest(parent)
+						defer cancel()
+						w := httptest.NewRecorder()
+						for {
+							t0 := time.Now()
+							k := 0
+							for ; k < block && next(); k++ {
+								fl.ServeHTTP(w, r)
+							}
+							t1 := time.Now()
+							tf.Add(int64(t1.Sub(t0)))
+							if k < block {
+								break
+							}
+							for k = 0; k < block && next(); k++ {
+								h.h.ServeHTTP(w, r)
+							}
+							ts.Add(int64(time.Since(t1)))
+							if k < block {
+								break
+							}
+						}
+						if w.Code != 200 {
+							panic(w.Code)
+						}
+					}
+					if par {
+						b.RunParallel(func(pb *testing.PB) { run(pb.Next) })
+					} else {
+						i := 0
+						run(func() bool { i++; return i <= b.N })
+					}
+					// Each block is half of b.N's requests, give or take one block.
+					n := float64(b.N) / 2
+					b.ReportMetric(float64(tf.Load())/n, "floor-ns/op")
+					b.ReportMetric(float64(ts.Load())/n, "sw-ns/op")
+					b.ReportMetric(float64(ts.Load())/float64(tf.Load()), "x-floor")
+				})
+			}
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/seawall-go/seawall/adaptive"
 	"github.com/seawall-go/seawall/bulkhead"
 	"github.com/seawall-go/seawall/fault"
+	"github.com/seawall-go/seawall/internal/deadline"
 	"github.com/seawall-go/seawall/internal/nilness"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/registry"
@@ -155,6 +156,14 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 // request whose time is already up ("0") is answered 504 Gateway Timeout.
 // A missing or malformed header (anything but 1 to 9 ASCII digits, or more
 // than one value) sets no deadline. It is an error if max is not positive.
+//
+// The handler's context behaves as context.WithTimeout's would (Done, Err,
+// context.Cause, context.AfterFunc, children, values), and ends when the
+// handler returns, but arms no timer until somebody waits on it: a handler
+// that only passes it on or checks its Err costs the request one
+// allocation for the context, besides the request copy. The first call to
+// its Done (a select, context.AfterFunc, a child context, a client that
+// watches it) arms the timer as context.WithTimeout would.
 func WithDeadline(max time.Duration) ServerOption {
 	return func(s *Server) error {
 		if max <= 0 {
@@ -414,9 +423,12 @@ func (s *Server) deadlineHandler(next http.Handler) http.Handler {
 			s.rejectErr(w, r, http.StatusGatewayTimeout, context.DeadlineExceeded)
 			return
 		}
-		ctx, cancel := context.WithTimeout(ctx, min(d, s.maxTimeout))
-		defer cancel()
-		next.ServeHTTP(w, r.WithContext(ctx))
+		// A context whose timer is armed only if the handler waits on it
+		// (calls Done, or derives a context that does): a handler that
+		// passes it on or checks Err pays one allocation, not four.
+		dctx := deadline.WithTimeout(ctx, min(d, s.maxTimeout))
+		defer dctx.Cancel()
+		next.ServeHTTP(w, r.WithContext(dctx))
 	})
 }
 

@@ -2,6 +2,7 @@ package httpmw
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -421,6 +422,117 @@ func TestDeadline(t *testing.T) {
 		}
 	})
 }
+
+// TestDeadlineHandlerContext checks the context a handler gets from a
+// request that carries TimeoutHeader, whatever the handler does with it:
+// it ends at the deadline (in Err alone, without anybody waiting on Done),
+// with the client, and when the handler returns, releasing whatever
+// watched it.
+func TestDeadlineHandlerContext(t *testing.T) {
+	type seen struct {
+		err, cause error
+		after      time.Duration
+	}
+	for _, tc := range []struct {
+		name    string
+		handler func(ctx context.Context, start time.Time) seen
+		cancel  time.Duration // cancel the request's context after this long, if not 0
+		want    seen
+	}{
+		{"only checks Err", func(ctx context.Context, start time.Time) seen {
+			for ctx.Err() == nil {
+				bubble.Sleep(100 * time.Millisecond)
+			}
+			return seen{ctx.Err(), context.Cause(ctx), time.Since(start)}
+		}, 0, seen{context.DeadlineExceeded, context.DeadlineExceeded, 300 * time.Millisecond}},
+		{"selects on Done", func(ctx context.Context, start time.Time) seen {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Hour):
+			}
+			return seen{ctx.Err(), context.Cause(ctx), time.Since(start)}
+		}, 0, seen{context.DeadlineExceeded, context.DeadlineExceeded, 250 * time.Millisecond}},
+		{"AfterFunc", func(ctx context.Context, start time.Time) seen {
+			ran := make(chan time.Duration)
+			context.AfterFunc(ctx, func() { ran <- time.Since(start) })
+			return seen{nil, nil, <-ran}
+		}, 0, seen{nil, nil, 250 * time.Millisecond}},
+		{"a child WithCancel", func(ctx context.Context, start time.Time) seen {
+			child, cancel := context.WithCancel(ctx)
+			defer cancel()
+			<-child.Done()
+			return seen{child.Err(), context.Cause(child), time.Since(start)}
+		}, 0, seen{context.DeadlineExceeded, context.DeadlineExceeded, 250 * time.Millisecond}},
+		{"a child WithTimeout, shorter", func(ctx context.Context, start time.Time) seen {
+			child, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			<-child.Done()
+			return seen{ctx.Err(), context.Cause(child), time.Since(start)}
+		}, 0, seen{nil, context.DeadlineExceeded, 100 * time.Millisecond}},
+		{"client gone, only checks Err", func(ctx context.Context, start time.Time) seen {
+			bubble.Sleep(time.Second) // past the deadline: the client went first
+			return seen{ctx.Err(), context.Cause(ctx), time.Since(start)}
+		}, 50 * time.Millisecond, seen{context.Canceled, errClientGone, time.Second}},
+		{"client gone, selects on Done", func(ctx context.Context, start time.Time) seen {
+			<-ctx.Done()
+			return seen{ctx.Err(), context.Cause(ctx), time.Since(start)}
+		}, 50 * time.Millisecond, seen{context.Canceled, errClientGone, 50 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var got seen
+				var ctx context.Context
+				h := newServer(t, WithDeadline(DefaultMaxTimeout)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					ctx = r.Context()
+					got = tc.handler(ctx, time.Now())
+				}))
+				parent, cancel := context.WithCancelCause(context.Background())
+				defer cancel(nil)
+				if tc.cancel > 0 {
+					time.AfterFunc(tc.cancel, func() { cancel(errClientGone) })
+				}
+				r := httptest.NewRequestWithContext(parent, "GET", "/", nil)
+				r.Header.Set(TimeoutHeader, "250")
+				h.ServeHTTP(httptest.NewRecorder(), r)
+				assert.Equal(t, tc.want, got)
+				require.Error(t, ctx.Err(), "the handler's context ends when it returns")
+				select {
+				case <-ctx.Done():
+				default:
+					t.Error("Done is not closed after the handler returned")
+				}
+			})
+		})
+	}
+}
+
+// TestDeadlineEndsWithTheHandler checks that a handler's context ends when
+// the handler returns, whether or not the handler waited on it, so that
+// what it started with it (a context.AfterFunc, a goroutine selecting on
+// Done) does not outlive the request.
+func TestDeadlineEndsWithTheHandler(t *testing.T) {
+	for _, wait := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			var ctx context.Context
+			var afterFunc atomic.Bool
+			h := newServer(t, WithDeadline(DefaultMaxTimeout)).Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctx = r.Context()
+				if wait {
+					context.AfterFunc(ctx, func() { afterFunc.Store(true) })
+					go func() { <-ctx.Done() }() // a goroutine that would leak
+				}
+			}))
+			w := serve(h, "192.0.2.1:1", TimeoutHeader, "60000")
+			assert.Equal(t, 200, w.Code)
+			assert.Equal(t, context.Canceled, ctx.Err(), "wait %v", wait)
+			assert.Equal(t, context.Canceled, context.Cause(ctx), "wait %v", wait)
+			synctest.Wait()
+			assert.Equal(t, wait, afterFunc.Load(), "the AfterFunc ran when the request ended")
+		})
+	}
+}
+
+var errClientGone = errors.New("client gone")
 
 func TestDeadlineDefaultCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -1,7 +1,10 @@
-// Package deadline holds the expiry logic shared by the policies that give
-// an operation a deadline of its own (package timeout, retry's
-// AttemptTimeout), so that there is one way to tell that such a deadline,
-// and not the caller's, ended an operation.
+// Package deadline holds what the packages that give an operation a
+// deadline of its own share: the expiry logic of the policies that do
+// (package timeout, retry's AttemptTimeout), so that there is one way to
+// tell that such a deadline, and not the caller's, ended an operation
+// ([Expired]); and a context with a deadline whose timer is armed only if
+// somebody waits on it ([Context]), for the deadline httpmw propagates to
+// a handler, which most handlers never wait on.
 package deadline
 
 import (
