@@ -182,3 +182,101 @@ func TestRetryDoesNotWaitOutAnOpenBreaker(t *testing.T) {
 		})
 	})
 }
+
+// TestPipelinePanicReleasesEverything panics in the operation of the four
+// policies composed as in the benchmark (limiter → retry → breaker →
+// bulkhead), with the breaker half-open so that the call is its only
+// probe, the bulkhead of one slot and an attempt timeout on the retry. The
+// panic must reach the caller unchanged, after op ran once (a panic is not
+// retried), and leave nothing held: the bulkhead slot is free, the probe
+// is recorded as a failure (the breaker re-opens, and admits the next
+// probe after its open duration, which a leaked probe slot would block),
+// and the attempt's context is cancelled. The limiter holds no reservation
+// (Try takes a token, as Limiter.Do does, and a token spent is not given
+// back): its counters show the one call allowed.
+func TestPipelinePanicReleasesEverything(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lim, err := ratelimit.New(ratelimit.Config{Rate: 1000, Burst: 10})
+		require.NoError(t, err)
+		r, err := retry.New(retry.Config{MaxAttempts: 3, AttemptTimeout: time.Minute})
+		require.NoError(t, err)
+		b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second, HalfOpenProbes: 1})
+		require.NoError(t, err)
+		bh, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
+		require.NoError(t, err)
+		p := seawall.Pipeline(lim, r, b, bh)
+		ctx := context.Background()
+
+		// Trip the breaker, and wait out its open period: the next call is
+		// the half-open probe.
+		p1, err := b.Allow()
+		require.NoError(t, err)
+		p1.Done(errors.New("down"))
+		require.Equal(t, breaker.Open, b.State())
+		time.Sleep(time.Second)
+		require.Equal(t, breaker.HalfOpen, b.State())
+
+		runs := 0
+		var attemptCtx context.Context
+		var got any
+		func() {
+			defer func() { got = recover() }()
+			_ = p.Do(ctx, func(ctx context.Context) error {
+				runs++
+				attemptCtx = ctx
+				assert.Equal(t, 1, bh.Metrics().InFlight, "op runs in the slot")
+				panic("boom")
+			})
+		}()
+		assert.Equal(t, "boom", got, "the panic reaches the caller unchanged")
+		assert.Equal(t, 1, runs, "a panic is not retried")
+		assert.Zero(t, bh.Metrics().InFlight, "the bulkhead slot is released")
+		require.NotNil(t, attemptCtx)
+		assert.ErrorIs(t, attemptCtx.Err(), context.Canceled, "the attempt's context is released")
+		assert.Equal(t, breaker.Open, b.State(), "the probe is recorded as a failure")
+		assert.Equal(t, uint64(2), b.Metrics().Failures, "the trip, and the probe")
+		assert.Equal(t, ratelimit.Metrics{Allowed: 1}, lim.Metrics())
+
+		// Nothing is left held: after the open period the next call is
+		// admitted as a probe, runs in the slot and closes the breaker.
+		time.Sleep(time.Second)
+		require.NoError(t, p.Do(ctx, func(context.Context) error { return nil }))
+		assert.Equal(t, breaker.Closed, b.State())
+		assert.Zero(t, bh.Metrics().InFlight)
+	})
+}
+
+// TestChainsAllocateNothing: running a chain allocates nothing, whether it
+// is a pipeline of seawall policies (nested pipelines included), or a
+// single operation (seawall.Op) passed to each policy's DoChain.
+func TestChainsAllocateNothing(t *testing.T) {
+	lim, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1e9})
+	require.NoError(t, err)
+	r, err := retry.New(retry.Config{})
+	require.NoError(t, err)
+	b, err := breaker.New(breaker.Config{})
+	require.NoError(t, err)
+	bh, err := bulkhead.New(bulkhead.Config{})
+	require.NoError(t, err)
+	ctx := context.Background()
+	calls := 0
+	op := func(context.Context) error { calls++; return nil }
+
+	nested := seawall.Pipeline(seawall.Pipeline(lim, r), seawall.Pipeline(), seawall.Pipeline(b, seawall.Pipeline(bh)))
+	assert.Zero(t, testing.AllocsPerRun(100, func() {
+		if err := nested.Do(ctx, op); err != nil {
+			t.Fatal(err)
+		}
+	}), "nested pipelines")
+	assert.Equal(t, 101, calls)
+
+	for _, p := range []seawall.ChainPolicy{lim, r, b, bh} {
+		calls = 0
+		assert.Zero(t, testing.AllocsPerRun(100, func() {
+			if err := p.DoChain(ctx, seawall.Op(op)); err != nil {
+				t.Fatal(err)
+			}
+		}), "%T.DoChain(ctx, seawall.Op(op))", p)
+		assert.Equal(t, 101, calls)
+	}
+}

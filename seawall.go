@@ -48,41 +48,66 @@ func (f PolicyFunc) Do(ctx context.Context, op func(context.Context) error) erro
 // *breaker.Breaker: that is a programming error that would otherwise surface
 // as a nil dereference on the first call.
 func Pipeline(policies ...Policy) Policy {
-	flat := make(pipeline, 0, len(policies))
+	flat := make(pipeline, 0, len(policies)+1)
 	for i, p := range policies {
 		if isNil(p) {
 			panic("seawall: Pipeline: policy " + itoa(i) + " is nil")
 		}
 		switch p := p.(type) {
 		case pipeline:
-			flat = append(flat, p...)
+			flat = append(flat, p[:len(p)-1]...) // its policies, without its end
+		case ChainPolicy:
+			flat = append(flat, p)
 		default:
-			cp, _ := p.(ChainPolicy)
-			flat = append(flat, stage{p: p, cp: cp})
+			flat = append(flat, closureStage{p})
 		}
 	}
-	return flat
+	return append(flat, end{})
 }
 
-// stage is one policy of a pipeline, with its ChainPolicy form resolved at
-// construction (nil if it has none).
-type stage struct {
-	p  Policy
-	cp ChainPolicy
-}
-
-type pipeline []stage
+// A pipeline is its policies, outermost first, each in its ChainPolicy
+// form (see closureStage), resolved at construction, followed by end{}.
+type pipeline []ChainPolicy
 
 func (p pipeline) Do(ctx context.Context, op func(context.Context) error) error {
 	return Chain{stages: p, op: op}.Run(ctx)
 }
+
+// closureStage is a Policy that is not a ChainPolicy, in a pipeline: it
+// runs the rest of the pipeline as a closure, the one allocation such a
+// policy costs per call.
+type closureStage struct{ p Policy }
+
+func (s closureStage) Do(ctx context.Context, op func(context.Context) error) error {
+	return s.p.Do(ctx, op)
+}
+
+func (s closureStage) DoChain(ctx context.Context, c Chain) error {
+	return s.p.Do(ctx, c.Run)
+}
+
+// end is the last stage of every chain: it runs the chain's operation. A
+// zero-size value, it converts to an interface without allocating.
+type end struct{}
+
+func (end) Do(ctx context.Context, op func(context.Context) error) error { return op(ctx) }
+
+// DoChain runs c's operation: c is what is left after end, no stage.
+func (end) DoChain(ctx context.Context, c Chain) error { return c.op(ctx) }
+
+// opOnly is the stages of a chain made by Op: only its end. It is never
+// written.
+var opOnly = [1]ChainPolicy{end{}}
 
 // A Chain is an operation for a policy to run: the rest of a [Pipeline],
 // ending in the caller's operation, or just an operation ([Op]). It is a
 // small value, passed and copied freely; running it allocates nothing when
 // every policy left in it implements [ChainPolicy].
 type Chain struct {
-	stages []stage // the policies left to run, outermost first
+	// stages are the policies left to run, outermost first, and the end,
+	// which runs op. A chain that has run its end has none; the zero
+	// Chain has none either, and panics if run, as a nil function would.
+	stages []ChainPolicy
 	op     func(context.Context) error
 }
 
@@ -90,24 +115,20 @@ type Chain struct {
 // does what Do(ctx, op) does. (A policy should not implement Do that way: op
 // would escape to the heap, through the chain, where a direct call of op
 // lets a closure passed to Do stay on the caller's stack.)
-func Op(op func(context.Context) error) Chain { return Chain{op: op} }
+func Op(op func(context.Context) error) Chain { return Chain{stages: opOnly[:], op: op} }
 
 // Run runs the chain: the next policy, with the rest of the chain as its
 // operation, or, once no policy is left, the operation itself with ctx.
+//
+// Run is small enough for the compiler to inline into the DoChain that
+// calls it, so that a pipeline costs one call per policy, the interface
+// call of the next DoChain. Keep it so (go build -gcflags=-m shows "can
+// inline Chain.Run"): that is why the operation is run by a stage of its
+// own (end) rather than by a branch here, which would be a second call.
 func (c Chain) Run(ctx context.Context) error {
-	if len(c.stages) == 0 {
-		return c.op(ctx)
-	}
-	return c.next(ctx)
-}
-
-func (c Chain) next(ctx context.Context) error {
-	s := c.stages[0]
-	rest := Chain{stages: c.stages[1:], op: c.op}
-	if s.cp != nil {
-		return s.cp.DoChain(ctx, rest)
-	}
-	return s.p.Do(ctx, rest.Run) // a closure: the policy cannot take a Chain
+	next := c.stages[0]
+	c.stages = c.stages[1:]
+	return next.DoChain(ctx, c)
 }
 
 // A ChainPolicy is a Policy that can run a [Chain] in place of a function:
