@@ -44,5 +44,7 @@
 // creation (most of the call's cost), and makes one compare-and-swap; an
 // infinite rate reads no clock. Callers on many cores contend for the
 // single word, as they would for a mutex, but never block. A Keyed Allow on
-// a known key adds a hash and a shard mutex. BENCHMARKS.md has the figures.
+// a known key adds one hash and a probe of a table, and takes no lock;
+// callers on different keys write different cache lines. BENCHMARKS.md has
+// the figures.
 package ratelimit

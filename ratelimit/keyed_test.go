@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
 	"runtime"
 	"strconv"
@@ -10,12 +11,19 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// remembered reports whether k holds key.
+func remembered(k *Keyed, key string) bool {
+	h := maphash.String(k.seed, key)
+	return k.shards[h&k.mask].tab.Load().find(h, key) != nil
+}
 
 func mustNewKeyed(t testing.TB, cfg KeyedConfig) *Keyed {
 	t.Helper()
@@ -74,7 +82,7 @@ func TestKeyedMatchesLimiter(t *testing.T) {
 					if i%3 == 0 { // the key idles, and another key arrives
 						bubble.Sleep(500 * time.Millisecond)
 						k.Allow("other-" + strconv.Itoa(i))
-						if _, kept := k.shards[0].m["key"]; !kept {
+						if !remembered(k, "key") {
 							evicted++
 						}
 					}
@@ -151,7 +159,7 @@ func TestKeyedFullOfActiveKeys(t *testing.T) {
 		assert.Equal(t, maxKeys, k.Len())
 		var forgotten []string
 		for i := range maxKeys {
-			if _, kept := k.shards[0].m[strconv.Itoa(i)]; !kept {
+			if !remembered(k, strconv.Itoa(i)) {
 				forgotten = append(forgotten, strconv.Itoa(i))
 			}
 		}
@@ -214,11 +222,10 @@ func testKeyedMemoryBound(t *testing.T, prefix string, maxPerKey float64) {
 	perKey := float64(heap) / float64(n)
 	t.Logf("%d distinct keys, MaxKeys %d: %d keys kept, heap %d B, %.1f B per key (key %q, %d B)",
 		distinct, maxKeys, n, heap, perKey, buf, len(buf))
-	// A key costs its map slot (16 B string header, 4 B slot index padded
-	// to 8, a control byte, load factor 7/8, a table growing by doubling),
-	// its TAT (8 B), a free-list entry (4 B) and its copied bytes, in their
-	// size class (13 B in 16, 21 B in 24): about 75 B plus the key; more
-	// than maxPerKey would mean a leak.
+	// A key costs its entry (64 B: TAT, key header, hash, and the key's
+	// bytes when they fit in 28) and its table slot (8 B at a load factor
+	// between 3/8 and 3/4): about 80 B; more than maxPerKey would mean a
+	// leak.
 	assert.Less(t, perKey, maxPerKey)
 }
 
@@ -296,4 +303,141 @@ func TestKeyedShards(t *testing.T) {
 		assert.Len(t, k.shards, tc.shards, "MaxKeys %d", tc.maxKeys)
 		assert.Equal(t, tc.per, k.per, "MaxKeys %d", tc.maxKeys)
 	}
+}
+
+// TestKeyedLayout checks, at real addresses, the cache-line layout the hot
+// path relies on (see Keyed, keyShard, entry, alignedSlots): what one
+// goroutine writes for its key shares no 64-byte line with data another
+// goroutine reads or writes for another key.
+func TestKeyedLayout(t *testing.T) {
+	line := func(p unsafe.Pointer) uintptr { return uintptr(p) / 64 }
+	for _, maxKeys := range []int{1, 64, 1000, 100_000} {
+		k := mustNewKeyed(t, KeyedConfig{Config: Config{Rate: 1e9, Burst: 1e9}, MaxKeys: maxKeys})
+		assert.Zero(t, uintptr(unsafe.Pointer(k))%64, "Keyed starts a line")
+		assert.Zero(t, unsafe.Sizeof(*k)%64, "Keyed fills its lines")
+		// Each shard's data is on lines of its own.
+		for i := 1; i < len(k.shards); i++ {
+			prevEnd := unsafe.Add(unsafe.Pointer(&k.shards[i-1]), unsafe.Sizeof(shardState{})-1)
+			assert.Less(t, line(prevEnd), line(unsafe.Pointer(&k.shards[i])), "MaxKeys %d: shards %d and %d", maxKeys, i-1, i)
+		}
+		for i := range 5000 {
+			k.Allow("key-" + strconv.Itoa(i))
+		}
+		for i := range k.shards {
+			tab := k.shards[i].tab.Load()
+			assert.Zero(t, uintptr(unsafe.Pointer(tab))%64, "a table owns its line")
+			assert.Zero(t, uintptr(unsafe.Pointer(&tab.slots[0]))%64, "slots start a line")
+			assert.Zero(t, uintptr(len(tab.slots))*unsafe.Sizeof(slot{})%64, "slots fill their lines")
+			for j := range tab.slots {
+				if e := tab.slots[j].load(); e != nil {
+					require.Zero(t, uintptr(unsafe.Pointer(e))%64, "an entry owns its line")
+				}
+			}
+		}
+	}
+	assert.Equal(t, uintptr(64), unsafe.Sizeof(entry{}))
+	assert.LessOrEqual(t, unsafe.Sizeof(shardState{}), uintptr(256-64), "64 bytes apart at any alignment")
+	assert.Equal(t, uintptr(64), unsafe.Sizeof(table{}))
+	for _, n := range []int{8, 64, 65, 1000, 1 << 16} {
+		s := alignedSlots(n)
+		assert.Len(t, s, n)
+		assert.Zero(t, uintptr(unsafe.Pointer(&s[0]))%64, "alignedSlots(%d)", n)
+	}
+}
+
+// TestKeyedTable exercises the table under inserts, evictions, prunes and
+// shrinks: every key Keyed reports remembered is found, Len counts them,
+// and a key never seen again is never found.
+func TestKeyedTable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := mustNewKeyed(t, KeyedConfig{Config: Config{Rate: 10, Burst: 2}, MaxKeys: 500})
+		live := map[string]bool{}
+		for round := range 20 {
+			for i := range 300 {
+				key := fmt.Sprintf("r%d-%d", round%4, i*(round+1)%997)
+				k.Allow(key)
+				live[key] = true
+			}
+			if round%5 == 4 {
+				bubble.Sleep(time.Second) // every bucket refills: all idle
+				assert.Equal(t, k.Len(), k.Prune(), "round %d: every key was idle", round)
+				assert.Zero(t, k.Len())
+				clear(live)
+				continue
+			}
+			n := 0
+			for key := range live {
+				if remembered(k, key) {
+					n++
+				}
+			}
+			assert.Equal(t, k.Len(), n, "round %d: every remembered key is found", round)
+			assert.LessOrEqual(t, k.Len(), 500)
+			for i := range k.shards {
+				s := &k.shards[i]
+				s.mu.Lock()
+				c := 0
+				for _, sl := range s.tab.Load().slots {
+					if sl.get() != nil {
+						c++
+					}
+				}
+				assert.Equal(t, s.n, c, "shard %d counts its entries", i)
+				s.mu.Unlock()
+			}
+			assert.False(t, remembered(k, "never"))
+			bubble.Sleep(150 * time.Millisecond)
+		}
+	})
+}
+
+// TestKeyedLockFreeDuringResize: callers taking tokens without the lock
+// while other keys grow the tables under it lose no update: each hot key
+// is granted exactly its burst (the rate refills nothing meanwhile).
+func TestKeyedLockFreeDuringResize(t *testing.T) {
+	const hot, burst, workers = 4, 50, 4
+	k := mustNewKeyed(t, KeyedConfig{Config: Config{Rate: 1e-6, Burst: burst}, MaxKeys: 1 << 16})
+	var admitted [hot]atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range 4000 {
+				if key := (w + i) % hot; k.Allow("hot-" + strconv.Itoa(key)) {
+					admitted[key].Add(1)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 4000 { // ~60 keys a shard: never full, tables grow
+			k.Allow("flood-" + strconv.Itoa(i))
+		}
+	})
+	wg.Wait()
+	for key := range hot {
+		assert.Equal(t, int64(burst), admitted[key].Load(), "hot key %d", key)
+	}
+	assert.Equal(t, 4000+hot, k.Len())
+}
+
+// TestKeyedConcurrentEvictions: lock-free callers racing with forced
+// evictions and prunes keep the bound and the counts consistent (run with
+// -race).
+func TestKeyedConcurrentEvictions(t *testing.T) {
+	k := mustNewKeyed(t, KeyedConfig{Config: Config{Rate: 1e9, Burst: 1e9}, MaxKeys: 64})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 5000 {
+				k.Allow(strconv.Itoa((w*7 + i) % 200))
+				if i%500 == 0 {
+					k.Prune()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, k.Len(), 64)
+	m := k.Metrics()
+	assert.Equal(t, uint64(4*5000), m.Allowed)
 }
