@@ -13,6 +13,7 @@ import (
 	"github.com/seawall-go/seawall"
 	"github.com/seawall-go/seawall/breaker"
 	"github.com/seawall-go/seawall/bulkhead"
+	"github.com/seawall-go/seawall/internal/bubble"
 	"github.com/seawall-go/seawall/ratelimit"
 	"github.com/seawall-go/seawall/retry"
 )
@@ -213,7 +214,7 @@ func TestPipelinePanicReleasesEverything(t *testing.T) {
 		require.NoError(t, err)
 		p1.Done(errors.New("down"))
 		require.Equal(t, breaker.Open, b.State())
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		require.Equal(t, breaker.HalfOpen, b.State())
 
 		runs := 0
@@ -239,7 +240,7 @@ func TestPipelinePanicReleasesEverything(t *testing.T) {
 
 		// Nothing is left held: after the open period the next call is
 		// admitted as a probe, runs in the slot and closes the breaker.
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		require.NoError(t, p.Do(ctx, func(context.Context) error { return nil }))
 		assert.Equal(t, breaker.Closed, b.State())
 		assert.Zero(t, bh.Metrics().InFlight)

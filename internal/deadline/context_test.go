@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/seawall-go/seawall/internal/bubble"
 )
 
 // mk makes a context with a deadline of d under parent: context.WithDeadline
@@ -92,9 +94,9 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		ctx, cancel := m(context.Background(), time.Now().Add(time.Second))
 		defer cancel()
 		o.add("before: %v", ctx.Err())
-		time.Sleep(999 * time.Millisecond)
+		bubble.Sleep(999 * time.Millisecond)
 		o.add("just before: %v", ctx.Err())
-		time.Sleep(time.Millisecond)
+		bubble.Sleep(time.Millisecond)
 		synctest.Wait()
 		o.add("at: %v cause %v", ctx.Err(), context.Cause(ctx))
 		o.add("done: %v", closed(ctx.Done()))
@@ -127,7 +129,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		defer cancel()
 		ran := make(chan struct{})
 		context.AfterFunc(ctx, func() { close(ran) })
-		time.Sleep(100 * time.Millisecond)
+		bubble.Sleep(100 * time.Millisecond)
 		cancelParent(errors.New("client gone"))
 		<-ran
 		o.add("err %v cause %v", ctx.Err(), context.Cause(ctx))
@@ -148,7 +150,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		ran := false
 		stop := context.AfterFunc(ctx, func() { ran = true })
 		o.add("stop %v", stop())
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		synctest.Wait()
 		o.add("ran %v err %v", ran, ctx.Err())
 		return o
@@ -189,7 +191,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 	"a child made after the deadline passed unseen": func(t *testing.T, m mk) (o observation) {
 		ctx, cancel := m(context.Background(), time.Now().Add(time.Second))
 		defer cancel()
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		child, cancelChild := context.WithCancel(ctx)
 		defer cancelChild()
 		o.add("child %v cause %v", child.Err(), context.Cause(child))
@@ -199,9 +201,9 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		parent, cancelParent := context.WithCancelCause(context.Background())
 		ctx, cancel := m(parent, time.Now().Add(time.Second))
 		defer cancel()
-		time.Sleep(100 * time.Millisecond)
+		bubble.Sleep(100 * time.Millisecond)
 		cancelParent(errors.New("client gone"))
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		o.add("err %v cause %v done %v", ctx.Err(), context.Cause(ctx), closed(ctx.Done()))
 		child, cancelChild := context.WithCancel(ctx)
 		defer cancelChild()
@@ -212,7 +214,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		parent, cancelParent := context.WithCancel(context.Background())
 		ctx, cancel := m(parent, time.Now().Add(time.Second))
 		defer cancel()
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		o.add("err %v", ctx.Err())
 		cancelParent()
 		o.add("err %v cause %v done %v", ctx.Err(), context.Cause(ctx), closed(ctx.Done()))
@@ -220,11 +222,11 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 	},
 	"cancel before the deadline": func(t *testing.T, m mk) (o observation) {
 		ctx, cancel := m(context.Background(), time.Now().Add(time.Second))
-		time.Sleep(100 * time.Millisecond)
+		bubble.Sleep(100 * time.Millisecond)
 		cancel()
 		cancel()
 		o.add("err %v cause %v done %v", ctx.Err(), context.Cause(ctx), closed(ctx.Done()))
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		o.add("later %v", ctx.Err())
 		return o
 	},
@@ -244,7 +246,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		defer cancel()
 		dl, _ := ctx.Deadline()
 		o.add("deadline in %v", dl.Sub(start))
-		time.Sleep(100 * time.Millisecond)
+		bubble.Sleep(100 * time.Millisecond)
 		synctest.Wait()
 		o.add("err %v cause %v", ctx.Err(), context.Cause(ctx))
 		return o
@@ -273,7 +275,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		ctx, cancel := m(parent, time.Now().Add(time.Second))
 		defer cancel()
 		done := ctx.Done()
-		time.Sleep(100 * time.Millisecond)
+		bubble.Sleep(100 * time.Millisecond)
 		parent.cancel()
 		<-done
 		o.add("err %v cause %v", ctx.Err(), context.Cause(ctx))
@@ -317,7 +319,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		parent := context.WithValue(context.Background(), &n, "int key")
 		ctx, cancel := m(parent, time.Now().Add(time.Second))
 		defer cancel()
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		o.add("%v %v %v", ctx.Err(), ctx.Value(&n), context.Cause(ctx))
 		return o
 	},
@@ -331,7 +333,7 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 		ctx, cancel := m(context.Background(), time.Now().Add(time.Second))
 		defer cancel()
 		o.add("before %v", Expired(context.Background(), ctx))
-		time.Sleep(time.Second)
+		bubble.Sleep(time.Second)
 		synctest.Wait()
 		o.add("at %v", Expired(context.Background(), ctx))
 		return o
@@ -362,7 +364,7 @@ func TestContextAsWithDeadline(t *testing.T) {
 func TestContextCancelAfterDeadlineUnseen(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := WithTimeout(context.Background(), time.Second)
-		time.Sleep(2 * time.Second)
+		bubble.Sleep(2 * time.Second)
 		c.Cancel()
 		if err := c.Err(); err != context.Canceled {
 			t.Errorf("Err = %v, want Canceled", err)
@@ -383,7 +385,7 @@ func TestContextDeadlineWithoutDone(t *testing.T) {
 		if dl, ok := c.Deadline(); !ok || !dl.Equal(start.Add(time.Second)) {
 			t.Errorf("Deadline = %v, %v", dl, ok)
 		}
-		time.Sleep(time.Second) // no timer of c is pending: nothing to run
+		bubble.Sleep(time.Second) // no timer of c is pending: nothing to run
 		if err := c.Err(); err != context.DeadlineExceeded {
 			t.Errorf("Err at the deadline = %v", err)
 		}
@@ -453,7 +455,7 @@ func TestContextConcurrent(t *testing.T) {
 					errs[g] = c.Err()
 				})
 			}
-			time.Sleep(5 * time.Millisecond)
+			bubble.Sleep(5 * time.Millisecond)
 			wg.Wait()
 			first := c.Err()
 			if first == nil || !closed(c.Done()) {
