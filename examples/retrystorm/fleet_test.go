@@ -63,11 +63,14 @@ func TestRunFleet(t *testing.T) {
 	require.Equal(t, storm.Copied, copied.Variant)
 	require.Equal(t, storm.Shared, shared.Variant)
 	assert.True(t, got.Redis.Started, "the program started its own redis-server")
-	assert.Positive(t, got.Redis.Redis, "Redis decided (3)'s attempts")
 	assert.Equal(t, copied.Result.Metrics.Requests, shared.Result.Metrics.Requests, "the same arrivals")
 	if len(got.Untrusted) > 0 {
 		t.Skipf("the self-check distrusts this run, so its figures describe the machine, not the limits: %v", got.Untrusted)
 	}
+	// After the self-check: on a machine too busy for Redis to answer in
+	// its 5ms, the fallback takes the decisions and the check says so. A
+	// trusted run in which Redis decided nothing would be a wiring bug.
+	assert.Positive(t, got.Redis.Redis, "Redis decided (3)'s attempts")
 
 	s := got.Scenario
 	capacity := s.Capacity()

@@ -2,6 +2,7 @@ package redisrate
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,9 +15,13 @@ import (
 // their snapshots say what Redis decided and what the fallback did.
 func TestRegistry(t *testing.T) {
 	s := startRedis(t)
-	l, err := New(s.client(t), Config{Key: "accounts", Rate: 10, Burst: 2, Instances: 2})
+	// A generous Timeout, as newLimiter sets: this test is about the
+	// snapshot, and a first call under -race on a busy machine can take
+	// more than the default 5ms (which would send it to the fallback). A
+	// rate of 0.01/s adds no token while the test runs, however slowly.
+	l, err := New(s.client(t), Config{Key: "accounts", Rate: 0.01, Burst: 2, Instances: 2, Timeout: time.Second})
 	require.NoError(t, err)
-	k, err := NewKeyed(s.client(t), Config{Rate: 10, Burst: 2, Fallback: FailClosed})
+	k, err := NewKeyed(s.client(t), Config{Rate: 0.01, Burst: 2, Fallback: FailClosed, Timeout: time.Second})
 	require.NoError(t, err)
 	reg, err := registry.New()
 	require.NoError(t, err)
@@ -40,7 +45,7 @@ func TestRegistry(t *testing.T) {
 	require.NotNil(t, p.RateLimit)
 	assert.Equal(t, uint64(3), p.RateLimit.Allowed)
 	assert.Equal(t, uint64(2), p.RateLimit.Limited)
-	assert.Equal(t, 10.0, p.RateLimit.Rate)
+	assert.Equal(t, 0.01, p.RateLimit.Rate)
 	assert.Equal(t, &registry.SharedStore{Store: "redis", Fallback: "local", Breaker: breaker.ForcedOpen,
 		FallbackAllowed: 1, FallbackLimited: 1}, p.RateLimit.Shared)
 	q := snap.Policies[1]
