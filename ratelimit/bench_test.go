@@ -1,7 +1,9 @@
 package ratelimit
 
 import (
+	"fmt"
 	"math"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -204,6 +206,159 @@ func BenchmarkKeyedAllow(b *testing.B) {
 		})
 		reportRefused(b, k.Metrics())
 	})
+}
+
+// BenchmarkKeyedAllowFloor measures Keyed.Allow on a known key next to
+// its floor, serial and in parallel (one key per goroutine); names are
+// mode=…/lib=…, for benchstat -col /lib:
+//
+//   - lib=runtime: Keyed.Allow on the runtime's clock (the default);
+//   - lib=floor-runtime: its floor, a plain map lookup of the key (a
+//     map[string]*floorLimiter nothing writes, so it takes no lock), then
+//     what any limiter on the runtime's clock pays: time.Since of an epoch,
+//     the TAT's load and CAS;
+//   - lib=coarse: Keyed.Allow on a clock.Coarse ticking every millisecond;
+//   - lib=floor-coarse: the map lookup, then an atomic load of a shared
+//     int64 and the same load and CAS.
+//
+// The keys are "tenant-N", 8 or 9 bytes, and the Keyed holds 1000 of them,
+// the map as many.
+func BenchmarkKeyedAllowFloor(b *testing.B) {
+	clk, err := clock.NewCoarse(time.Millisecond)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer clk.Stop()
+	const live = 1000
+	keys := make([]string, live)
+	floors := make(map[string]*floorLimiter, live)
+	for i := range keys {
+		keys[i] = "tenant-" + strconv.Itoa(i)
+		floors[keys[i]] = newFloorLimiter()
+	}
+	newKeyed := func(b *testing.B, clk *clock.Coarse) *Keyed {
+		cfg := benchConfig
+		cfg.Clock = clk
+		k, err := NewKeyed(KeyedConfig{Config: cfg, MaxKeys: 2 * live})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, key := range keys {
+			k.Allow(key)
+		}
+		return k
+	}
+	// run calls allow(key) b.N times: serially on keys[42], or from
+	// GOMAXPROCS goroutines, each on a key of its own.
+	run := func(b *testing.B, parallel bool, allow func(string) bool) {
+		b.ReportAllocs()
+		if !parallel {
+			key := keys[42]
+			for b.Loop() {
+				allow(key)
+			}
+			return
+		}
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			key := keys[next.Add(1)*97%live]
+			for pb.Next() {
+				allow(key)
+			}
+		})
+	}
+	epoch := time.Now()
+	for _, mode := range []string{"serial", "parallel"} {
+		parallel := mode == "parallel"
+		b.Run("mode="+mode+"/lib=runtime", func(b *testing.B) {
+			k := newKeyed(b, nil)
+			run(b, parallel, k.Allow)
+			reportRefused(b, k.Metrics())
+		})
+		b.Run("mode="+mode+"/lib=floor-runtime", func(b *testing.B) {
+			run(b, parallel, func(key string) bool { return floors[key].take(int64(time.Since(epoch))) })
+		})
+		b.Run("mode="+mode+"/lib=coarse", func(b *testing.B) {
+			k := newKeyed(b, clk)
+			run(b, parallel, k.Allow)
+			reportRefused(b, k.Metrics())
+		})
+		b.Run("mode="+mode+"/lib=floor-coarse", func(b *testing.B) {
+			now := newFloorLimiter()
+			run(b, parallel, func(key string) bool { return floors[key].take(now.now.Load()) })
+		})
+	}
+}
+
+// BenchmarkKeyedScale measures Keyed.Allow over many live keys, next to
+// the floor of BenchmarkKeyedAllowFloor (a plain map of floorLimiters on
+// the runtime's clock) holding the same keys: live=1000, 100000 and
+// 1000000 keys of 14 bytes ("tenant-0000042"), each call on the next key
+// of a stride through them that touches every key, so past the caches
+// each call misses them as a real fleet of tenants would. B/key is the
+// heap the structure holds per key, measured after a GC, the keys' own
+// bytes excluded.
+func BenchmarkKeyedScale(b *testing.B) {
+	for _, live := range []int{1_000, 100_000, 1_000_000} {
+		keys := make([]string, live)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("tenant-%07d", i)
+		}
+		// A stride coprime with live visits every key before it repeats.
+		stride := 7_919 % live // 7919 is a prime, so coprime with live
+		run := func(b *testing.B, build func() func(string) bool) {
+			before := heapInUse()
+			allow := build()
+			perKey := float64(heapInUse()-before) / float64(live)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				allow(keys[i])
+				if i += stride; i >= live {
+					i -= live
+				}
+			}
+			runtime.KeepAlive(allow)
+			b.ReportMetric(perKey, "B/key")
+		}
+		name := "live=" + strconv.Itoa(live)
+		b.Run(name+"/lib=runtime", func(b *testing.B) {
+			var k *Keyed
+			run(b, func() func(string) bool {
+				var err error
+				k, err = NewKeyed(KeyedConfig{Config: benchConfig, MaxKeys: 2 * live})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, key := range keys {
+					k.Allow(key)
+				}
+				return k.Allow
+			})
+			if n := k.Len(); n != live {
+				b.Fatalf("%d keys remembered, want %d", n, live)
+			}
+			reportRefused(b, k.Metrics())
+		})
+		b.Run(name+"/lib=floor-runtime", func(b *testing.B) {
+			run(b, func() func(string) bool {
+				floors := make(map[string]*floorLimiter, live)
+				for _, key := range keys {
+					floors[key] = newFloorLimiter()
+				}
+				epoch := time.Now()
+				return func(key string) bool { return floors[key].take(int64(time.Since(epoch))) }
+			})
+		})
+	}
+}
+
+// heapInUse returns the bytes of live heap objects, after a GC.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 // reportRefused reports the share of calls the limiter refused, as

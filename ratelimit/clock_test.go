@@ -192,13 +192,52 @@ func TestConfigClockIsNotJSON(t *testing.T) {
 	require.Error(t, json.Unmarshal([]byte(`{"rate": 5, "clock": 1}`), &cfg), "not a key")
 }
 
-// Keyed does not take a coarse clock yet: NewKeyed refuses one rather than
-// ignore it.
-func TestKeyedRefusesAClock(t *testing.T) {
-	clk, err := clock.NewCoarse(time.Millisecond)
-	require.NoError(t, err)
-	defer clk.Stop()
-	_, err = NewKeyed(KeyedConfig{Config: Config{Rate: 10, Clock: clk}})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "Clock")
+// A keyed limiter on a coarse clock reads it as a Limiter does: each key's
+// bucket, driven by the same calls at the same instants of fake time,
+// decides as a Limiter on the same clock, through ticks and between them,
+// and the refusals' delays agree. Once the clock is stopped, both read the
+// runtime's clock.
+func TestKeyedOnACoarseClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk, err := clock.NewCoarse(ccTick)
+		require.NoError(t, err)
+		defer clk.Stop()
+		cfg := Config{Rate: ccRate, Burst: ccBurst, Clock: clk}
+		k, err := NewKeyed(KeyedConfig{Config: cfg, MaxKeys: 16})
+		require.NoError(t, err)
+		keys := []string{"a", "b", "c"}
+		ls := make([]*Limiter, len(keys))
+		for i := range ls {
+			ls[i], err = New(cfg)
+			require.NoError(t, err)
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		var allowed, refused int
+		step := func() {
+			i := rng.IntN(len(keys))
+			n := 1 + rng.IntN(3)
+			want, got := ls[i].Try(n), k.Try(keys[i], n)
+			require.Equal(t, want == nil, got == nil, "key %s, n %d at %v", keys[i], n, time.Now())
+			if want != nil {
+				refused++
+				assert.Equal(t, want.Error(), got.Error())
+			} else {
+				allowed++
+			}
+		}
+		for range 5_000 { // about 6s of fake time
+			step()
+			if rng.IntN(4) == 0 {
+				bubble.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+				synctest.Wait() // a tick due now has been read
+			}
+		}
+		clk.Stop()
+		for range 1_000 {
+			step()
+			bubble.Sleep(time.Duration(rng.IntN(2)) * time.Millisecond)
+		}
+		assert.Positive(t, allowed)
+		assert.Positive(t, refused)
+	})
 }

@@ -235,11 +235,6 @@ func (c KeyedConfig) withDefaults() (KeyedConfig, error) {
 		return c, err
 	}
 	c.Config = cfg
-	if c.Clock != nil {
-		// Not yet: Keyed reads the runtime's clock, and must not ignore a
-		// setting silently.
-		return c, fmt.Errorf("ratelimit: Clock is not supported by Keyed yet; leave KeyedConfig.Clock nil")
-	}
 	if c.MaxKeys < 0 || c.MaxKeys > maxMaxKeys {
 		return c, fmt.Errorf("ratelimit: MaxKeys %d out of range [1,%d]", c.MaxKeys, maxMaxKeys)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/seawall-go/seawall/clock"
 	"github.com/seawall-go/seawall/internal/obs"
 	"github.com/seawall-go/seawall/internal/shard"
 )
@@ -58,8 +59,9 @@ type Keyed struct {
 
 type keyedState struct {
 	// Read by every call, written only by NewKeyed.
-	p      params    // a copy: no pointer to chase, on lines of its own
-	epoch  time.Time // the clock is read as time.Since(epoch)
+	p      params        // a copy: no pointer to chase, on lines of its own
+	epoch  time.Time     // the clock is read as time.Since(epoch)
+	clock  *clock.Coarse // if set, read instead, and epoch is its start
 	seed   maphash.Seed
 	mask   uint64     // shards - 1
 	shards []keyShard // see keyShard for their layout
@@ -308,12 +310,31 @@ func NewKeyed(cfg KeyedConfig) (*Keyed, error) {
 		s.tab.Store(newTable(minSlots))
 		s.minTAT, s.rest = math.MaxInt64, math.MaxInt64
 	}
+	if c := cfg.Clock; c != nil {
+		k.clock, k.epoch = c, c.Start()
+	}
 	k.counts.Init()
 	return k, nil
 }
 
-// now reads the clock: nanoseconds since the epoch.
-func (k *Keyed) now() int64 { return int64(time.Since(k.epoch)) }
+// now reads the clock: nanoseconds since the epoch, from the coarse clock
+// if the Config named one and it runs, else from the runtime's.
+func (k *Keyed) now() int64 {
+	if t, ok := k.coarse(); ok {
+		return t
+	}
+	return int64(time.Since(k.epoch))
+}
+
+// coarse is the first half of now, for take to write now out, as
+// [Limiter.coarse] is: now does not fit the inliner's budget.
+func (k *Keyed) coarse() (int64, bool) {
+	if c := k.clock; c != nil {
+		t, ok := c.Read()
+		return int64(t), ok
+	}
+	return 0, false
+}
 
 // Allow reports whether an event for key may happen now, and if so takes a
 // token from key's bucket. It allocates nothing, unless it remembers a new
@@ -351,7 +372,11 @@ func (k *Keyed) Try(key string, n int) error {
 // time, and counts the outcome. A known key costs one hash, a probe of its
 // shard's table, one clock read and one CAS; no lock.
 func (k *Keyed) take(key string, n int) (bool, int64) {
-	return k.takeSince(key, n, k.now())
+	now, ok := k.coarse() // k.now(), written out (see coarse)
+	if !ok {
+		now = int64(time.Since(k.epoch))
+	}
+	return k.takeSince(key, n, now)
 }
 
 // takeSince is take with the clock read at now.
