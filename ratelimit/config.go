@@ -52,8 +52,10 @@ type Config struct {
 	// 35 ns on some virtual machines. The user creates the clock, may share
 	// it among policies, and stops it (see package clock); after Stop the
 	// limiter reads the runtime's clock again. Nil, the default, reads the
-	// runtime's monotonic clock. Methods that take the time as an argument
-	// (AllowN, ReserveN, DelayFrom, CancelAt) read no clock either way.
+	// runtime's monotonic clock. A Keyed reads it for every key's bucket,
+	// with the same bounds per key. Methods that take the time as an
+	// argument (AllowN, ReserveN, DelayFrom, CancelAt) read no clock either
+	// way.
 	//
 	// The price is accuracy. A coarse clock's reading lags real time by L,
 	// under one tick when its goroutine wakes on time (see clock.Coarse),
