@@ -117,7 +117,9 @@ func floor(next http.Handler, dl func() time.Time) http.Handler {
 // The floor (h=Floor) is that much and no more, as a middleware: one
 // allocation for a context that carries the deadline (floorCtx, prepared
 // without a clock read) and r.WithContext. h=FloorClock adds the clock
-// read that a deadline (now + the timeout) needs. The other rows are the
+// read that a deadline (now + the timeout) needs, and h=FloorClockErr the
+// second read that Err needs when no timer ends the context (the handler
+// compares the clock with the deadline). The other rows are the
 // Server around a handler that does nothing with its context (Empty),
 // checks its Err once (Err), or calls Done, as a handler that selects on
 // it or passes it to a client does (Done). parent=bg is a request whose
@@ -173,6 +175,13 @@ func deadlineHandlers(b *testing.B) []namedHandler {
 	return []namedHandler{
 		{"Floor", floor(empty, func() time.Time { return dl })},
 		{"FloorClock", floor(empty, func() time.Time { return time.Now().Add(time.Hour) })},
+		// The floor of Err for a context with no timer: it must read the
+		// clock again to know whether the deadline has passed.
+		{"FloorClockErr", floor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d, _ := r.Context().Deadline(); !time.Now().Before(d) {
+				w.WriteHeader(http.StatusGatewayTimeout)
+			}
+		}), func() time.Time { return time.Now().Add(time.Hour) })},
 		{"Empty", s.Handler(empty)},
 		{"Err", s.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Context().Err() != nil {
