@@ -256,6 +256,17 @@ func (s Scenario) arrivals(ctx context.Context, start time.Time, i int, send fun
 		t += rng.ExpFloat64() / rate
 		if t >= until {
 			if t = until; t >= s.Length.Seconds() {
+				// The next arrival would come after the end: wait for the end
+				// nonetheless, so that a run lasts Length (and its last bins
+				// are as long as the others) even when its last requests end
+				// at once.
+				if d := time.Until(start.Add(time.Duration(float64(s.Length) / s.Speed))); d > 0 {
+					timer.Reset(d)
+					select {
+					case <-timer.C:
+					case <-ctx.Done():
+					}
+				}
 				return
 			}
 			continue
