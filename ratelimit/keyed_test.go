@@ -189,8 +189,11 @@ func TestKeyedMemoryBound(t *testing.T) {
 }
 
 func testKeyedMemoryBound(t *testing.T, prefix string, maxPerKey float64) {
+	// A million keys, 100 × MaxKeys; under -race (35 s for one goroutine
+	// that has no race to find) and -short, 100 000, still 10 × MaxKeys:
+	// the README's suite runs this package without -race as well.
 	distinct := 1_000_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		distinct = 100_000
 	}
 	const maxKeys = 10_000
