@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -158,8 +159,11 @@ var scenarios = map[string]func(t *testing.T, m mk) observation{
 	"a child WithCancel ends at the deadline": func(t *testing.T, m mk) (o observation) {
 		ctx, cancel := m(context.Background(), time.Now().Add(time.Second))
 		defer cancel()
+		n := runtime.NumGoroutine()
 		child, cancelChild := context.WithCancel(ctx)
 		defer cancelChild()
+		// Registered as a child of a *cancelCtx: no goroutine watches it.
+		o.add("goroutines started for the child: %d", runtime.NumGoroutine()-n)
 		dl, ok := child.Deadline()
 		o.add("child deadline %v %v", dl, ok)
 		<-ctx.Done()
