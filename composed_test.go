@@ -23,14 +23,7 @@ import (
 // bulkhead) and checks that a successful call allocates nothing: each
 // implements ChainPolicy.
 func TestPipelineOfSeawallPoliciesAllocatesNothing(t *testing.T) {
-	lim, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1e9})
-	require.NoError(t, err)
-	r, err := retry.New(retry.Config{})
-	require.NoError(t, err)
-	b, err := breaker.New(breaker.Config{})
-	require.NoError(t, err)
-	bh, err := bulkhead.New(bulkhead.Config{})
-	require.NoError(t, err)
+	lim, r, b, bh := newFourFast(t)
 	for _, p := range []seawall.Policy{lim, r, b, bh} {
 		_, ok := p.(seawall.ChainPolicy)
 		assert.True(t, ok, "%T does not implement seawall.ChainPolicy", p)
@@ -47,6 +40,21 @@ func TestPipelineOfSeawallPoliciesAllocatesNothing(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 	assert.Equal(t, 101, calls) // AllocsPerRun runs once more to warm up
+}
+
+// newFourFast returns the four seawall policies as the composed benchmark
+// configures them: on a successful call none refuses, retries or waits.
+func newFourFast(t *testing.T) (*ratelimit.Limiter, *retry.Retry, *breaker.Breaker, *bulkhead.Bulkhead) {
+	t.Helper()
+	lim, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1e9})
+	require.NoError(t, err)
+	r, err := retry.New(retry.Config{})
+	require.NoError(t, err)
+	b, err := breaker.New(breaker.Config{})
+	require.NoError(t, err)
+	bh, err := bulkhead.New(bulkhead.Config{})
+	require.NoError(t, err)
+	return lim, r, b, bh
 }
 
 // newFour returns the four seawall policies configured so that a short
@@ -251,14 +259,7 @@ func TestPipelinePanicReleasesEverything(t *testing.T) {
 // is a pipeline of seawall policies (nested pipelines included), or a
 // single operation (seawall.Op) passed to each policy's DoChain.
 func TestChainsAllocateNothing(t *testing.T) {
-	lim, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1e9})
-	require.NoError(t, err)
-	r, err := retry.New(retry.Config{})
-	require.NoError(t, err)
-	b, err := breaker.New(breaker.Config{})
-	require.NoError(t, err)
-	bh, err := bulkhead.New(bulkhead.Config{})
-	require.NoError(t, err)
+	lim, r, b, bh := newFourFast(t)
 	ctx := context.Background()
 	calls := 0
 	op := func(context.Context) error { calls++; return nil }
